@@ -1,0 +1,36 @@
+"""linvae: how linear variational autoencoders learn.
+
+A linear VAE trained by one-pass SGD on spiked-covariance data (:func:`simulate`), the ODEs
+that SGD follows as the input dimension N grows, and the fixed-point analysis built on them
+(Ichikawa & Hukushima, AISTATS 2024, arXiv 2310.15440).
+"""
+
+__version__ = "0.1.0"
+
+from linvae.observables import OrderParameters, generalization_error, order_parameters
+from linvae.params import Model
+from linvae.schedules import (
+    CallableSchedule,
+    Constant,
+    LinearRamp,
+    Schedule,
+    StepSchedule,
+    TanhAnneal,
+)
+from linvae.trajectory import FinalWeights, Trajectory
+
+__all__ = [
+    "CallableSchedule",
+    "Constant",
+    "FinalWeights",
+    "LinearRamp",
+    "Model",
+    "OrderParameters",
+    "Schedule",
+    "StepSchedule",
+    "TanhAnneal",
+    "Trajectory",
+    "__version__",
+    "generalization_error",
+    "order_parameters",
+]

@@ -1,0 +1,5 @@
+import sys
+
+from linvae.cli import main
+
+sys.exit(main())

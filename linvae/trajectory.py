@@ -1,0 +1,196 @@
+"""Trajectories of order parameters: the common result type of SGD and ODE runs.
+
+Symbols as in :mod:`linvae.observables`; ``t`` is always step / N.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from linvae.observables import (
+    ORDER_PARAMETER_NAMES,
+    OrderParameters,
+    generalization_error,
+)
+from linvae.params import Model
+
+__all__ = ["FinalWeights", "Trajectory"]
+
+OBSERVABLE_NAMES = (*ORDER_PARAMETER_NAMES, "eps_g")
+
+
+@dataclass(frozen=True)
+class FinalWeights:
+    """Weights at the end of a run, one entry per seed: W, V (S, N, M), D (S, M)."""
+
+    W: np.ndarray
+    V: np.ndarray
+    D: np.ndarray
+    W_star: np.ndarray
+
+
+@dataclass(frozen=True, kw_only=True)
+class Trajectory:
+    """Order parameters and eps_g on a time grid, with a leading seed axis.
+
+    Attributes
+    ----------
+    t : ndarray, shape (T,)
+        Times (step / N).
+    m, d : ndarray, shape (S, T, M, M_star)
+    Q, E, R : ndarray, shape (S, T, M, M)
+    D : ndarray, shape (S, T, M)
+    eps_g : ndarray, shape (S, T)
+        Generalization error, computed by :func:`linvae.observables.generalization_error`.
+    model : Model
+        The model the run used.
+    source : {"sgd", "ode"}
+        Which side produced it; an ODE solution has S = 1.
+    N : int or None
+        Input dimension (None for the ODE).
+    T_matrix : ndarray, shape (M_star, M_star)
+        W_star^T W_star / N.
+    meta : dict
+        Everything else the run was given (seed, tau_D, grid, library version, ...), JSON-able.
+    weights : FinalWeights or None
+        Final weights, when asked for.
+    """
+
+    t: np.ndarray
+    m: np.ndarray
+    d: np.ndarray
+    Q: np.ndarray
+    E: np.ndarray
+    R: np.ndarray
+    D: np.ndarray
+    eps_g: np.ndarray
+    model: Model
+    source: Literal["sgd", "ode"]
+    N: int | None = None
+    T_matrix: np.ndarray | None = None
+    meta: dict = field(default_factory=dict)
+    weights: FinalWeights | None = None
+
+    @classmethod
+    def from_order_parameters(
+        cls,
+        t: np.ndarray,
+        op: OrderParameters,
+        *,
+        model: Model,
+        source: Literal["sgd", "ode"],
+        N: int | None = None,
+        T_matrix: np.ndarray | None = None,
+        meta: dict | None = None,
+        weights: FinalWeights | None = None,
+    ) -> Trajectory:
+        """Build a trajectory from order parameters of shape (S, T, ...), computing eps_g."""
+        T_matrix = np.eye(model.M_star) if T_matrix is None else np.asarray(T_matrix)
+        eps = generalization_error(op.m, op.Q, model.rho_vector, T=T_matrix)
+        return cls(
+            t=np.asarray(t, dtype=np.float64),
+            **op.as_dict(),
+            eps_g=eps,
+            model=model,
+            source=source,
+            N=N,
+            T_matrix=T_matrix,
+            meta=dict(meta or {}),
+            weights=weights,
+        )
+
+    @property
+    def n_seeds(self) -> int:
+        return self.m.shape[0]
+
+    def order_parameters(self) -> OrderParameters:
+        return OrderParameters(**{name: getattr(self, name) for name in ORDER_PARAMETER_NAMES})
+
+    def at(self, index: int) -> OrderParameters:
+        """Order parameters of every seed at time index ``index`` (shapes (S, ...))."""
+        return OrderParameters(
+            **{name: getattr(self, name)[:, index] for name in ORDER_PARAMETER_NAMES}
+        )
+
+    def mean(self, name: str = "eps_g") -> np.ndarray:
+        """Mean over seeds of an observable."""
+        return getattr(self, name).mean(axis=0)
+
+    def std(self, name: str = "eps_g") -> np.ndarray:
+        """Standard deviation over seeds (ddof = 1 when there are >= 2 seeds, else zeros)."""
+        arr = getattr(self, name)
+        if arr.shape[0] < 2:
+            return np.zeros(arr.shape[1:])
+        return arr.std(axis=0, ddof=1)
+
+    def truncated(self, n_times: int) -> Trajectory:
+        """The first ``n_times`` grid points (used for interrupted runs)."""
+        fields = {name: getattr(self, name)[:, :n_times] for name in OBSERVABLE_NAMES}
+        return Trajectory(
+            t=self.t[:n_times],
+            **fields,
+            model=self.model,
+            source=self.source,
+            N=self.N,
+            T_matrix=self.T_matrix,
+            meta=dict(self.meta),
+            weights=self.weights,
+        )
+
+    # ------------------------------------------------------------------ files
+    def save(self, path: str | Path) -> Path:
+        """Write an ``.npz`` with arrays ``t, m, d, Q, E, R, D, eps_g`` (seed axis first) and the
+        run's parameters as JSON in the ``metadata`` entry. Written atomically."""
+        path = Path(path)
+        metadata = {
+            "model": self.model.describe(),
+            "source": self.source,
+            "N": self.N,
+            "meta": self.meta,
+        }
+        arrays = {name: getattr(self, name) for name in OBSERVABLE_NAMES}
+        arrays["T_matrix"] = self.T_matrix
+        if self.weights is not None:
+            arrays.update(
+                W=self.weights.W,
+                V=self.weights.V,
+                D_final=self.weights.D,
+                W_star=self.weights.W_star,
+            )
+        tmp = path.with_name(path.name + ".tmp.npz")
+        np.savez(tmp, t=self.t, metadata=np.array(json.dumps(metadata)), **arrays)
+        tmp.replace(path)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> Trajectory:
+        """Read a file written by :meth:`save`."""
+        path = Path(path)
+        if not path.exists():
+            raise FileNotFoundError(f"No trajectory file at {path}.")
+        with np.load(path, allow_pickle=False) as data:
+            missing = [n for n in ("t", *OBSERVABLE_NAMES, "metadata") if n not in data]
+            if missing:
+                raise ValueError(f"{path} is not a linvae trajectory: missing arrays {missing}.")
+            metadata = json.loads(str(data["metadata"]))
+            arrays = {name: data[name] for name in ("t", *OBSERVABLE_NAMES)}
+            T_matrix = data["T_matrix"] if "T_matrix" in data else None
+            weights = None
+            if "W" in data:
+                weights = FinalWeights(
+                    W=data["W"], V=data["V"], D=data["D_final"], W_star=data["W_star"]
+                )
+        return cls(
+            **arrays,
+            model=Model.from_description(metadata["model"]),
+            source=metadata["source"],
+            N=metadata["N"],
+            T_matrix=T_matrix,
+            meta=metadata["meta"],
+            weights=weights,
+        )
