@@ -17,6 +17,13 @@ from linvae.schedules import (
     StepSchedule,
     TanhAnneal,
 )
+from linvae.simulate import (
+    SimulationDiverged,
+    SimulationInterrupted,
+    make_teacher,
+    sample_inputs,
+    simulate,
+)
 from linvae.trajectory import FinalWeights, Trajectory
 
 __all__ = [
@@ -27,10 +34,15 @@ __all__ = [
     "Model",
     "OrderParameters",
     "Schedule",
+    "SimulationDiverged",
+    "SimulationInterrupted",
     "StepSchedule",
     "TanhAnneal",
     "Trajectory",
     "__version__",
     "generalization_error",
+    "make_teacher",
     "order_parameters",
+    "sample_inputs",
+    "simulate",
 ]

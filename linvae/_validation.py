@@ -73,7 +73,9 @@ def check_array(
     except (TypeError, ValueError):
         _fail(name, owner, "a real array", type(value).__name__, fix)
     want = "(" + ", ".join("any" if s is None else str(s) for s in shape) + ")"
-    if arr.ndim != len(shape) or any(s is not None and s != a for s, a in zip(shape, arr.shape)):
+    if arr.ndim != len(shape) or any(
+        s is not None and s != a for s, a in zip(shape, arr.shape, strict=True)
+    ):
         _fail(name, owner, f"an array of shape {want}", f"shape {arr.shape}", fix)
     if not np.all(np.isfinite(arr)):
         _fail(name, owner, "finite (no NaN or inf)", "an array with non-finite entries", fix)
