@@ -362,3 +362,33 @@ def test_download_cifar_extracts(tmp_path, monkeypatch):
         target = download("cifar10", tmp_path / "cifar", mirror=url, timeout=5)
     train, _ = load_cifar10(target)
     assert len(train) == 30
+
+
+def test_cli_download_from_mirror(tmp_path, monkeypatch, capsys):
+    from conv_study import cli
+
+    served = tmp_path / "served"
+    write_mnist_dir(served, gz=True)
+    files = {p.name: hashlib.md5(p.read_bytes()).hexdigest() for p in served.iterdir()}
+    monkeypatch.setitem(data._OFFICIAL, "mnist", data._Remote(mirrors=(), files=files))
+    with local_server(served) as url:
+        argv = ["download", "--dataset", "mnist", "--data-dir", str(tmp_path / "m")]
+        assert cli.main([*argv, "--mirror", url, "--timeout", "5"]) == 0
+        (served / "t10k-labels-idx1-ubyte.gz").write_bytes(b"tampered")
+        argv[-1] = str(tmp_path / "n")
+        assert cli.main([*argv, "--mirror", url, "--timeout", "5"]) == 2
+    assert "md5" in capsys.readouterr().err
+    assert len(load_mnist(tmp_path / "m")[0]) == 20
+
+
+def test_raw_readers_do_not_import_torch(tmp_path):
+    import subprocess
+    import sys
+
+    write_mnist_dir(tmp_path)
+    code = (
+        "import sys; from conv_study.data import load_mnist, to_model_input; "
+        f"train, _ = load_mnist({str(tmp_path)!r}); to_model_input(train.images[:, :, :, :1]"
+        ".repeat(32, 2).repeat(32, 3)); assert 'torch' not in sys.modules"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
