@@ -388,7 +388,7 @@ def test_raw_readers_do_not_import_torch(tmp_path):
     write_mnist_dir(tmp_path)
     code = (
         "import sys; from conv_study.data import load_mnist, to_model_input; "
-        f"train, _ = load_mnist({str(tmp_path)!r}); to_model_input(train.images[:, :, :, :1]"
+        f"train, _ = load_mnist({str(tmp_path)!r}); to_model_input(train.images[:, :, :1, :1]"
         ".repeat(32, 2).repeat(32, 3)); assert 'torch' not in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
