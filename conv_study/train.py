@@ -927,6 +927,9 @@ def sweep(
             run_dir = out_root / f"{label}-K{k}"
             if (run_dir / "run.json").is_file():
                 previous = load_run(run_dir)
+                # A directory holding different settings is an error, never a silent skip.
+                saved = json.loads((run_dir / "run.json").read_text())
+                _check_same_run(run_dir, saved, run_config, data)
                 if previous.complete and previous.train_config.epochs >= run_config.epochs:
                     logger.info("skipping %s: complete", run_dir)
                     entries.append(SweepEntry(run_dir, label, int(k), True, None))

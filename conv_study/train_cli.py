@@ -180,7 +180,7 @@ def _fail(message: str) -> int:
 
 def _run_train(args: argparse.Namespace) -> int:
     _setup_logging(args.quiet)
-    from conv_study.train import train
+    from conv_study.train import DivergenceError, train
 
     try:
         data = _data_config(args, args.dataset, args.data_dir)
@@ -188,6 +188,9 @@ def _run_train(args: argparse.Namespace) -> int:
         result = train(
             args.out, data=data, config=config, resume=args.resume, progress=not args.quiet
         )
+    except DivergenceError as err:
+        sys.stderr.write(f"conv-study: {err}\n")
+        return 1
     except (ValueError, FileNotFoundError) as err:
         return _fail(str(err))
     final = result.metrics[-1] if result.metrics else None

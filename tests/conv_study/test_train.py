@@ -283,6 +283,8 @@ def test_sweep_skips_finished_runs(tmp_path, tiny_npz):
     second = sweep(tmp_path, datasets=[data], latent_dims=[2, 3], config=config(epochs=1))
     assert [e.skipped for e in second] == [True, False]
     assert load_run(tmp_path / "blobs-K3").train_config.latent_dim == 3
+    with pytest.raises(ValueError, match="lr"):
+        sweep(tmp_path, datasets=[data], latent_dims=[2], config=config(epochs=1, lr=0.1))
 
 
 def test_cli_train_and_sweep(tmp_path, tiny_npz, capsys):
