@@ -192,3 +192,30 @@ def test_model_rejects_bad_values(kwargs, name):
 def test_m_star_larger_than_n_rejected():
     with pytest.raises(ValueError, match=r"`M_star`.*<= N"):
         simulate(Model(M_star=5), N=4, t_max=1)
+
+
+def test_no_allocation_per_step():
+    """The jitted loop allocates per chunk, never per step (numba runtime statistics, which
+    must be switched on before numba loads: hence a subprocess)."""
+    import os
+    import subprocess
+    import sys
+
+    script = """
+from numba.core.runtime import rtsys
+from linvae import Model, simulate
+model = Model(tau=0.1)
+simulate(model, N=100, t_max=1, dt=1)
+def allocations(t_max):
+    before = rtsys.get_allocation_stats().alloc
+    simulate(model, N=100, t_max=t_max, t_eval=[0.0, t_max])
+    return rtsys.get_allocation_stats().alloc - before
+# 1,000 and 50,000 steps both fit in one chunk (_CHUNK_WORK / (N (M + M_star)) = 1e5).
+print(allocations(10.0), allocations(500.0))
+"""
+    env = {**os.environ, "NUMBA_NRT_STATS": "1"}
+    out = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True
+    )
+    short, long = map(int, out.stdout.split())
+    assert short == long
