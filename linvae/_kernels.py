@@ -334,3 +334,68 @@ def run_chunk(
         )
         status[j] = st
         stop_step[j] = stop
+
+
+@nb.njit(cache=True)
+def run_chunk_serial(
+    W,
+    V,
+    D,
+    Q,
+    X,
+    states,
+    Ws,
+    sqrt_eta,
+    s_begin,
+    s_end,
+    include_end,
+    betas,
+    tau,
+    tau_D,
+    lam,
+    rec_steps,
+    k0,
+    W_star,
+    out_m,
+    out_d,
+    out_Q,
+    out_E,
+    out_R,
+    out_D,
+    status,
+    stop_step,
+):
+    """:func:`run_chunk` on the calling thread only (no parallel region): safe to call from
+    several Python threads at once (e.g. a threaded Dask worker), bitwise the same results."""
+    S = W.shape[0]
+    for j in range(S):
+        if status[j] != OK:
+            continue
+        st, stop, _ = run_seed(
+            W[j],
+            V[j],
+            D[j],
+            Q[j],
+            X[j],
+            states[j],
+            Ws,
+            sqrt_eta,
+            s_begin,
+            s_end,
+            include_end,
+            betas,
+            tau,
+            tau_D,
+            lam,
+            rec_steps,
+            k0,
+            W_star,
+            out_m[j],
+            out_d[j],
+            out_Q[j],
+            out_E[j],
+            out_R[j],
+            out_D[j],
+        )
+        status[j] = st
+        stop_step[j] = stop

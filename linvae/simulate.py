@@ -271,7 +271,8 @@ def simulate(
         Keep the final weights in ``Trajectory.weights``.
     n_threads : int, optional
         Threads for the seed-parallel loop (numba's default otherwise). Results do not depend
-        on it.
+        on it. With ``n_threads=1`` (or one seed) no numba parallel region is entered, so
+        several Python threads may call :func:`simulate` at once.
     progress : bool or callable
         True draws a bar on stderr; a callable receives ``(steps_done, steps_total)``.
 
@@ -407,13 +408,16 @@ def simulate(
     if n_threads is not None:
         numba.set_num_threads(n_threads)
     started = time.perf_counter()
+    # One seed or one thread: no parallel region (cheaper, and safe in threaded callers).
+    serial = n_seeds == 1 or n_threads == 1
+    kernel = _kernels.run_chunk_serial if serial else _kernels.run_chunk
     s = 0
     try:
         while True:
             s_end = min(s + chunk, total)
             betas = np.ascontiguousarray(schedule(np.arange(s, s_end) / N), dtype=np.float64)
             k0 = int(np.searchsorted(rec_steps, s))
-            _kernels.run_chunk(
+            kernel(
                 W, V, D, Q, X, states, Ws, math.sqrt(model.eta), s, s_end, s_end == total,
                 betas, tau, tau_D, model.lam, rec_steps, k0, W_star_t,
                 out.m, out.d, out.Q, out.E, out.R, out.D, status, stop_step,
