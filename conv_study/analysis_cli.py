@@ -1,0 +1,164 @@
+"""``conv-study id``, ``ii``, ``analyze`` and ``figures``.
+
+Examples::
+
+    conv-study id points.npy                   # JSON: 2NN ID of the rows
+    conv-study id points.npy --scaling         # ... and the decimation curve
+    conv-study ii A.npy B.npy                  # JSON: Delta(A -> B), Delta(B -> A)
+    conv-study analyze runs/fmnist-K16 --points 5000
+    conv-study figures runs/ --out figs/
+
+Arrays of more than two dimensions are flattened to one row per first-axis entry. Progress
+goes to stderr; results of ``id`` and ``ii`` go to stdout as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["add_subcommands"]
+
+
+def _setup_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(message)s",
+        datefmt="%H:%M:%S",
+        stream=sys.stderr,
+    )
+
+
+def _load_points(path: str) -> np.ndarray:
+    arr = np.load(path, allow_pickle=False)
+    if arr.ndim == 1:
+        return arr[:, None]
+    return arr.reshape(arr.shape[0], -1)
+
+
+def _json_float(value: float) -> float | None:
+    return float(value) if np.isfinite(value) else None
+
+
+def _cmd_id(args: argparse.Namespace) -> int:
+    from conv_study.estimators import twonn_id, twonn_scaling
+
+    X = _load_points(args.file)
+    res = twonn_id(X, discard=args.discard, method=args.method)
+    out = {
+        "file": args.file,
+        "id": res.id,
+        "method": res.method,
+        "discard": res.discard,
+        "n_points": res.n_points,
+        "n_duplicates": res.n_duplicates,
+    }
+    if args.scaling:
+        sc = twonn_scaling(X, discard=args.discard, method=args.method, rng=args.seed)
+        out["scaling"] = {
+            "n_points": sc.n_points.tolist(),
+            "id": sc.id.tolist(),
+            "id_err": sc.id_err.tolist(),
+            "scale": sc.scale.tolist(),
+        }
+    print(json.dumps(out, indent=1))
+    return 0
+
+
+def _cmd_ii(args: argparse.Namespace) -> int:
+    from conv_study.estimators import information_imbalance, relative_imbalance_difference
+
+    A, B = _load_points(args.a), _load_points(args.b)
+    res = information_imbalance(A, B, k=args.k)
+    out = {
+        "a": args.a,
+        "b": args.b,
+        "a_to_b": res.a_to_b,
+        "b_to_a": res.b_to_a,
+        "relative_difference": _json_float(relative_imbalance_difference(res.a_to_b, res.b_to_a)),
+        "k": res.k,
+        "n_points": res.n_points,
+    }
+    print(json.dumps(out, indent=1))
+    return 0
+
+
+def _cmd_analyze(args: argparse.Namespace) -> int:
+    _setup_logging(args.verbose)
+    from conv_study.analysis import analyze_run, read_profile
+
+    res = analyze_run(
+        args.run_dir,
+        points=args.points,
+        epochs=args.epochs,
+        k=args.k,
+        device=args.device,
+        force=args.force,
+    )
+    if res.checkpoints:
+        last = res.checkpoints[-1]
+        reading = read_profile(last.id, latent_dim=res.latent_dim)
+        logging.getLogger("conv_study").info(
+            "epoch %s: data ID %.1f, K = %d -> %s hunchback (expected %s); peaks at layers %s",
+            last.epoch,
+            reading.data_id,
+            res.latent_dim,
+            reading.shape,
+            reading.predicted_shape,
+            list(reading.peaks),
+        )
+    return 0
+
+
+def _cmd_figures(args: argparse.Namespace) -> int:
+    _setup_logging(args.verbose)
+    from conv_study.figures import find_analyses, make_figures
+
+    analyses = find_analyses(args.runs_dir)
+    if not analyses:
+        logging.getLogger("conv_study").error(
+            "no analysis.json under %s; run `conv-study analyze RUN_DIR` first", args.runs_dir
+        )
+        return 1
+    make_figures(analyses, args.out)
+    return 0
+
+
+def add_subcommands(subparsers) -> None:
+    """Register ``id``, ``ii``, ``analyze`` and ``figures`` on the ``conv-study`` parser."""
+    p = subparsers.add_parser("id", help="2NN intrinsic dimension of the rows of a .npy file")
+    p.add_argument("file", help=".npy array, one point per row")
+    p.add_argument("--discard", type=float, default=0.1, help="largest mu left out (0.1)")
+    p.add_argument("--method", choices=("base", "ml"), default="base")
+    p.add_argument("--scaling", action="store_true", help="add the decimation curve")
+    p.add_argument("--seed", type=int, default=0, help="seed of the decimation subsets")
+    p.set_defaults(func=_cmd_id)
+
+    p = subparsers.add_parser("ii", help="information imbalance between two .npy arrays")
+    p.add_argument("a", help=".npy array A (N rows)")
+    p.add_argument("b", help=".npy array B (the same N points)")
+    p.add_argument("--k", type=int, default=1, help="neighbours averaged (1)")
+    p.set_defaults(func=_cmd_ii)
+
+    p = subparsers.add_parser(
+        "analyze", help="ID and imbalance profiles of a run's checkpoints (cached, incremental)"
+    )
+    p.add_argument("run_dir", type=Path, help="a run directory written by `conv-study train`")
+    p.add_argument("--points", type=int, default=5000, help="evaluation images used (5000)")
+    p.add_argument("--epochs", type=int, nargs="+", help="checkpoints (default: all)")
+    p.add_argument("--k", type=int, default=1, help="neighbours in the imbalance (1)")
+    p.add_argument("--device", default="cpu", help="torch device for the forward passes")
+    p.add_argument("--force", action="store_true", help="recompute cached checkpoints")
+    p.add_argument("-v", "--verbose", action="store_true", help="estimator progress too")
+    p.set_defaults(func=_cmd_analyze)
+
+    p = subparsers.add_parser("figures", help="the study's figures from analysed runs")
+    p.add_argument("runs_dir", type=Path, help="a directory of analysed run directories")
+    p.add_argument("--out", type=Path, required=True, help="output directory for the PNGs")
+    p.add_argument("-v", "--verbose", action="store_true")
+    p.set_defaults(func=_cmd_figures)
