@@ -1,0 +1,293 @@
+"""Fixed points, stability labels and the collapse threshold (spec section 6)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import sympy as sp
+
+from linvae import Model, OrderParameters, generalization_error, simulate
+from linvae.analysis import (
+    LatentRole,
+    Stability,
+    closed_form_state,
+    collapse_threshold,
+    fixed_points,
+    threshold_formula,
+)
+from linvae.analysis.fixed_points import _independent, latent_block, symbolic_fixed_point
+from linvae.analysis.initial import initial_order_parameters
+from linvae.observables import pack_state, unpack_state
+from linvae.theory import solve_ode
+from linvae.theory.derive import derive_ode
+from linvae.theory.reference import matrix_form_drift
+from linvae.theory.rhs import compile_ode, parameter_vector
+
+L, N_, C = LatentRole.LEARNED, LatentRole.NOISE, LatentRole.COLLAPSED
+
+MODELS = [
+    Model(rho=1.0, eta=1.0, beta=1.0, tau=0.01),
+    Model(rho=1.0, eta=1.0, beta=0.4, tau=0.05),
+    Model(rho=2.0, eta=0.5, beta=0.3, lam=0.2, tau=0.02),
+    Model(M=2, rho=1.0, eta=1.0, beta=0.6, lam=0.05, tau=0.01),
+    Model(M=2, M_star=2, rho=(1.0, 2.5), eta=0.7, beta=0.9, tau=0.01),
+]
+
+
+# ----------------------------------------------------------------------------- closed forms
+@pytest.mark.parametrize(
+    "roles, M_star",
+    [((L,), 1), ((N_,), 1), ((C,), 1), ((L, N_), 1), ((L, C), 1), ((L, L), 2)],
+)
+def test_closed_forms_are_roots_of_the_derived_drift_symbolically(roles, M_star):
+    """Spec 6/8: the lam = 0 closed forms make every component of the tau -> 0 drift vanish."""
+    ode = derive_ode(len(roles), M_star)
+    subs = symbolic_fixed_point(roles, M_star)
+    assert [sp.simplify(f.subs(subs)) for f in ode.first_order] == [0] * len(ode.first_order)
+
+
+def test_symbolic_jacobian_at_learned_point_gives_spec_example():
+    """J_max = -tau (3 - sqrt 5) / 2 at rho = eta = beta = 1, exactly (sympy)."""
+    ode = derive_ode(1, 1)
+    subs = symbolic_fixed_point((L,))
+    sym = {s.name: s for s in ode.parameter_symbols}
+    values = {sym["rho_0"]: 1, sym["eta"]: 1, sym["beta"]: 1}
+    J = sp.Matrix(ode.first_order).jacobian(sp.Matrix(ode.state_symbols))
+    J = J.subs(subs).subs(values)
+    eigs = [sp.nsimplify(sp.simplify(e)) for e in J.eigenvals()]
+    assert max(eigs, key=lambda e: float(e)) == -(3 - sp.sqrt(5)) / 2
+
+
+@pytest.mark.parametrize("model", MODELS, ids=range(len(MODELS)))
+def test_closed_forms_zero_the_matrix_forms_including_lam(model):
+    """lam > 0 closed forms (bisection) against the independent matrix forms, tau^2 terms off.
+
+    Tolerance 1e-13: the bisection stops at 4e-16 relative; the drift is O(tau) x O(1) sums.
+    """
+    for point in fixed_points(model, sgd_noise=False):
+        f = matrix_form_drift(
+            point.y,
+            M=model.M,
+            M_star=model.M_star,
+            rho=model.rho_vector,
+            T=np.eye(model.M_star),
+            eta=model.eta,
+            beta=point.beta,
+            lam=model.lam,
+            tau=model.tau,
+            xi=0.0,
+        )
+        assert np.max(np.abs(f)) < 1e-13, point.name
+
+
+def test_latent_block_lam_zero_matches_formula_and_lam_limit_is_continuous():
+    nu = np.linspace(0.5, 3.0, 7)[:, None]
+    beta = np.linspace(0.05, 0.45, 5)[None, :]
+    w, v, D = latent_block(nu, beta, 0.0)
+    np.testing.assert_allclose(v, w / nu, rtol=1e-15)
+    np.testing.assert_allclose(w**2, nu - beta, rtol=1e-15)
+    np.testing.assert_allclose(D, beta / nu, rtol=1e-15)
+    # lam -> 0: the bisection branch tends to the closed form (its error is O(lam)).
+    w_small, _, _ = latent_block(nu, beta, 1e-9)
+    np.testing.assert_allclose(w_small, w, rtol=1e-7)
+    # Beyond the threshold the block does not exist.
+    assert np.isnan(latent_block(2.0, 2.0, 0.0)[0])
+
+
+def test_numerical_root_of_tau0_drift_lands_on_closed_form():
+    """A root solve of the derived tau -> 0 drift from a perturbed closed form returns to it.
+
+    Tolerance 1e-10: hybr's xtol is 1e-13 relative; the learned point is a simple root.
+    """
+    from scipy.optimize import root
+
+    model = Model(M=2, rho=1.3, eta=0.8, beta=0.5, lam=0.1, tau=0.01)
+    ode = compile_ode(2, 1)
+    p = parameter_vector(model, sgd_noise=False, beta=0.5)
+    keep, P = _independent(2, 1)
+    y_closed = pack_state(closed_form_state(model, (L, N_)))
+    start = y_closed[keep] * (1 + 0.02 * np.random.default_rng(1).standard_normal(keep.size))
+    sol = root(lambda z: ode.rhs(P @ z, p)[keep], start, method="hybr", options={"xtol": 1e-13})
+    assert sol.success
+    np.testing.assert_allclose(P @ sol.x, y_closed, atol=1e-10)
+
+
+@pytest.mark.parametrize("model", MODELS, ids=range(len(MODELS)))
+def test_finite_tau_fixed_points_have_zero_residual(model):
+    """The root of the full drift (SGD noise on): residual at round-off, |dy/dt| < 1e-15."""
+    for point in fixed_points(model, sgd_noise=True):
+        assert point.success, point.message
+        assert point.residual < 1e-15, point.name
+        # D = beta / (Q_kk + beta) holds exactly at finite tau (spec section 6).
+        np.testing.assert_allclose(
+            point.state.D, point.beta / (np.diag(point.state.Q) + point.beta), rtol=1e-12
+        )
+
+
+def test_finite_tau_points_approach_closed_forms_linearly_in_tau():
+    """The shift of the learned point is O(tau): halving tau halves it (within 2%)."""
+    shifts = []
+    for tau in (0.004, 0.002):
+        (learned, *_) = fixed_points(Model(rho=1.0, eta=1.0, beta=0.5, tau=tau))
+        shifts.append(np.max(np.abs(learned.y - pack_state(learned.closed_form))))
+    assert shifts[1] > 0
+    assert shifts[0] / shifts[1] == pytest.approx(2.0, rel=0.02)
+    # Noise orthogonal to W_star: Q > m^2 at finite tau (spec section 6).
+    assert learned.state.Q[0, 0] > learned.state.m[0, 0] ** 2
+
+
+def test_fixed_point_enumeration_and_labels():
+    names = lambda pts: {p.name: p.stability for p in pts}  # noqa: E731
+    assert names(fixed_points(Model(beta=1.5), sgd_noise=False)) == {
+        "learned": Stability.STABLE,
+        "collapsed": Stability.SADDLE,
+    }
+    assert names(fixed_points(Model(beta=2.5), sgd_noise=False)) == {"collapsed": Stability.STABLE}
+    below_eta = names(fixed_points(Model(M=2, beta=0.5), sgd_noise=False))
+    assert below_eta["learned+noise"] is Stability.STABLE
+    assert below_eta["learned+collapsed"] is Stability.SADDLE
+    # beta = eta: the spare latent is marginal (spec section 8).
+    at_eta = names(fixed_points(Model(M=2, beta=1.0), sgd_noise=False))
+    assert at_eta["learned+collapsed"] is Stability.MARGINAL
+    above_eta = names(fixed_points(Model(M=2, beta=1.5), sgd_noise=False))
+    assert above_eta["learned+collapsed"] is Stability.STABLE
+
+
+def test_spec_example_J_max():
+    """rho = eta = beta = 1, lam = 0: J_max = -tau (3 - sqrt 5)/2 (float64 round-off, 1e-12)."""
+    tau = 0.01
+    (learned, _) = fixed_points(Model(rho=1.0, eta=1.0, beta=1.0, tau=tau), sgd_noise=False)
+    assert learned.top_eigenvalue == pytest.approx(-tau * (3 - math.sqrt(5)) / 2, rel=1e-12)
+
+
+def test_eps_g_at_learned_point():
+    """eps_g* = (sqrt rho - sqrt(nu - beta))^2: 0 at beta = eta, rho at beta -> nu."""
+    for beta in (0.3, 1.0, 1.7):
+        (learned, *_) = fixed_points(Model(rho=1.0, eta=1.0, beta=beta), sgd_noise=False)
+        assert learned.eps_g == pytest.approx((1 - math.sqrt(2 - beta)) ** 2, abs=1e-14)
+
+
+def _perturbed(point: OrderParameters, direction: np.ndarray, size: float, M, M_star):
+    y = pack_state(point) + size * direction / np.max(np.abs(direction))
+    op = unpack_state(y, M, M_star)
+    return OrderParameters(
+        m=op.m, d=op.d, Q=0.5 * (op.Q + op.Q.T), E=0.5 * (op.E + op.E.T), R=op.R, D=op.D
+    )
+
+
+@pytest.mark.parametrize(
+    "model",
+    [Model(rho=1.0, eta=1.0, beta=0.5, tau=0.05), Model(M=2, beta=0.5, tau=0.05)],
+    ids=["M1", "M2"],
+)
+def test_stability_labels_confirmed_by_integrating_perturbations(model):
+    """Stable: a 1e-4 kick decays (by > 10x after 6/|J_max|, e^-6 expected up to transients).
+    Saddle: a kick along the top eigenvector grows (by > 5x after 4/J_top, e^4 expected)."""
+    M, M_star = model.M, model.M_star
+    keep, P = _independent(M, M_star)
+    ode = compile_ode(M, M_star)
+    p = parameter_vector(model, beta=model.schedule.final)
+    from linvae.analysis.fixed_points import reduced_jacobian
+
+    for point in fixed_points(model):
+        J = reduced_jacobian(ode.jac(point.y, p), M, M_star)
+        ev, vec = np.linalg.eig(J)
+        top = int(np.argmax(ev.real))
+        if point.stability is Stability.STABLE:
+            direction = P @ np.random.default_rng(0).standard_normal(keep.size)
+            t_end = 6.0 / abs(point.top_eigenvalue)
+        else:
+            assert point.stability is Stability.SADDLE
+            direction = P @ np.real(vec[:, top])
+            t_end = 4.0 / point.top_eigenvalue
+        init = _perturbed(point.state, direction, 1e-4, M, M_star)
+        sol = solve_ode(model, t_max=t_end, init=init, dt=t_end, rtol=1e-10, atol=1e-14)
+        dist0 = np.max(np.abs(pack_state(init) - point.y))
+        dist1 = np.max(np.abs(pack_state(sol.order_parameters())[0, -1] - point.y))
+        if point.stability is Stability.STABLE:
+            assert dist1 < dist0 / 10, point.name
+        else:
+            assert dist1 > 5 * dist0, point.name
+
+
+# ----------------------------------------------------------------------------- threshold
+def test_threshold_numerical_matches_formula_on_grid():
+    """beta* = rho + eta on a (rho, eta) grid, and the lam formula, each within 1e-8."""
+    for rho in (0.2, 1.0, 3.0):
+        for eta in (0.1, 1.0, 2.5):
+            for lam in (0.0, 0.1, 0.7):
+                model = Model(rho=rho, eta=eta, lam=lam)
+                analytic = collapse_threshold(model).beta_star
+                numerical = collapse_threshold(model, method="numerical").beta_star
+                expected = (rho + eta) / (1 + lam) - lam / (rho + eta)
+                assert analytic == pytest.approx(expected, abs=1e-14)
+                assert abs(numerical - expected) < 1e-8, (rho, eta, lam)
+
+
+def test_per_factor_thresholds():
+    model = Model(M=2, M_star=2, rho=(0.5, 2.0), eta=1.0)
+    for method in ("analytic", "numerical"):
+        th = collapse_threshold(model, method=method)
+        np.testing.assert_allclose(th.per_factor, [1.5, 3.0], atol=1e-8)
+        assert th.beta_star == pytest.approx(3.0, abs=1e-8)
+    assert threshold_formula(0.0, 1.0) == 1.0  # spare latents: beta < eta
+    # Between the two thresholds only the strong factor is learned.
+    names = [p.name for p in fixed_points(Model(M=1, M_star=2, rho=(0.5, 2.0), beta=2.0))]
+    assert names == ["learned", "collapsed"]
+
+
+def test_threshold_does_not_depend_on_tau():
+    values = [
+        collapse_threshold(Model(rho=1.0, eta=0.5, lam=0.1, tau=tau), method="numerical").beta_star
+        for tau in (0.001, 0.1)
+    ]
+    assert values[0] == pytest.approx(values[1], abs=1e-10)
+
+
+@pytest.mark.parametrize("offset", [-0.3, 0.3])
+def test_ode_reaches_learned_below_and_collapsed_above_threshold(offset):
+    """Spec 6: beta > beta* collapses whatever the training time; beta < beta* learns.
+
+    ODE (rtol 1e-8) from an N = 200 random initialization, tau = 0.05, for 40 relaxation times.
+    Collapse: |m| never exceeds its start by more than 1.5x (the early transient, while Q
+    shrinks) and ends below 1e-6 of it; learned: eps_g ends within 1e-6 of eps_g*.
+    """
+    model = Model(rho=1.0, eta=1.0, beta=2.0 + offset, tau=0.05)
+    init = initial_order_parameters(model, N=200, rng=3)
+    points = fixed_points(model)
+    stable = [p for p in points if p.stability is Stability.STABLE]
+    assert len(stable) == 1
+    t_max = 40.0 / abs(stable[0].top_eigenvalue)
+    sol = solve_ode(model, t_max=t_max, init=init, dt=t_max / 400)
+    m = np.abs(sol.m[0, :, 0, 0])
+    if offset > 0:
+        assert stable[0].name == "collapsed"
+        assert m.max() < 1.5 * m[0]
+        assert m[-1] < 1e-6 * m[0]
+    else:
+        assert stable[0].name == "learned"
+        assert abs(sol.eps_g[0, -1] - stable[0].eps_g) < 1e-6
+
+
+def test_sgd_spot_check_collapse_threshold():
+    """SGD at N = 200 (2 seeds) agrees: beta = 2.6 collapses (eps_g -> rho = 1), beta = 1 learns.
+
+    Tolerances 0.15: finite-N fluctuations of eps_g are O(N^-1/2) ~ 0.07 times O(1) factors.
+    """
+    for beta, target in ((2.6, 1.0), (1.0, 0.0)):
+        model = Model(rho=1.0, eta=1.0, beta=beta, tau=0.05)
+        run = simulate(model, N=200, t_max=300.0, dt=300.0, n_seeds=2, rng=11)
+        assert abs(run.eps_g[:, -1].mean() - target) < 0.15, beta
+        eps = generalization_error(run.m[:, -1], run.Q[:, -1], 1.0)
+        np.testing.assert_allclose(eps, run.eps_g[:, -1])
+
+
+def test_validation_messages():
+    with pytest.raises(ValueError, match="The `beta` parameter of fixed_points"):
+        fixed_points(Model(), beta=-1.0)
+    with pytest.raises(ValueError, match="No fixed point where latent 0"):
+        closed_form_state(Model(beta=3.0), (L,))
+    with pytest.raises(ValueError, match="The `method` parameter of collapse_threshold"):
+        collapse_threshold(Model(), method="guess")
