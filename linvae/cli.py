@@ -11,7 +11,12 @@ import importlib
 import sys
 
 # simulate (SGD); ode / compare (theory); later analysis commands.
-_SUBCOMMAND_MODULES = ("linvae.cli_simulate", "linvae.cli_theory", "linvae.cli_analysis")
+_SUBCOMMAND_MODULES = (
+    "linvae.cli_simulate",
+    "linvae.cli_theory",
+    "linvae.cli_analysis",
+    "linvae.cli_sweep",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,102 @@
+"""``linvae sweep``: run a parameter grid (or the finite-size-scaling sweep) from a TOML file."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+log = logging.getLogger("linvae")
+
+_DESCRIPTION = """\
+Run a sweep declared in a TOML file, resumably, on a local process pool (default), serially
+(--serial) or on a Dask cluster (--scheduler tcp://host:8786). Each finished point is written to
+OUT/points/ at once; rerunning the same command computes only what is missing. Gathered arrays:
+OUT/results.npz (linvae.sweep.load_sweep reads the directory). A [finite_size] table turns the
+file into the finite-size-scaling sweep (SGD vs ODE vs N): OUT/finite_size.json and .png.
+See docs/sweeps.md for the file format."""
+
+
+def add_subcommands(subparsers) -> None:
+    p = subparsers.add_parser(
+        "sweep",
+        help="run a parameter sweep (SGD, ODE or both) locally or on a Dask cluster",
+        description=_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("config", type=Path, help="TOML file declaring the sweep")
+    p.add_argument("--out", type=Path, required=True, help="output directory (resumable)")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--scheduler", help="address of a Dask scheduler, e.g. tcp://host:8786")
+    where.add_argument("--serial", action="store_true", help="run in this process, one by one")
+    p.add_argument("--workers", type=int, help="local pool size (default: number of CPUs)")
+    p.add_argument(
+        "--threads-per-point", type=int, default=1, help="numba threads per point (default 1)"
+    )
+    p.add_argument(
+        "--no-retry-failed", action="store_true", help="keep points that failed before as failed"
+    )
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import tomllib
+
+    from linvae.sweep import Sweep, finite_size_scaling, model_from_config, run_sweep
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        with open(args.config, "rb") as f:
+            config = tomllib.load(f)
+    except (OSError, tomllib.TOMLDecodeError) as err:
+        print(f"linvae sweep: cannot read {args.config}: {err}", file=sys.stderr)
+        return 2
+    scheduler = args.scheduler or ("serial" if args.serial else "processes")
+    options = {
+        "scheduler": scheduler,
+        "workers": args.workers,
+        "threads_per_point": args.threads_per_point,
+        "retry_failed": not args.no_retry_failed,
+        "progress": not args.no_progress,
+    }
+    try:
+        if "finite_size" in config:
+            fss_table = dict(config.pop("finite_size"))
+            if "grid" in config:
+                raise ValueError("A [finite_size] sweep sweeps N itself; remove the [grid] table.")
+            allowed = {"model", "t_max", "dt", "n_seeds", "seed", "ode"}
+            unknown = set(config) - allowed - {"kind"}
+            if unknown:
+                raise ValueError(
+                    f"Unknown entries {sorted(unknown)} next to [finite_size]; allowed: "
+                    f"{sorted(allowed)}."
+                )
+            kw = {k: v for k, v in config.items() if k in allowed - {"model"}}
+            fss = finite_size_scaling(
+                model_from_config(config.get("model", {})),
+                **fss_table,
+                **kw,
+                out_dir=args.out,
+                **options,
+            )
+            from linvae.sweep_plot import plot_finite_size_scaling
+
+            figure = args.out / "finite_size.png"
+            plot_finite_size_scaling(fss, path=figure)
+            print(
+                f"deviation ~ N^({fss.exponent:.3f} ± {fss.exponent_err:.3f}) "
+                f"(theory: -1/2); {args.out / 'finite_size.json'}, {figure}"
+            )
+            return 0
+        sweep = Sweep.from_description(config)
+        result = run_sweep(sweep, args.out, **options)
+    except ValueError as err:
+        print(f"linvae sweep: {err}", file=sys.stderr)
+        return 2
+    n_done = int((result.status == "done").sum())
+    print(f"{n_done} of {sweep.size} points done; results in {args.out / 'results.npz'}")
+    for failure in result.failures:
+        print(f"  failed: point {failure['index']} {failure['parameters']}: {failure['error']}")
+    return 1 if result.failures else 0
