@@ -57,7 +57,9 @@ class Constant(Schedule):
     beta: float
 
     def __post_init__(self):
-        object.__setattr__(self, "beta", check_real("beta", self.beta, "Constant", low=0.0))
+        object.__setattr__(
+            self, "beta", check_real("beta", self.beta, "Constant", low=0.0, low_open=False)
+        )
 
     def _evaluate(self, t):
         return np.full(t.shape, self.beta)
@@ -79,7 +81,9 @@ class TanhAnneal(Schedule):
 
     def __post_init__(self):
         object.__setattr__(
-            self, "beta_final", check_real("beta_final", self.beta_final, "TanhAnneal", low=0.0)
+            self,
+            "beta_final",
+            check_real("beta_final", self.beta_final, "TanhAnneal", low=0.0, low_open=False),
         )
         object.__setattr__(self, "gamma", check_real("gamma", self.gamma, "TanhAnneal", low=0.0))
 

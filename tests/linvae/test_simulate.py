@@ -219,3 +219,13 @@ print(allocations(10.0), allocations(500.0))
     )
     short, long = map(int, out.stdout.split())
     assert short == long
+
+
+def test_schedules_accept_zero_beta_and_reject_negative():
+    assert Model(beta=0.0).schedule(3.0) == 0.0  # beta = 0: a plain (non-variational) AE
+    with pytest.raises(ValueError, match="`beta`"):
+        Constant(beta=-1.0)
+    with pytest.raises(ValueError, match="`gamma`"):
+        TanhAnneal(beta_final=1.0, gamma=-0.1)
+    with pytest.raises(ValueError, match="`t_ramp`"):
+        LinearRamp(beta_final=1.0, t_ramp=0.0)
