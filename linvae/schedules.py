@@ -11,6 +11,7 @@ a chunk of steps); the ODE evaluates it at the solver's times.
 from __future__ import annotations
 
 from collections.abc import Callable
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -226,9 +227,19 @@ def as_schedule(beta: float | Schedule | Callable, owner: str = "Model") -> Sche
 
 
 def schedule_from_description(desc: dict) -> Schedule:
-    """Inverse of ``Schedule.describe`` (callables cannot be rebuilt: a constant of their final
-    value is returned only if ``desc['kind'] != 'callable'``)."""
+    """Inverse of ``Schedule.describe``.
+
+    A user callable cannot be rebuilt from its description: a :class:`Constant` at its final
+    value stands in for it, with a warning.
+    """
     kind = desc.get("kind")
+    if kind == "callable":
+        warnings.warn(
+            f"The schedule {desc.get('name', 'callable')!r} was a Python callable and cannot be "
+            f"rebuilt from a file; using a constant beta = {desc['final']:g} (its final value).",
+            stacklevel=2,
+        )
+        return Constant(beta=desc["final"])
     params = {k: v for k, v in desc.items() if k != "kind"}
     classes = {
         "constant": Constant,

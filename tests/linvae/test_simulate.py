@@ -229,3 +229,11 @@ def test_schedules_accept_zero_beta_and_reject_negative():
         TanhAnneal(beta_final=1.0, gamma=-0.1)
     with pytest.raises(ValueError, match="`t_ramp`"):
         LinearRamp(beta_final=1.0, t_ramp=0.0)
+
+
+def test_callable_schedule_survives_save_load_with_warning(tmp_path):
+    run = simulate(Model(beta=lambda t: 0.5 + 0 * t, tau=0.1), N=40, t_max=2, dt=1)
+    run.save(tmp_path / "c.npz")
+    with pytest.warns(UserWarning, match="cannot be rebuilt"):
+        back = Trajectory.load(tmp_path / "c.npz")
+    assert back.model.schedule(10.0) == 0.5
