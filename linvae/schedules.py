@@ -10,8 +10,8 @@ a chunk of steps); the ODE evaluates it at the solver's times.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
