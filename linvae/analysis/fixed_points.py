@@ -140,6 +140,41 @@ class FixedPoint:
         """The largest real part of the eigenvalues (J_max at the learned point)."""
         return float(self.eigenvalues[0].real)
 
+    def images(self) -> np.ndarray:
+        """The point's flat state under every latent permutation and sign flip (W, V -> -W, -V
+        column-wise), shape (2^M M!, n): the same physical solution, other order parameters."""
+        M, M_star = self.model.M, self.model.M_star
+        op = self.state
+        out = []
+        for perm in itertools.permutations(range(M)):
+            Pm = np.eye(M)[list(perm)]
+            for signs in itertools.product((1.0, -1.0), repeat=M):
+                S = np.diag(signs) @ Pm
+                image = OrderParameters(
+                    m=S @ op.m,
+                    d=S @ op.d,
+                    Q=S @ op.Q @ S.T,
+                    E=S @ op.E @ S.T,
+                    R=S @ op.R @ S.T,
+                    D=Pm @ op.D,
+                )
+                out.append(pack_state(image))
+        return np.unique(np.round(np.stack(out), 15), axis=0) if M > 1 else np.stack(out)
+
+    def distance(self, y: np.ndarray) -> np.ndarray:
+        """Euclidean distance of flat state(s) ``y`` (..., n) to the nearest of :meth:`images`.
+
+        Examples
+        --------
+        >>> from linvae import Model
+        >>> (point, _) = fixed_points(Model(beta=1.0), sgd_noise=False)
+        >>> float(point.distance(-point.y * np.array([1, 1, -1, -1, -1, -1])))
+        0.0
+        """
+        y = np.asarray(y, dtype=np.float64)
+        diff = y[..., None, :] - self.images()
+        return np.min(np.linalg.norm(diff, axis=-1), axis=-1)
+
     def as_dict(self) -> dict:
         """JSON-able summary: name, roles, state, eps_g, eigenvalues, label, residual."""
         return {
