@@ -143,7 +143,7 @@ class FixedPoint:
     def images(self) -> np.ndarray:
         """The point's flat state under every latent permutation and sign flip (W, V -> -W, -V
         column-wise), shape (2^M M!, n): the same physical solution, other order parameters."""
-        M, M_star = self.model.M, self.model.M_star
+        M = self.model.M
         op = self.state
         out = []
         for perm in itertools.permutations(range(M)):

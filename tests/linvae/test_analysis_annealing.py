@@ -26,7 +26,9 @@ from linvae.theory import solve_ode
 
 
 def test_critical_rate_spec_example_and_finite_tau():
-    """tau -> 0: J_max = -tau (3 - sqrt 5)/2 (round-off, 1e-12); finite tau shifts it by O(tau^2)."""
+    """tau -> 0: J_max = -tau (3 - sqrt 5)/2 (round-off, 1e-12); finite tau shifts it by O(tau^2).
+
+    The shift bound 10 tau |J_max| is O(tau^2) with a generous constant."""
     tau = 0.01
     exact = -tau * (3 - math.sqrt(5)) / 2
     rate = critical_rate(Model(beta=1.0, tau=tau), sgd_noise=False)
