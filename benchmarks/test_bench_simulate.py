@@ -43,7 +43,8 @@ def _kernel_state(N, M, seed=0):
     Ws = W_star / math.sqrt(N)
     rec = np.array([2**62], dtype=np.int64)
     outs = [np.empty((1, 1, *s)) for s in [(M, 1), (M, 1), (M, M), (M, M), (M, M), (M,)]]
-    return (W, V, D, Q, X, states, Ws, 1.0), (rec, 0, W_star, *outs), np.zeros(1, np.int64)
+    arrays = (W, V, D, Q, X, states, *outs)
+    return arrays, (Ws, W_star, 1.0), rec
 
 
 def _steps_for(N, M):
@@ -51,12 +52,11 @@ def _steps_for(N, M):
 
 
 def run_steps(N, M, n_steps, state):
-    head, tail, status = state
-    betas = np.ones(n_steps)
-    stop = np.zeros(1, np.int64)
-    _kernels.run_chunk(
-        *head, 0, n_steps, False, betas, 0.01, 0.01 / N, 0.0, *tail, status, stop
-    )  # fmt: skip
+    arrays, (Ws, W_star, sqrt_eta), rec = state
+    consts = (Ws, W_star, sqrt_eta, 0, n_steps, False, np.ones(n_steps), 0.01, 0.01 / N, 0.0,
+              rec, 0)  # fmt: skip
+    status = np.zeros(1, np.int64)
+    _kernels.run_chunk_serial(arrays, consts, status, np.zeros(1, np.int64))
     assert status[0] == 0
 
 

@@ -268,134 +268,38 @@ def run_seed(
     return OK, s_end, k
 
 
-@nb.njit(cache=True, parallel=True)
-def run_chunk(
-    W,
-    V,
-    D,
-    Q,
-    X,
-    states,
-    Ws,
-    sqrt_eta,
-    s_begin,
-    s_end,
-    include_end,
-    betas,
-    tau,
-    tau_D,
-    lam,
-    rec_steps,
-    k0,
-    W_star,
-    out_m,
-    out_d,
-    out_Q,
-    out_E,
-    out_R,
-    out_D,
-    status,
-    stop_step,
-):
-    """Advance every seed (leading axis of W, V, D, Q, X, states, out_*) in parallel.
+@nb.njit(cache=True)
+def _advance_seed(j, arrays, consts, status, stop_step):
+    W, V, D, Q, X, states, out_m, out_d, out_Q, out_E, out_R, out_D = arrays
+    Ws, W_star, sqrt_eta, s_begin, s_end, include_end, betas, tau, tau_D, lam, rec, k0 = consts
+    st, stop, _ = run_seed(
+        W[j], V[j], D[j], Q[j], X[j], states[j], Ws, sqrt_eta, s_begin, s_end, include_end,
+        betas, tau, tau_D, lam, rec, k0, W_star,
+        out_m[j], out_d[j], out_Q[j], out_E[j], out_R[j], out_D[j],
+    )  # fmt: skip
+    status[j] = st
+    stop_step[j] = stop
 
-    Seeds whose ``status`` is not OK are skipped. Each seed's stream is its own, so results do
-    not depend on the number of threads.
+
+@nb.njit(cache=True, parallel=True)
+def run_chunk(arrays, consts, status, stop_step):
+    """Advance every seed in parallel (one numba thread per seed at a time).
+
+    ``arrays = (W, V, D, Q, X, states, out_m, out_d, out_Q, out_E, out_R, out_D)``, each with a
+    leading seed axis; ``consts = (Ws, W_star, sqrt_eta, s_begin, s_end, include_end, betas,
+    tau, tau_D, lam, rec_steps, k0)`` shared by all seeds (see :func:`run_seed`). Seeds whose
+    ``status`` is not OK are skipped. Each seed's stream is its own, so results do not depend
+    on the number of threads.
     """
-    S = W.shape[0]
-    for j in nb.prange(S):
-        if status[j] != OK:
-            continue
-        st, stop, _ = run_seed(
-            W[j],
-            V[j],
-            D[j],
-            Q[j],
-            X[j],
-            states[j],
-            Ws,
-            sqrt_eta,
-            s_begin,
-            s_end,
-            include_end,
-            betas,
-            tau,
-            tau_D,
-            lam,
-            rec_steps,
-            k0,
-            W_star,
-            out_m[j],
-            out_d[j],
-            out_Q[j],
-            out_E[j],
-            out_R[j],
-            out_D[j],
-        )
-        status[j] = st
-        stop_step[j] = stop
+    for j in nb.prange(status.shape[0]):
+        if status[j] == OK:
+            _advance_seed(j, arrays, consts, status, stop_step)
 
 
 @nb.njit(cache=True)
-def run_chunk_serial(
-    W,
-    V,
-    D,
-    Q,
-    X,
-    states,
-    Ws,
-    sqrt_eta,
-    s_begin,
-    s_end,
-    include_end,
-    betas,
-    tau,
-    tau_D,
-    lam,
-    rec_steps,
-    k0,
-    W_star,
-    out_m,
-    out_d,
-    out_Q,
-    out_E,
-    out_R,
-    out_D,
-    status,
-    stop_step,
-):
+def run_chunk_serial(arrays, consts, status, stop_step):
     """:func:`run_chunk` on the calling thread only (no parallel region): safe to call from
     several Python threads at once (e.g. a threaded Dask worker), bitwise the same results."""
-    S = W.shape[0]
-    for j in range(S):
-        if status[j] != OK:
-            continue
-        st, stop, _ = run_seed(
-            W[j],
-            V[j],
-            D[j],
-            Q[j],
-            X[j],
-            states[j],
-            Ws,
-            sqrt_eta,
-            s_begin,
-            s_end,
-            include_end,
-            betas,
-            tau,
-            tau_D,
-            lam,
-            rec_steps,
-            k0,
-            W_star,
-            out_m[j],
-            out_d[j],
-            out_Q[j],
-            out_E[j],
-            out_R[j],
-            out_D[j],
-        )
-        status[j] = st
-        stop_step[j] = stop
+    for j in range(status.shape[0]):
+        if status[j] == OK:
+            _advance_seed(j, arrays, consts, status, stop_step)

@@ -410,6 +410,7 @@ def simulate(
     started = time.perf_counter()
     # One seed or one thread: no parallel region (cheaper, and safe in threaded callers).
     serial = n_seeds == 1 or n_threads == 1
+    arrays = (W, V, D, Q, X, states, out.m, out.d, out.Q, out.E, out.R, out.D)
     kernel = _kernels.run_chunk_serial if serial else _kernels.run_chunk
     s = 0
     try:
@@ -417,11 +418,11 @@ def simulate(
             s_end = min(s + chunk, total)
             betas = np.ascontiguousarray(schedule(np.arange(s, s_end) / N), dtype=np.float64)
             k0 = int(np.searchsorted(rec_steps, s))
-            kernel(
-                W, V, D, Q, X, states, Ws, math.sqrt(model.eta), s, s_end, s_end == total,
-                betas, tau, tau_D, model.lam, rec_steps, k0, W_star_t,
-                out.m, out.d, out.Q, out.E, out.R, out.D, status, stop_step,
+            consts = (
+                Ws, W_star_t, math.sqrt(model.eta), s, s_end, s_end == total, betas, tau,
+                tau_D, model.lam, rec_steps, k0,
             )  # fmt: skip
+            kernel(arrays, consts, status, stop_step)
             if np.any(status != _kernels.OK):
                 break
             s = s_end

@@ -31,11 +31,12 @@ def _run_kernel(W, V, D, W_star, rho, eta, betas, tau, tau_D, lam, state):
     outs = [np.empty((1, 1, *shape)) for shape in [(M, M_star)] * 2 + [(M, M)] * 3 + [(M,)]]
     status = np.zeros(1, dtype=np.int64)
     stop = np.zeros(1, dtype=np.int64)
-    _kernels.run_chunk(
-        Wt, Vt, Dk, Q, X, state[None].copy(), Ws, math.sqrt(eta), 0, len(betas), False,
-        np.asarray(betas, dtype=np.float64), tau, tau_D, lam, rec, 0, W_star_t, *outs,
-        status, stop,
+    arrays = (Wt, Vt, Dk, Q, X, state[None].copy(), *outs)
+    consts = (
+        Ws, W_star_t, math.sqrt(eta), 0, len(betas), False, np.asarray(betas, dtype=np.float64),
+        tau, tau_D, lam, rec, 0,
     )  # fmt: skip
+    _kernels.run_chunk(arrays, consts, status, stop)
     assert status[0] == _kernels.OK
     return Wt[0].T, Vt[0].T, Dk[0], Q[0]
 
