@@ -1,0 +1,374 @@
+"""Integrate the order-parameter ODEs: the deterministic twin of one-pass SGD.
+
+Symbols
+-------
+t        training time, step / N
+m, d     (M x M_star) overlaps; Q, E, R (M x M); D (M)      see :mod:`linvae.observables`
+T        (M_star x M_star) W_star^T W_star / N
+beta(t)  the model's KL schedule, evaluated at the solver's times
+xi       1 keeps the O(tau^2) SGD-noise terms (``sgd_noise=True``), 0 drops them
+
+The right-hand side is the sympy-derived drift of :mod:`linvae.theory.derive`, compiled by
+:mod:`linvae.theory.rhs`; ``rhs="matrix-form"`` integrates the plain-numpy matrix forms of
+spec section 5.2 instead (:mod:`linvae.theory.reference`), as a cross-check. The result is a
+:class:`linvae.Trajectory` (source "ode", one "seed"), whose ``eps_g`` comes from the same
+:func:`linvae.generalization_error` as a simulation's.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import math
+import warnings
+from collections.abc import Sequence
+from typing import Literal
+
+import numpy as np
+from scipy.integrate import solve_ivp
+
+from linvae._validation import check_array, check_real
+from linvae.observables import OrderParameters, pack_state, unpack_state
+from linvae.params import Model
+from linvae.schedules import Constant, LinearRamp, Schedule, StepSchedule, TanhAnneal
+from linvae.trajectory import Trajectory
+
+__all__ = ["initial_conditions_from", "solve_ode"]
+
+_LOG = logging.getLogger(__name__)
+_METHODS = ("LSODA", "RK45", "RK23", "DOP853", "Radau", "BDF")
+_IMPLICIT = ("LSODA", "Radau", "BDF")
+
+
+def initial_conditions_from(trajectory: Trajectory, *, index: int = 0) -> OrderParameters:
+    """The measured order parameters of a run at one time, averaged over seeds.
+
+    Q and E are symmetrized (they are Gram matrices; round-off can break the symmetry).
+
+    Parameters
+    ----------
+    trajectory : Trajectory
+        A simulation (or ODE) result.
+    index : int
+        Time index; 0 (the initial condition) by default.
+
+    Returns
+    -------
+    OrderParameters
+        Shapes (M, M_star) for m, d; (M, M) for Q, E, R; (M,) for D.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from linvae import Model, OrderParameters, Trajectory
+    >>> op = OrderParameters(m=np.full((2, 1, 1, 1), 0.1), d=np.zeros((2, 1, 1, 1)),
+    ...                      Q=np.ones((2, 1, 1, 1)), E=np.ones((2, 1, 1, 1)),
+    ...                      R=np.zeros((2, 1, 1, 1)), D=np.ones((2, 1, 1)))
+    >>> run = Trajectory.from_order_parameters(np.zeros(1), op, model=Model(), source="sgd")
+    >>> float(initial_conditions_from(run).m[0, 0])
+    0.1
+    """
+    if not isinstance(trajectory, Trajectory):
+        raise TypeError(
+            "The `trajectory` parameter of initial_conditions_from must be a Trajectory. "
+            f"Got {type(trajectory).__name__}."
+        )
+    n_times = trajectory.t.shape[0]
+    if not -n_times <= index < n_times:
+        raise ValueError(
+            f"The `index` parameter of initial_conditions_from must be in [{-n_times}, "
+            f"{n_times - 1}]. Got {index}."
+        )
+    op = trajectory.at(index)
+    mean = {name: np.mean(value, axis=0) for name, value in op.as_dict().items()}
+    for name in ("Q", "E"):
+        mean[name] = 0.5 * (mean[name] + mean[name].T)
+    return OrderParameters(**mean)
+
+
+def _scalar_beta(schedule: Schedule):
+    """beta(t) for one float t, without the array machinery of Schedule.__call__.
+
+    The right-hand side is called thousands of times; the common schedules get a closed form.
+    """
+    if isinstance(schedule, Constant):
+        value = schedule.beta
+        return lambda t: value
+    if isinstance(schedule, TanhAnneal):
+        b, g = schedule.beta_final, schedule.gamma
+        return lambda t: b * math.tanh(g * t)
+    return lambda t: float(schedule(float(t)))
+
+
+def _breakpoints(schedule: Schedule) -> list[float]:
+    """Times where beta(t) jumps or kinks: the solver restarts there."""
+    if isinstance(schedule, StepSchedule):
+        return [schedule.t_switch]
+    if isinstance(schedule, LinearRamp):
+        return [schedule.t_ramp]
+    return []
+
+
+def _check_init(init: OrderParameters, model: Model) -> OrderParameters:
+    M, M_star = model.M, model.M_star
+    shapes = {"m": (M, M_star), "d": (M, M_star), "Q": (M, M), "E": (M, M), "R": (M, M)}
+    shapes["D"] = (M,)
+    values = {}
+    for name, shape in shapes.items():
+        values[name] = check_array(
+            f"init.{name}",
+            getattr(init, name),
+            "solve_ode",
+            shape=shape,
+            fix=f"The model has M = {M}, M_star = {M_star}; for a run's order parameters "
+            "use initial_conditions_from(run).",
+        )
+    if np.any(values["D"] <= 0):
+        raise ValueError(
+            f"The `init.D` parameter of solve_ode must be positive (encoder variances). "
+            f"Got {values['D']}."
+        )
+    for name in ("Q", "E"):
+        values[name] = 0.5 * (values[name] + values[name].T)
+    return OrderParameters(**values)
+
+
+def solve_ode(
+    model: Model,
+    *,
+    t_max: float,
+    init: OrderParameters | Trajectory,
+    dt: float = 1.0,
+    t_eval: Sequence[float] | np.ndarray | None = None,
+    method: str = "LSODA",
+    rtol: float = 1e-8,
+    atol: float = 1e-10,
+    T: np.ndarray | None = None,
+    sgd_noise: bool = True,
+    jacobian: bool = True,
+    rhs: Literal["derived", "matrix-form"] = "derived",
+) -> Trajectory:
+    """Integrate the order-parameter ODEs of one-pass SGD from ``t = 0`` to ``t_max``.
+
+    ``dy/dt = tau F1(y; beta(t)) + xi tau^2 F2(y; beta(t))`` for the flat state
+    ``y = (m, d, Q, E, R, D)``, with the drift derived by sympy from the model (spec section 5).
+
+    Parameters
+    ----------
+    model : Model
+        Problem and learning rate; ``model.schedule`` gives beta(t) (any schedule).
+    t_max : float
+        End time (> 0), in units of step / N.
+    init : OrderParameters or Trajectory
+        Initial order parameters (shapes (M, M_star), (M, M), (M,)), or a simulation whose
+        measured t = 0 values, averaged over seeds, are used (:func:`initial_conditions_from`).
+    dt : float
+        Spacing of the output grid ``0, dt, 2 dt, ... <= t_max`` (ignored if ``t_eval`` is given).
+    t_eval : array, optional
+        Output times, increasing, starting at 0 and not beyond ``t_max``. Pass a run's ``t`` to
+        compare with it point by point.
+    method : {"LSODA", "RK45", "RK23", "DOP853", "Radau", "BDF"}
+        :func:`scipy.integrate.solve_ivp` method.
+    rtol, atol : float
+        Solver tolerances.
+    T : array, shape (M_star, M_star), optional
+        W_star^T W_star / N. Default: the trajectory's ``T_matrix`` when ``init`` is one, else I.
+    sgd_noise : bool
+        Keep the O(tau^2) SGD-noise terms (needed to match simulations at finite tau).
+    jacobian : bool
+        Give implicit methods (LSODA, Radau, BDF) the derived Jacobian. Its first compilation for
+        a shape takes seconds to tens of seconds (M = 3); it is cached on disk afterwards.
+    rhs : {"derived", "matrix-form"}
+        The sympy-derived compiled drift, or the plain-numpy matrix forms of spec 5.2 (slower;
+        for cross-checks and benchmarks; no Jacobian).
+
+    Returns
+    -------
+    Trajectory
+        ``source="ode"``, one seed: ``t`` (n_t,), ``m, d`` (1, n_t, M, M_star),
+        ``Q, E, R`` (1, n_t, M, M), ``D`` (1, n_t, M), ``eps_g`` (1, n_t); ``meta`` records the
+        solver settings, ``nfev``, ``njev``, ``success``, ``message`` and the generated code's hash.
+
+    Raises
+    ------
+    ValueError
+        For invalid arguments, or if the solution leaves the valid region (non-finite values or
+        D <= 0): the message says when, and what to change.
+
+    Warns
+    -----
+    UserWarning
+        When started on the invariant manifold m = d = 0, which the dynamics never leaves.
+
+    Notes
+    -----
+    The ODEs hold as N -> infinity with tau fixed; SGD at finite N fluctuates around them by
+    O(N^-1/2). Start from the *measured* initial order parameters of the run to compare with:
+    m(0), d(0) = O(N^-1/2) decide when the plateau near the collapsed point is left.
+
+    References
+    ----------
+    Y. Ichikawa and K. Hukushima, AISTATS 2024, arXiv 2310.15440.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from linvae import Model, OrderParameters
+    >>> init = OrderParameters(m=np.array([[0.01]]), d=np.array([[0.12]]), Q=np.eye(1),
+    ...                        E=np.eye(1), R=np.zeros((1, 1)), D=np.ones(1))
+    >>> sol = solve_ode(Model(tau=0.1), t_max=100.0, init=init)
+    >>> sol.eps_g.shape
+    (1, 101)
+    """
+    from linvae import __version__
+
+    owner = "solve_ode"
+    if not isinstance(model, Model):
+        raise TypeError(f"The `model` parameter of {owner} must be a Model. Got {model!r}.")
+    t_max = check_real("t_max", t_max, owner, low=0.0)
+    if method not in _METHODS:
+        raise ValueError(
+            f"The `method` parameter of {owner} must be one of {_METHODS}. Got {method!r}."
+        )
+    rtol = check_real("rtol", rtol, owner, low=0.0)
+    atol = check_real("atol", atol, owner, low=0.0)
+    if rhs not in ("derived", "matrix-form"):
+        raise ValueError(
+            f"The `rhs` parameter of {owner} must be 'derived' or 'matrix-form'. Got {rhs!r}."
+        )
+    if isinstance(init, Trajectory):
+        if T is None and init.T_matrix is not None:
+            T = init.T_matrix
+        init_op = initial_conditions_from(init)
+        init_note = "measured t = 0 order parameters of a run (mean over seeds)"
+    elif isinstance(init, OrderParameters):
+        init_op = init
+        init_note = "given"
+    else:
+        raise TypeError(
+            f"The `init` parameter of {owner} must be OrderParameters or a Trajectory. "
+            f"Got {type(init).__name__}."
+        )
+    init_op = _check_init(init_op, model)
+    M, M_star = model.M, model.M_star
+    T = np.eye(M_star) if T is None else check_array("T", T, owner, shape=(M_star, M_star))
+    if t_eval is None:
+        dt = check_real("dt", dt, owner, low=0.0)
+        t_eval = np.arange(int(np.floor(t_max / dt * (1 + 1e-12))) + 1) * dt
+    else:
+        t_eval = check_array("t_eval", t_eval, owner, shape=(None,))
+        if t_eval.size == 0 or t_eval[0] != 0.0 or np.any(np.diff(t_eval) <= 0):
+            raise ValueError(
+                f"The `t_eval` parameter of {owner} must be increasing and start at 0. "
+                f"Got {t_eval.size} times starting at {t_eval[:1]}."
+            )
+        if t_eval[-1] > t_max * (1 + 1e-12):
+            raise ValueError(
+                f"The `t_eval` parameter of {owner} must not go beyond t_max = {t_max:g}. "
+                f"Got a last time {t_eval[-1]:g}."
+            )
+    if np.all(init_op.m == 0) and np.all(init_op.d == 0):
+        warnings.warn(
+            "solve_ode starts on the invariant manifold m = d = 0: the ODE never leaves it "
+            "and never learns the signal. Start from the measured initial order parameters of "
+            "a simulation (init=run), or from small nonzero m, d (O(N^-1/2)).",
+            stacklevel=2,
+        )
+
+    beta = _scalar_beta(model.schedule)
+    y0 = pack_state(init_op)
+    meta: dict = {"method": method, "rtol": rtol, "atol": atol, "sgd_noise": bool(sgd_noise)}
+    meta.update(init=init_note, rhs=rhs, linvae_version=__version__)
+    if rhs == "derived":
+        from linvae.theory.rhs import compile_ode, parameter_vector
+
+        compiled = compile_ode(M, M_star)
+        _LOG.info(
+            "ODE code for M=%d, M_star=%d: derived in %.2f s, compiled in %.2f s.",
+            M,
+            M_star,
+            compiled.derivation_seconds,
+            compiled.compile_seconds,
+        )
+        p = parameter_vector(model, T=T, sgd_noise=sgd_noise)
+        bi = compiled.beta_index
+        kernel, kernel_jac = compiled.rhs, compiled.jac
+
+        # Contiguous input keeps numba to one specialization (solvers may pass views).
+        def fun(t, y):
+            p[bi] = beta(t)
+            return kernel(np.ascontiguousarray(y), p)
+
+        def jac(t, y):
+            p[bi] = beta(t)
+            return kernel_jac(np.ascontiguousarray(y), p)
+
+        use_jac = jacobian and method in _IMPLICIT
+        meta["generated_code_sha256"] = compiled.source_hash
+    else:
+        from linvae.theory.reference import matrix_form_drift
+
+        rho, eta, lam, tau = model.rho_vector, model.eta, model.lam, model.tau
+        xi = 1.0 if sgd_noise else 0.0
+
+        def fun(t, y):
+            return matrix_form_drift(
+                y, M=M, M_star=M_star, rho=rho, T=T, eta=eta, beta=beta(t), lam=lam, tau=tau, xi=xi
+            )
+
+        use_jac = False
+    meta["jacobian"] = "derived" if use_jac else "solver's finite differences or none"
+
+    # Integrate piece by piece between the schedule's jumps/kinks.
+    edges = [0.0, *[b for b in _breakpoints(model.schedule) if 0.0 < b < t_max], t_max]
+    ys, ts = [], []
+    nfev = njev = 0
+    y_start = y0
+    messages = []
+    for lo, hi in itertools.pairwise(edges):
+        last = hi == t_max
+        inside = (t_eval >= lo) & ((t_eval <= hi) if last else (t_eval < hi))
+        options = {"jac": jac} if use_jac else {}
+        sol = solve_ivp(
+            fun,
+            (lo, hi),
+            y_start,
+            method=method,
+            t_eval=np.concatenate([t_eval[inside], [] if last else [hi]]),
+            rtol=rtol,
+            atol=atol,
+            **options,
+        )
+        nfev += int(sol.nfev)
+        njev += int(sol.njev)
+        messages.append(sol.message)
+        _check_solution(sol, M=M, M_star=M_star, tau=model.tau)
+        n_in = int(inside.sum())
+        ys.append(sol.y[:, :n_in])
+        ts.append(sol.t[:n_in])
+        y_start = np.ascontiguousarray(sol.y[:, -1])
+    y = np.concatenate(ys, axis=1).T
+    meta.update(nfev=nfev, njev=njev, success=True, message=" | ".join(messages))
+    op = unpack_state(y[None], M, M_star)
+    return Trajectory.from_order_parameters(
+        np.concatenate(ts), op, model=model, source="ode", T_matrix=T, meta=meta
+    )
+
+
+def _check_solution(sol, *, M: int, M_star: int, tau: float) -> None:
+    """Stop with an error that says where and what to change when the solution is invalid."""
+    if not sol.success:
+        raise ValueError(
+            f"The ODE solver failed at t = {sol.t[-1]:g}: {sol.message} Try a smaller `rtol`/"
+            "`atol`, another `method` (e.g. 'Radau'), or a smaller `tau`."
+        )
+    y = sol.y
+    bad = ~np.all(np.isfinite(y), axis=0)
+    D = y[-M:]
+    bad |= np.any(D <= 0, axis=0)
+    if np.any(bad):
+        k = int(np.argmax(bad))
+        raise ValueError(
+            f"The ODE solution left the valid region at t = {sol.t[k]:g} (non-finite values or "
+            f"an encoder variance D <= 0). Reduce `tau` (now {tau:g}) or tighten `rtol`/`atol`."
+        )

@@ -1,0 +1,197 @@
+"""solve_ode: agreement with the plain-numpy matrix forms, schedules, initial conditions, errors."""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+import pytest
+
+from linvae import (
+    CallableSchedule,
+    LinearRamp,
+    Model,
+    OrderParameters,
+    StepSchedule,
+    TanhAnneal,
+    Trajectory,
+)
+from linvae.theory import initial_conditions_from, solve_ode
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _private_cache(tmp_path_factory):
+    mp = pytest.MonkeyPatch()
+    mp.setenv("LINVAE_CACHE_DIR", str(tmp_path_factory.mktemp("linvae_cache")))
+    yield
+    mp.undo()
+
+
+def scalar_init(m=0.01, d=0.12, Q=1.1, E=0.86, R=-0.1, D=1.0):
+    return OrderParameters(
+        m=np.array([[m]]),
+        d=np.array([[d]]),
+        Q=np.array([[Q]]),
+        E=np.array([[E]]),
+        R=np.array([[R]]),
+        D=np.array([D]),
+    )
+
+
+def matrix_init(M, M_star, rng):
+    A = rng.normal(size=(M, M))
+    B = rng.normal(size=(M, M))
+    return OrderParameters(
+        m=0.1 * rng.normal(size=(M, M_star)),
+        d=0.1 * rng.normal(size=(M, M_star)),
+        Q=np.eye(M) + 0.1 * (A @ A.T),
+        E=np.eye(M) + 0.1 * (B @ B.T),
+        R=0.1 * rng.normal(size=(M, M)),
+        D=np.ones(M),
+    )
+
+
+SCHEDULES = {
+    "constant": 1.0,
+    "tanh": TanhAnneal(beta_final=1.0, gamma=0.02),
+    "linear": LinearRamp(beta_final=1.2, t_ramp=150.0),
+    "step": StepSchedule(beta_final=1.0, t_switch=120.0, beta_initial=0.2),
+    "callable": CallableSchedule(func=lambda t: 0.5 + 0.5 * np.exp(-t / 50.0)),
+}
+
+
+@pytest.mark.parametrize("schedule", list(SCHEDULES), ids=list(SCHEDULES))
+def test_derived_solution_equals_matrix_form_solution(schedule):
+    model = Model(rho=1.0, eta=1.0, beta=SCHEDULES[schedule], lam=0.05, tau=0.05)
+    kw = dict(t_max=400.0, dt=5.0, init=scalar_init(), rtol=1e-10, atol=1e-12, method="RK45")
+    fast = solve_ode(model, **kw)
+    slow = solve_ode(model, rhs="matrix-form", **kw)
+    # Same method, same tolerances, right-hand sides equal to round-off: the step sequences
+    # coincide and the solutions agree far below the solver tolerance.
+    np.testing.assert_allclose(fast.eps_g, slow.eps_g, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(fast.Q, slow.Q, rtol=0, atol=1e-9)
+    assert fast.source == "ode" and fast.eps_g.shape == (1, 81)
+    assert fast.meta["nfev"] > 0 and fast.meta["success"]
+
+
+@pytest.mark.parametrize(
+    ("method", "shape"),
+    [("LSODA", (1, 1)), ("BDF", (1, 1)), ("Radau", (1, 1)), ("LSODA", (2, 1)), ("DOP853", (2, 1))],
+)
+def test_methods_agree(method, shape):
+    M, M_star = shape
+    rng = np.random.default_rng(0)
+    rho = 1.5 if M_star == 1 else (1.5, 0.7)
+    model = Model(M=M, M_star=M_star, rho=rho, eta=1.0, beta=0.6, lam=0.0, tau=0.05)
+    init = matrix_init(M, M_star, rng)
+    kw = dict(t_max=300.0, dt=10.0, init=init)
+    ref = solve_ode(model, **kw, method="RK45", rtol=1e-11, atol=1e-13)
+    # The derived Jacobian for M = 1 (compiled in a second); for M = 2 the solver's own
+    # finite differences keep the test's compile time small.
+    sol = solve_ode(model, **kw, method=method, rtol=1e-9, atol=1e-11, jacobian=M == 1)
+    # rtol 1e-9 per step accumulates over ~1e2-1e3 steps: 1e-6 is a loose bound on eps_g ~ 1.
+    np.testing.assert_allclose(sol.eps_g, ref.eps_g, rtol=0, atol=1e-6)
+
+
+def test_reaches_the_learned_fixed_point_without_noise():
+    """Spec section 6: m^2 = Q = nu - beta, d = m / nu, E = d^2, R = m d, D = beta / nu."""
+    rho, eta, beta = 1.0, 1.0, 0.5
+    nu = rho + eta
+    model = Model(rho=rho, eta=eta, beta=beta, tau=0.1)
+    sol = solve_ode(model, t_max=3000.0, dt=100.0, init=scalar_init(), sgd_noise=False)
+    m, d = abs(sol.m[0, -1, 0, 0]), abs(sol.d[0, -1, 0, 0])
+    # Convergence rate ~ tau * O(0.1): after t = 3000 the distance is far below 1e-8.
+    assert m == pytest.approx(math.sqrt(nu - beta), abs=1e-8)
+    assert d == pytest.approx(m / nu, abs=1e-8)
+    assert sol.Q[0, -1, 0, 0] == pytest.approx(nu - beta, abs=1e-8)
+    assert sol.E[0, -1, 0, 0] == pytest.approx(d**2, abs=1e-8)
+    assert sol.D[0, -1, 0] == pytest.approx(beta / nu, abs=1e-8)
+    assert sol.eps_g[0, -1] == pytest.approx((math.sqrt(rho) - math.sqrt(nu - beta)) ** 2, abs=1e-8)
+
+
+def test_noise_keeps_D_equal_beta_over_Q_plus_beta():
+    """Spec section 6: at finite tau D = beta / (Q + beta) still holds at the fixed point."""
+    model = Model(rho=1.0, eta=1.0, beta=0.5, tau=0.1)
+    sol = solve_ode(model, t_max=3000.0, dt=100.0, init=scalar_init())
+    Q, D = sol.Q[0, -1, 0, 0], sol.D[0, -1, 0]
+    assert D == pytest.approx(0.5 / (Q + 0.5), abs=1e-8)
+    assert Q > sol.m[0, -1, 0, 0] ** 2  # noise orthogonal to W_star
+
+
+def test_invariant_manifold_warns_and_stays():
+    model = Model(rho=1.0, eta=1.0, beta=0.5, tau=0.1)
+    with pytest.warns(UserWarning, match="invariant manifold m = d = 0"):
+        sol = solve_ode(model, t_max=200.0, init=scalar_init(m=0.0, d=0.0))
+    assert np.all(sol.m == 0) and np.all(sol.d == 0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        solve_ode(model, t_max=10.0, init=scalar_init())
+
+
+def fake_run(M=1, M_star=1, S=3, n_t=4, seed=0):
+    rng = np.random.default_rng(seed)
+    op = OrderParameters(
+        m=rng.normal(size=(S, n_t, M, M_star)),
+        d=rng.normal(size=(S, n_t, M, M_star)),
+        Q=np.broadcast_to(np.eye(M), (S, n_t, M, M)) + 0.01 * rng.normal(size=(S, n_t, M, M)),
+        E=np.broadcast_to(np.eye(M), (S, n_t, M, M)).copy(),
+        R=rng.normal(size=(S, n_t, M, M)),
+        D=np.ones((S, n_t, M)),
+    )
+    model = Model(M=M, M_star=M_star, rho=1.0, eta=1.0, beta=0.5, tau=0.1)
+    return Trajectory.from_order_parameters(
+        np.arange(n_t, dtype=float), op, model=model, source="sgd", N=100
+    )
+
+
+def test_initial_conditions_are_the_seed_mean_at_t0():
+    run = fake_run(M=2, M_star=1)
+    init = initial_conditions_from(run)
+    np.testing.assert_allclose(init.m, run.m[:, 0].mean(0))
+    np.testing.assert_allclose(init.R, run.R[:, 0].mean(0))
+    np.testing.assert_allclose(init.Q, init.Q.T)
+    np.testing.assert_allclose(init.Q, 0.5 * (run.Q[:, 0].mean(0) + run.Q[:, 0].mean(0).T))
+    sol = solve_ode(run.model, t_max=3.0, init=run, t_eval=run.t)
+    np.testing.assert_allclose(sol.t, run.t)
+    np.testing.assert_allclose(sol.m[0, 0], init.m)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        (dict(t_max=-1.0), "`t_max` parameter of solve_ode"),
+        (dict(t_max=10.0, method="Euler"), "`method` parameter of solve_ode"),
+        (dict(t_max=10.0, rtol=0.0), "`rtol` parameter of solve_ode"),
+        (dict(t_max=10.0, t_eval=[1.0, 2.0]), "`t_eval` parameter of solve_ode"),
+        (dict(t_max=10.0, t_eval=[0.0, 20.0]), "must not go beyond t_max"),
+        (dict(t_max=10.0, rhs="sympy"), "`rhs` parameter of solve_ode"),
+    ],
+)
+def test_invalid_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        solve_ode(Model(), init=scalar_init(), **kwargs)
+
+
+def test_init_of_the_wrong_shape_names_the_fix():
+    with pytest.raises(ValueError, match=r"`init.m` parameter of solve_ode .* M = 2"):
+        solve_ode(Model(M=2), t_max=1.0, init=scalar_init())
+    with pytest.raises(ValueError, match=r"`init\.D` parameter of solve_ode must be positive"):
+        solve_ode(Model(), t_max=1.0, init=scalar_init(D=-1.0))
+
+
+def test_divergence_is_reported_with_time_and_fix():
+    # D -> 0 is repelled by beta / D only when beta > 0; with beta = 0 the variance falls at
+    # rate tau Q / 2 and crosses zero in finite time.
+    zero = CallableSchedule(func=lambda t: 0.0 * np.asarray(t), name="zero")
+    model = Model(rho=1.0, eta=1.0, beta=zero, tau=0.5)
+    with pytest.raises(ValueError, match=r"left the valid region at t = .*Reduce `tau`"):
+        solve_ode(model, t_max=50.0, init=scalar_init(Q=5.0, D=0.5), method="RK45")
+
+
+def test_save_load_roundtrip(tmp_path):
+    sol = solve_ode(Model(tau=0.1), t_max=20.0, init=scalar_init())
+    path = sol.save(tmp_path / "ode.npz")
+    back = Trajectory.load(path)
+    np.testing.assert_array_equal(back.eps_g, sol.eps_g)
+    assert back.source == "ode" and back.meta["method"] == "LSODA"
