@@ -26,10 +26,9 @@ import math
 import numba as nb
 import numpy as np
 
-from linvae._rng import FI, KI, WI, _normal_slow, next_normal, xoshiro_step
+from linvae._rng import KI, candidate, next_normal, normal_slow, xoshiro_step
 
 OK, NONFINITE, NONPOSITIVE_D = 0, 1, 2
-_MASK52 = np.uint64(0x000FFFFFFFFFFFFF)
 # fastmath lets LLVM reassociate the sums (vectorized, several accumulators); the result is
 # still a deterministic function of the inputs, so seeds stay bit-reproducible on one machine.
 _FAST = {"reassoc", "contract", "nsz"}
@@ -86,18 +85,14 @@ def draw_normals(state, c, z):
     :func:`linvae._rng.fill_normals` on ``concatenate([c, z])``.
     """
     for l in range(c.shape[0]):
-        c[l] = next_normal(state, KI, WI, FI)
+        c[l] = next_normal(state)
     s0, s1, s2, s3 = state[0], state[1], state[2], state[3]
     for i in range(z.shape[0]):
         r, s0, s1, s2, s3 = xoshiro_step(s0, s1, s2, s3)
-        idx = np.int64(r & np.uint64(0xFF))
-        rabs = np.int64((r >> np.uint64(9)) & _MASK52)
-        v = float(rabs) * WI[idx]
-        if (r >> np.uint64(8)) & np.uint64(1):
-            v = -v
+        idx, rabs, v = candidate(r)
         if rabs >= KI[idx]:
             state[0], state[1], state[2], state[3] = s0, s1, s2, s3
-            v = _normal_slow(state, idx, rabs, v, KI, WI, FI)
+            v = normal_slow(state, idx, rabs, v)
             s0, s1, s2, s3 = state[0], state[1], state[2], state[3]
         z[i] = v
     state[0], state[1], state[2], state[3] = s0, s1, s2, s3

@@ -82,9 +82,23 @@ def next_double(s):
     return float(next_u64(s) >> np.uint64(11)) * (1.0 / 9007199254740992.0)
 
 
+@nb.njit(inline="always")
+def candidate(r):
+    """Decode 64 random bits into a ziggurat candidate (layer, 52-bit magnitude, value): the
+    8 low bits choose the layer, bit 8 the sign, bits 9-60 the magnitude (as numpy does).
+    The candidate is accepted at once when ``magnitude < KI[layer]``."""
+    idx = np.int64(r & np.uint64(0xFF))
+    rabs = np.int64((r >> np.uint64(9)) & _MASK52)
+    x = float(rabs) * WI[idx]
+    if (r >> np.uint64(8)) & np.uint64(1):
+        x = -x
+    return idx, rabs, x
+
+
 @nb.njit
-def _normal_slow(s, idx, rabs, x, ki, wi, fi):
-    """Rare path of the ziggurat (about 1.2% of draws): tail strip or wedge test."""
+def normal_slow(s, idx, rabs, x):
+    """Rare path of the ziggurat (about 1.2% of draws): the tail strip or the wedge test,
+    then fresh candidates until one is accepted. Advances ``s``."""
     while True:
         if idx == 0:
             while True:
@@ -92,35 +106,20 @@ def _normal_slow(s, idx, rabs, x, ki, wi, fi):
                 yy = -math.log1p(-next_double(s))
                 if yy + yy > xx * xx:
                     return -(_R + xx) if (rabs >> 8) & 1 else _R + xx
-        if (fi[idx - 1] - fi[idx]) * next_double(s) + fi[idx] < math.exp(-0.5 * x * x):
+        if (FI[idx - 1] - FI[idx]) * next_double(s) + FI[idx] < math.exp(-0.5 * x * x):
             return x
-        # Rejected: draw a fresh candidate (fast path inline here).
-        r = next_u64(s)
-        idx = np.int64(r & np.uint64(0xFF))
-        r >>= np.uint64(8)
-        sign = r & np.uint64(1)
-        rabs = np.int64((r >> np.uint64(1)) & _MASK52)
-        x = float(rabs) * wi[idx]
-        if sign:
-            x = -x
-        if rabs < ki[idx]:
+        idx, rabs, x = candidate(next_u64(s))
+        if rabs < KI[idx]:
             return x
 
 
 @nb.njit(inline="always")
-def next_normal(s, ki, wi, fi):
+def next_normal(s):
     """One standard normal from the state ``s`` (uint64[4], advanced in place)."""
-    r = next_u64(s)
-    idx = np.int64(r & np.uint64(0xFF))
-    r >>= np.uint64(8)
-    sign = r & np.uint64(1)
-    rabs = np.int64((r >> np.uint64(1)) & _MASK52)
-    x = float(rabs) * wi[idx]
-    if sign:
-        x = -x
-    if rabs < ki[idx]:
+    idx, rabs, x = candidate(next_u64(s))
+    if rabs < KI[idx]:
         return x
-    return _normal_slow(s, idx, rabs, x, ki, wi, fi)
+    return normal_slow(s, idx, rabs, x)
 
 
 @nb.njit(cache=True)
@@ -130,7 +129,7 @@ def fill_normals(state, out):
     Draws exactly the numbers that the simulator's fused loop draws from the same state.
     """
     for i in range(out.shape[0]):
-        out[i] = next_normal(state, KI, WI, FI)
+        out[i] = next_normal(state)
 
 
 def seed_states(seed_sequences) -> np.ndarray:
