@@ -24,6 +24,13 @@ from linvae.analysis.fixed_points import (
     fixed_points,
 )
 from linvae.analysis.initial import initial_order_parameters
+from linvae.analysis.phase import (
+    Phase,
+    PhaseDiagram,
+    annealing_diagram,
+    penalty_diagram,
+    stability_diagram,
+)
 from linvae.analysis.superfluous import (
     ConvergenceVsM,
     SuperfluousDynamics,
@@ -42,8 +49,11 @@ __all__ = [
     "CriticalRate",
     "FixedPoint",
     "LatentRole",
+    "Phase",
+    "PhaseDiagram",
     "Stability",
     "SuperfluousDynamics",
+    "annealing_diagram",
     "attractor",
     "classify_stability",
     "closed_form_state",
@@ -55,7 +65,9 @@ __all__ = [
     "fixed_points",
     "initial_order_parameters",
     "optimal_annealing_rate",
+    "penalty_diagram",
     "settling_time",
+    "stability_diagram",
     "superfluous_dynamics",
     "superfluous_error",
     "threshold_formula",

@@ -1,0 +1,478 @@
+"""Phase diagrams: where training ends, how fast, and at what cost (spec sections 6-8).
+
+Symbols
+-------
+beta        KL weight (the horizontal axis of the stability diagrams)
+rho, eta    signal and noise strengths; lam the L2 penalty
+beta*       collapse threshold nu / (1 + lam) - lam / nu, nu = rho + eta
+eps_g*      eps_g at the attractor
+gamma       annealing rate of beta_f tanh(gamma t); T_conv the convergence time
+M           number of latents (M_star = 1 true factor in these diagrams)
+
+Every diagram is a :class:`PhaseDiagram` (axes, value arrays of shape (len(y), len(x)), the
+model, the analytic boundary where there is one); :func:`linvae.analysis.plot.plot_phase_diagram`
+draws any of them. The stability diagrams are theory in seconds: closed-form tau -> 0 fixed
+points for the whole grid at once (numpy), their Jacobians from the compiled derived drift, and
+the eigenvalues of all of them in one batched :func:`numpy.linalg.eigvals` call.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+import time
+from dataclasses import dataclass, field, replace
+from typing import Literal
+
+import numpy as np
+
+from linvae.analysis.fixed_points import (
+    Stability,
+    _eigenvalue_tol,
+    latent_block,
+    reduced_jacobian,
+)
+from linvae.analysis.threshold import threshold_formula
+from linvae.observables import OrderParameters, state_size
+from linvae.params import Model
+from linvae.trajectory import Trajectory
+
+__all__ = [
+    "Phase",
+    "PhaseDiagram",
+    "annealing_diagram",
+    "penalty_diagram",
+    "stability_diagram",
+]
+
+DiagramKind = Literal["beta-rho", "beta-eta", "beta-lam", "gamma-beta_f", "M-beta"]
+
+
+class Phase(enum.Enum):
+    """Labels of the stability diagrams (their values are stored in ``values["phase"]``)."""
+
+    LEARNED = "learned"
+    COLLAPSED = "collapsed"
+    MARGINAL = "marginal"
+
+
+@dataclass(frozen=True, kw_only=True)
+class PhaseDiagram:
+    """A two-parameter map computed from the theory.
+
+    Attributes
+    ----------
+    kind : {"beta-rho", "beta-eta", "beta-lam", "gamma-beta_f", "M-beta"}
+    x_name, y_name : str
+        Names of the axes (paper symbols).
+    x : ndarray, shape (nx,)
+    y : ndarray, shape (ny,)
+    values : dict of str -> ndarray, each of shape (ny, nx)
+        The maps; which ones depends on ``kind`` (see the function that made it).
+    default_value : str
+        The map drawn by default.
+    boundary : dict of str -> ndarray
+        Analytic curves, e.g. ``{"beta_star": beta*(y)}`` (shape (ny,)) or ``{"gamma_c": ...}``.
+    model : Model
+        The fixed parameters (the swept ones are replaced point by point).
+    wall_time_s : float
+        Time to compute.
+    meta : dict
+        Everything else (tolerances, sgd_noise, counts), JSON-able.
+    """
+
+    kind: DiagramKind
+    x_name: str
+    y_name: str
+    x: np.ndarray = field(repr=False)
+    y: np.ndarray = field(repr=False)
+    values: dict = field(repr=False)
+    default_value: str
+    boundary: dict = field(repr=False)
+    model: Model
+    wall_time_s: float
+    meta: dict = field(default_factory=dict)
+
+    def as_dict(self, *, arrays: bool = False) -> dict:
+        """JSON-able summary; with ``arrays`` the axes, maps and boundaries as nested lists."""
+
+        def clean(a):
+            a = np.asarray(a)
+            if a.dtype.kind == "f":
+                return np.where(np.isfinite(a), a, None).tolist()
+            return a.tolist()
+
+        out = {
+            "kind": self.kind,
+            "x_name": self.x_name,
+            "y_name": self.y_name,
+            "shape": [int(self.y.size), int(self.x.size)],
+            "x_range": [float(self.x[0]), float(self.x[-1])],
+            "y_range": [float(self.y[0]), float(self.y[-1])],
+            "values": sorted(self.values),
+            "model": self.model.describe(),
+            "wall_time_s": self.wall_time_s,
+            "meta": self.meta,
+        }
+        if arrays:
+            out["x"], out["y"] = clean(self.x), clean(self.y)
+            out["maps"] = {k: clean(v) for k, v in self.values.items()}
+            out["boundary"] = {k: clean(v) for k, v in self.boundary.items()}
+        return out
+
+
+# --------------------------------------------------------------------------- stability
+def _states(M: int, rho, eta, beta, lam, learned_roles: bool):
+    """Flat closed-form states of a grid (M_star = 1): the learned-branch attractor or the
+    collapsed point. Spare latents fit noise where they can, else collapse."""
+    shape = np.broadcast(rho, eta, beta, lam).shape
+    n = state_size(M, 1)
+    Y = np.zeros((*shape, n))
+    nm, nQ = M, M * M
+    iQ, iE, iR, iD = 2 * nm, 2 * nm + nQ, 2 * nm + 2 * nQ, 2 * nm + 3 * nQ
+    Y[..., iD:] = 1.0
+    if not learned_roles:
+        return Y, np.ones(shape, dtype=bool)
+    w, v, D = latent_block(rho + eta, beta, lam)
+    ok = np.isfinite(w)
+    Y[..., 0] = np.where(ok, w, 0.0)
+    Y[..., nm] = np.where(ok, v, 0.0)
+    Y[..., iQ] = np.where(ok, w * w, 0.0)
+    Y[..., iE] = np.where(ok, v * v, 0.0)
+    Y[..., iR] = np.where(ok, w * v, 0.0)
+    Y[..., iD] = np.where(ok, D, 1.0)
+    if M > 1:
+        wn, vn, Dn = latent_block(np.broadcast_to(eta, shape), beta, lam)
+        okn = np.isfinite(wn)
+        for i in range(1, M):
+            diag = i * M + i
+            Y[..., iQ + diag] = np.where(okn, wn * wn, 0.0)
+            Y[..., iE + diag] = np.where(okn, vn * vn, 0.0)
+            Y[..., iR + diag] = np.where(okn, wn * vn, 0.0)
+            Y[..., iD + i] = np.where(okn, Dn, 1.0)
+    return Y, ok
+
+
+def _batched_eigenvalues(ode, Y: np.ndarray, P: np.ndarray, M: int) -> np.ndarray:
+    """Eigenvalues (decreasing real part) of the reduced Jacobians at the rows of Y and P."""
+    flat_Y = Y.reshape(-1, Y.shape[-1])
+    flat_P = P.reshape(-1, P.shape[-1])
+    n = flat_Y.shape[1]
+    J = np.empty((flat_Y.shape[0], n, n))
+    jac = ode.jac
+    for k in range(flat_Y.shape[0]):
+        J[k] = jac(flat_Y[k], flat_P[k])
+    ev = np.linalg.eigvals(reduced_jacobian(J, M, 1))
+    order = np.argsort(-ev.real, axis=-1, kind="stable")
+    ev = np.take_along_axis(ev, order, axis=-1)
+    return ev.reshape(*Y.shape[:-1], ev.shape[-1])
+
+
+def stability_diagram(
+    model: Model,
+    *,
+    betas: np.ndarray,
+    values: np.ndarray,
+    axis: Literal["rho", "eta", "lam"] = "rho",
+    sgd_noise: bool = False,
+) -> PhaseDiagram:
+    """Learned vs collapsed over (beta, rho), (beta, eta) or (beta, lam), with eps_g* as colour.
+
+    At every grid point the closed-form learned point (when it exists) and the collapsed point
+    get their Jacobian eigenvalues; the phase is the one whose point is stable. The analytic
+    boundary is ``beta*(y) = nu / (1 + lam) - lam / nu``.
+
+    Parameters
+    ----------
+    model : Model
+        Fixed parameters (M, eta, rho, lam, tau); M_star must be 1.
+    betas : array, shape (nx,)
+        KL weights, > 0 (horizontal axis).
+    values : array, shape (ny,)
+        Values of ``axis`` (vertical axis): rho > 0, eta > 0 or lam >= 0.
+    axis : {"rho", "eta", "lam"}
+    sgd_noise : bool
+        Evaluate the Jacobians with the O(tau^2) terms at the tau -> 0 points (off by default:
+        the closed forms are fixed points of the tau -> 0 drift only).
+
+    Returns
+    -------
+    PhaseDiagram
+        ``values``: ``phase`` (str: "learned", "collapsed", "marginal"), ``eps_g_star``,
+        ``top_eigenvalue`` (at the attractor), ``learned_top_eigenvalue`` and
+        ``collapsed_top_eigenvalue`` (NaN where the learned point does not exist);
+        ``boundary``: ``beta_star`` (ny,).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from linvae import Model
+    >>> pd = stability_diagram(Model(), betas=np.array([1.0, 3.0]), values=np.array([1.0]))
+    >>> pd.values["phase"].tolist()
+    [['learned', 'collapsed']]
+    """
+    from linvae.theory.rhs import compile_ode, parameter_vector
+
+    start = time.perf_counter()
+    owner = "stability_diagram"
+    if axis not in ("rho", "eta", "lam"):
+        raise ValueError(
+            f"The `axis` parameter of {owner} must be 'rho', 'eta' or 'lam'. Got {axis!r}."
+        )
+    if model.M_star != 1:
+        raise ValueError(
+            f"The `model` parameter of {owner} must have M_star = 1. Got M_star = {model.M_star}."
+        )
+    betas = np.asarray(betas, dtype=np.float64)
+    ys = np.asarray(values, dtype=np.float64)
+    if betas.ndim != 1 or ys.ndim != 1 or np.any(betas <= 0):
+        raise ValueError(
+            f"The `betas` and `values` parameters of {owner} must be 1-D arrays, with betas > 0. "
+            f"Got shapes {betas.shape}, {ys.shape}."
+        )
+    low = 0.0 if axis == "lam" else np.finfo(float).tiny
+    if np.any(ys < low) or not np.all(np.isfinite(ys)):
+        raise ValueError(
+            f"The `values` parameter of {owner} must hold finite {axis} >= {low:g}. "
+            f"Got values in [{ys.min():g}, {ys.max():g}]."
+        )
+    M = model.M
+    B = betas[None, :]
+    rho = ys[:, None] if axis == "rho" else np.full((ys.size, 1), model.rho_vector[0])
+    eta = ys[:, None] if axis == "eta" else np.full((ys.size, 1), model.eta)
+    lam = ys[:, None] if axis == "lam" else np.full((ys.size, 1), model.lam)
+    rho, eta, lam, B = np.broadcast_arrays(rho, eta, lam, B)
+
+    ode = compile_ode(M, 1)
+    p0 = parameter_vector(model, sgd_noise=sgd_noise, beta=1.0)
+    bi = ode.beta_index
+    P = np.broadcast_to(p0, (*B.shape, p0.size)).copy()
+    P[..., 0], P[..., bi - 1], P[..., bi], P[..., bi + 1] = rho, eta, B, lam
+
+    Y_learned, exists = _states(M, rho, eta, B, lam, learned_roles=True)
+    Y_collapsed, _ = _states(M, rho, eta, B, lam, learned_roles=False)
+    ev_learned = _batched_eigenvalues(ode, Y_learned, P, M)
+    ev_collapsed = _batched_eigenvalues(ode, Y_collapsed, P, M)
+    top_l = np.where(exists, ev_learned[..., 0].real, np.nan)
+    top_c = ev_collapsed[..., 0].real
+    tol = _eigenvalue_tol(np.array([np.nanmax(np.abs(top_c))]), model.tau)
+    phase = np.full(B.shape, Phase.MARGINAL.value, dtype=object)
+    phase[top_c < -tol] = Phase.COLLAPSED.value
+    phase[exists & (top_l < -tol)] = Phase.LEARNED.value
+    learned_attr = phase == Phase.LEARNED.value
+    Y_attr = np.where(learned_attr[..., None], Y_learned, Y_collapsed)
+    m = Y_attr[..., :M].reshape(*B.shape, M, 1)
+    iQ = 2 * M
+    Q = Y_attr[..., iQ : iQ + M * M].reshape(*B.shape, M, M)
+    # The eps_g of linvae.generalization_error for M_star = 1, with rho varying over the grid.
+    eps = rho - 2.0 * np.sqrt(rho) * np.abs(m[..., 0, 0]) + np.trace(Q, axis1=-2, axis2=-1)
+    values_out = {
+        "phase": phase.astype(str),
+        "eps_g_star": eps,
+        "top_eigenvalue": np.where(learned_attr, top_l, top_c),
+        "learned_top_eigenvalue": top_l,
+        "collapsed_top_eigenvalue": top_c,
+    }
+    ref = {"rho": model.rho_vector[0], "eta": model.eta, "lam": model.lam}
+    ref[axis] = ys
+    beta_star = threshold_formula(ref["rho"], ref["eta"], ref["lam"])
+    boundary = {"beta_star": np.broadcast_to(beta_star, ys.shape).copy()}
+    return PhaseDiagram(
+        kind=f"beta-{axis}",
+        x_name="beta",
+        y_name=axis,
+        x=betas,
+        y=ys,
+        values=values_out,
+        default_value="eps_g_star",
+        boundary=boundary,
+        model=model,
+        wall_time_s=time.perf_counter() - start,
+        meta={
+            "sgd_noise": bool(sgd_noise),
+            "n_jacobians": int(2 * B.size),
+            "eigenvalue_tol": tol,
+            "stability_labels": [s.value for s in Stability],
+        },
+    )
+
+
+# --------------------------------------------------------------------------- annealing
+def annealing_diagram(
+    model: Model,
+    *,
+    gammas: np.ndarray,
+    beta_finals: np.ndarray,
+    init: OrderParameters | Trajectory | None = None,
+    tol: float = 1e-3,
+    t_max: float | None = None,
+    sgd_noise: bool = True,
+    progress=None,
+) -> PhaseDiagram:
+    """T_conv(gamma, beta_f) of beta_f tanh(gamma t), and the speed-up over constant beta_f.
+
+    One ODE run per grid point plus one constant-beta run per beta_f (each ~10-50 ms for
+    M = 1).
+
+    Parameters
+    ----------
+    model : Model
+        Fixed parameters (rho, eta, lam, tau, M); its beta is replaced.
+    gammas : array, shape (nx,)
+        Annealing rates, > 0.
+    beta_finals : array, shape (ny,)
+        Final KL weights, > 0 and below the collapse threshold (else nothing is learned).
+    init : OrderParameters or Trajectory, optional
+        Default :func:`linvae.analysis.initial.initial_order_parameters` (N = 200, seed 0).
+    tol : float
+        Tolerance of T_conv on eps_g.
+    t_max : float, optional
+        Per row: default 6 (ln(1/tol) + 6) / |J_max(beta_f)|.
+    sgd_noise : bool
+    progress : callable ``(done, total)``, optional
+
+    Returns
+    -------
+    PhaseDiagram
+        ``values``: ``t_conv`` (inf where not converged), ``speedup`` (T_conv at constant
+        beta_f over T_conv), ``gamma_over_gamma_c``; ``boundary``: ``gamma_c`` (ny,),
+        ``t_conv_constant`` (ny,), ``gamma_opt`` (ny,: the best grid rate).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from linvae import Model
+    >>> pd = annealing_diagram(Model(tau=0.05), gammas=np.array([0.005, 0.02]),
+    ...                        beta_finals=np.array([1.0]))
+    >>> pd.values["t_conv"].shape
+    (1, 2)
+    """
+    from linvae.analysis.annealing import convergence_time, critical_rate
+    from linvae.analysis.initial import initial_order_parameters
+    from linvae.schedules import Constant, TanhAnneal
+
+    start = time.perf_counter()
+    gammas = np.asarray(gammas, dtype=np.float64)
+    beta_finals = np.asarray(beta_finals, dtype=np.float64)
+    if np.any(gammas <= 0) or np.any(beta_finals <= 0):
+        raise ValueError(
+            "The `gammas` and `beta_finals` parameters of annealing_diagram must be > 0. "
+            f"Got minima {gammas.min():g}, {beta_finals.min():g}."
+        )
+    if init is None:
+        init = initial_order_parameters(model)
+    t_conv = np.empty((beta_finals.size, gammas.size))
+    constant = np.empty(beta_finals.size)
+    gamma_c = np.empty(beta_finals.size)
+    total, done = beta_finals.size * (gammas.size + 1), 0
+    for i, beta_f in enumerate(beta_finals):
+        base = replace(model, beta=Constant(beta=float(beta_f)))
+        rate = critical_rate(base, sgd_noise=sgd_noise)
+        gamma_c[i] = rate.gamma_c
+        row_t_max = t_max
+        if row_t_max is None:
+            noiseless = critical_rate(base, sgd_noise=False)
+            row_t_max = 6.0 * (math.log(1.0 / tol) + 6.0) / abs(noiseless.J_max)
+        kw = {
+            "init": init,
+            "tol": tol,
+            "t_max": row_t_max,
+            "sgd_noise": sgd_noise,
+            "eps_g_star": rate.attractor.eps_g,
+        }
+        constant[i] = convergence_time(base, **kw).t_conv
+        done += 1
+        for j, gamma in enumerate(gammas):
+            run = replace(model, beta=TanhAnneal(beta_final=float(beta_f), gamma=float(gamma)))
+            t_conv[i, j] = convergence_time(run, **kw).t_conv
+            done += 1
+            if progress is not None:
+                progress(done, total)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        speedup = constant[:, None] / t_conv
+    best = np.argmin(t_conv, axis=1)
+    return PhaseDiagram(
+        kind="gamma-beta_f",
+        x_name="gamma",
+        y_name="beta_f",
+        x=gammas,
+        y=beta_finals,
+        values={
+            "t_conv": t_conv,
+            "speedup": speedup,
+            "gamma_over_gamma_c": gammas[None, :] / gamma_c[:, None],
+        },
+        default_value="speedup",
+        boundary={"gamma_c": gamma_c, "t_conv_constant": constant, "gamma_opt": gammas[best]},
+        model=model,
+        wall_time_s=time.perf_counter() - start,
+        meta={"tol": float(tol), "sgd_noise": bool(sgd_noise), "n_ode_runs": int(total)},
+    )
+
+
+# --------------------------------------------------------------------------- penalty
+def penalty_diagram(model: Model, *, Ms: np.ndarray, betas: np.ndarray) -> PhaseDiagram:
+    """eps_g*(M, beta) with spare latents, and the penalty over M = M_star (tau -> 0, lam = 0).
+
+    ``penalty = (M - M_star)(eta - beta)_+`` when the factor is learned: spare latents fit
+    noise for beta < eta, and cost nothing (but converge slowly, algebraically at beta = eta)
+    above it.
+
+    Parameters
+    ----------
+    model : Model
+        rho, eta, M_star (lam is ignored: the formula is for lam = 0).
+    Ms : array of int, shape (ny,)
+    betas : array, shape (nx,)
+
+    Returns
+    -------
+    PhaseDiagram
+        ``values``: ``eps_g_star``, ``penalty``, ``spare_latent_rate`` (the top eigenvalue
+        ``tau (-(1 + eta beta) + sqrt((1 - eta beta)^2 + 4 eta^2)) / 2`` of a collapsed spare
+        latent's block: positive where it fits noise); ``boundary``: ``beta_eta`` (= eta) and
+        ``beta_star``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from linvae import Model
+    >>> pd = penalty_diagram(Model(), Ms=np.array([1, 3]), betas=np.array([0.5, 1.5]))
+    >>> pd.values["penalty"].tolist()
+    [[0.0, 0.0], [1.0, 0.0]]
+    """
+    from linvae.analysis.superfluous import superfluous_error
+
+    start = time.perf_counter()
+    Ms = np.asarray(Ms, dtype=np.int64)
+    betas = np.asarray(betas, dtype=np.float64)
+    if np.any(Ms < 1) or np.any(betas <= 0):
+        raise ValueError(
+            "The `Ms` and `betas` parameters of penalty_diagram must be >= 1 and > 0. "
+            f"Got minima {Ms.min()}, {betas.min():g}."
+        )
+    kw = {"rho": model.rho_vector, "eta": model.eta, "M_star": model.M_star}
+    eps = superfluous_error(Ms[:, None], betas[None, :], **kw)
+    ref = superfluous_error(np.full_like(Ms, model.M_star)[:, None], betas[None, :], **kw)
+    eta, tau = model.eta, model.tau
+    rate = tau * (-(1 + eta * betas) + np.sqrt((1 - eta * betas) ** 2 + 4 * eta**2)) / 2
+    return PhaseDiagram(
+        kind="M-beta",
+        x_name="beta",
+        y_name="M",
+        x=betas,
+        y=Ms.astype(np.float64),
+        values={
+            "eps_g_star": eps,
+            "penalty": eps - ref,
+            "spare_latent_rate": np.broadcast_to(rate, eps.shape).copy(),
+        },
+        default_value="penalty",
+        boundary={
+            "beta_eta": np.full(Ms.size, eta),
+            "beta_star": np.full(Ms.size, float(threshold_formula(model.rho_vector.max(), eta))),
+        },
+        model=model,
+        wall_time_s=time.perf_counter() - start,
+        meta={"tau_limit": True, "lam": 0.0},
+    )
