@@ -40,7 +40,9 @@ _METHODS = ("LSODA", "RK45", "RK23", "DOP853", "Radau", "BDF")
 _IMPLICIT = ("LSODA", "Radau", "BDF")
 
 
-def initial_conditions_from(trajectory: Trajectory, *, index: int = 0) -> OrderParameters:
+def initial_conditions_from(
+    trajectory: Trajectory, *, index: int = 0, align_signs: bool = True
+) -> OrderParameters:
     """The measured order parameters of a run at one time, averaged over seeds.
 
     Q and E are symmetrized (they are Gram matrices; round-off can break the symmetry).
@@ -51,6 +53,11 @@ def initial_conditions_from(trajectory: Trajectory, *, index: int = 0) -> OrderP
         A simulation (or ODE) result.
     index : int
         Time index; 0 (the initial condition) by default.
+    align_signs : bool
+        Before averaging, flip latent k of each seed (``W_k, V_k -> -W_k, -V_k``, a symmetry
+        of the loss) so that its largest overlap ``m[k, l]`` is positive. Without it, random
+        signs of m(0) = O(N^-1/2) cancel in the mean and the ODE starts artificially close to
+        the invariant manifold m = d = 0. eps_g is unchanged by the flip.
 
     Returns
     -------
@@ -80,10 +87,27 @@ def initial_conditions_from(trajectory: Trajectory, *, index: int = 0) -> OrderP
             f"{n_times - 1}]. Got {index}."
         )
     op = trajectory.at(index)
-    mean = {name: np.mean(value, axis=0) for name, value in op.as_dict().items()}
+    values = op.as_dict()
+    if align_signs:
+        values = _aligned(values)
+    mean = {name: np.mean(value, axis=0) for name, value in values.items()}
     for name in ("Q", "E"):
         mean[name] = 0.5 * (mean[name] + mean[name].T)
     return OrderParameters(**mean)
+
+
+def _aligned(values: dict) -> dict:
+    """Flip latents per seed so that each latent's largest |m[k, l]| is positive."""
+    m = values["m"]  # (S, M, M_star)
+    largest = np.take_along_axis(m, np.abs(m).argmax(axis=-1)[..., None], axis=-1)[..., 0]
+    sign = np.where(largest < 0, -1.0, 1.0)  # (S, M)
+    out = dict(values)
+    out["m"] = sign[..., None] * m
+    out["d"] = sign[..., None] * values["d"]
+    flip = sign[..., :, None] * sign[..., None, :]
+    for name in ("Q", "E", "R"):
+        out[name] = flip * values[name]
+    return out
 
 
 def _scalar_beta(schedule: Schedule):

@@ -145,16 +145,32 @@ def fake_run(M=1, M_star=1, S=3, n_t=4, seed=0):
     )
 
 
+def test_sign_alignment_before_averaging():
+    run = fake_run(M=2, M_star=1, S=4)
+    init = initial_conditions_from(run)
+    raw = initial_conditions_from(run, align_signs=False)
+    assert np.all(init.m >= 0)
+    np.testing.assert_allclose(init.m, np.abs(run.m[:, 0]).mean(0))
+    # Diagonals of Q, E, R and D do not change sign under W_k, V_k -> -W_k, -V_k.
+    for name in ("Q", "E", "R"):
+        np.testing.assert_allclose(
+            np.diagonal(getattr(init, name)), np.diagonal(getattr(raw, name))
+        )
+    np.testing.assert_allclose(init.D, raw.D)
+    s = np.sign(run.m[:, 0, :, 0])  # (S, M)
+    np.testing.assert_allclose(init.R[0, 1], np.mean(s[:, 0] * s[:, 1] * run.R[:, 0, 0, 1]))
+
+
 def test_initial_conditions_are_the_seed_mean_at_t0():
     run = fake_run(M=2, M_star=1)
-    init = initial_conditions_from(run)
+    init = initial_conditions_from(run, align_signs=False)
     np.testing.assert_allclose(init.m, run.m[:, 0].mean(0))
     np.testing.assert_allclose(init.R, run.R[:, 0].mean(0))
     np.testing.assert_allclose(init.Q, init.Q.T)
     np.testing.assert_allclose(init.Q, 0.5 * (run.Q[:, 0].mean(0) + run.Q[:, 0].mean(0).T))
     sol = solve_ode(run.model, t_max=3.0, init=run, t_eval=run.t)
     np.testing.assert_allclose(sol.t, run.t)
-    np.testing.assert_allclose(sol.m[0, 0], init.m)
+    np.testing.assert_allclose(sol.m[0, 0], initial_conditions_from(run).m)
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,89 @@
+"""SGD against its ODE twin on the same axes (matplotlib; imported by nothing in the core).
+
+Symbols as in :mod:`linvae.observables`; ``t`` is step / N.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from linvae.plotting import plot_observable
+from linvae.trajectory import Trajectory
+
+__all__ = ["plot_compare"]
+
+_LOG_SCALE = ("eps_g",)
+
+
+def plot_compare(
+    sgd: Trajectory,
+    ode: Trajectory,
+    *,
+    names: Sequence[str] = ("eps_g", "m", "Q", "D"),
+    index: tuple[int, ...] = (),
+    show_seeds: bool = False,
+    title: str | None = None,
+):
+    """One panel per observable: SGD (mean and +-1 std over seeds) and the ODE (dashed).
+
+    Parameters
+    ----------
+    sgd : Trajectory
+        A simulation (``source="sgd"``), any number of seeds.
+    ode : Trajectory
+        An ODE solution, e.g. ``solve_ode(sgd.model, t_max=..., init=sgd, t_eval=sgd.t)``.
+    names : sequence of str
+        Observables: ``eps_g`` (log scale) or m, d, Q, E, R, D (|m|, |d|: the sign of a
+        latent is arbitrary).
+    index : tuple of int
+        Entry of the matrix observables (default: the first).
+    show_seeds : bool
+        Also draw every SGD seed thinly.
+    title : str, optional
+        Figure title; by default the model's parameters.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import numpy as np
+    >>> from linvae import Model, OrderParameters
+    >>> from linvae.theory import solve_ode
+    >>> init = OrderParameters(m=np.array([[0.1]]), d=np.array([[0.1]]), Q=np.eye(1),
+    ...                        E=np.eye(1), R=np.zeros((1, 1)), D=np.ones(1))
+    >>> ode = solve_ode(Model(tau=0.1), t_max=50.0, init=init)
+    >>> fig = plot_compare(ode, ode, names=("eps_g",))
+    """
+    import matplotlib.pyplot as plt
+
+    n = len(names)
+    cols = min(n, 2)
+    rows = -(-n // cols)
+    fig, axes = plt.subplots(
+        rows, cols, figsize=(5.2 * cols, 3.6 * rows), constrained_layout=True, squeeze=False
+    )
+    for ax, name in zip(axes.flat, names, strict=False):
+        plot_observable(
+            [sgd, ode],
+            name,
+            index=index,
+            ax=ax,
+            logy=name in _LOG_SCALE,
+            show_seeds=show_seeds,
+        )
+    for ax in list(axes.flat)[n:]:
+        ax.set_visible(False)
+    if title is None:
+        mdl = sgd.model
+        beta = mdl.schedule.describe()
+        beta_text = ", ".join(f"{k}={v:g}" for k, v in beta.items() if isinstance(v, float))
+        title = (
+            f"M={mdl.M}, M*={mdl.M_star}, rho={mdl.rho}, eta={mdl.eta:g}, "
+            f"beta[{beta['kind']}]: {beta_text}, lam={mdl.lam:g}, tau={mdl.tau:g}"
+        )
+    fig.suptitle(title, fontsize=9)
+    return fig
