@@ -49,7 +49,7 @@ def test_bench_train_epoch_cpu(benchmark, shape, channels):
         metrics = benchmark.pedantic(one_epoch, rounds=1, iterations=1, warmup_rounds=0)
     finally:
         torch.set_num_threads(previous)
-    seconds = benchmark.stats.stats.mean
+    seconds = benchmark.stats.stats.mean if benchmark.stats is not None else float("nan")
     benchmark.extra_info.update(
         {
             "images": N_IMAGES,

@@ -16,14 +16,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from test_bench_simulate import _kernel_state, run_steps
+from test_bench_simulate import _kernel_state, best_seconds, run_steps
 
 LARGE_N = [100, 1_000, 10_000, 100_000, 1_000_000]
-
-
-def _best(benchmark) -> float:
-    """Fastest round in seconds; NaN under ``--benchmark-disable`` (the CI smoke run)."""
-    return benchmark.stats.stats.min if benchmark.stats is not None else float("nan")
 
 
 def _steps(N: int, M: int) -> int:
@@ -38,7 +33,7 @@ def test_sgd_ns_per_step_N(benchmark, N, M):
     run_steps(N, M, 2, state)  # compile (or load the cache) outside the timing
     n_steps = _steps(N, M)
     benchmark.pedantic(run_steps, args=(N, M, n_steps, state), rounds=5, warmup_rounds=1)
-    per_step = _best(benchmark) / n_steps
+    per_step = best_seconds(benchmark) / n_steps
     benchmark.extra_info.update(N=N, M=M, ns_per_step_N=per_step / N * 1e9, steps_per_round=n_steps)
 
 
@@ -52,7 +47,7 @@ def test_numpy_rng_floor(benchmark, N):
             gen.standard_normal(N)
 
     benchmark.pedantic(draw, rounds=5, warmup_rounds=1)
-    benchmark.extra_info.update(N=N, ns_per_normal=_best(benchmark) / reps / N * 1e9)
+    benchmark.extra_info.update(N=N, ns_per_normal=best_seconds(benchmark) / reps / N * 1e9)
 
 
 def _brute_force(reps):
@@ -97,7 +92,7 @@ def test_id_ii_time(benchmark, n_points, width):
     benchmark.extra_info.update(
         n_points=n_points,
         width=width,
-        seconds=_best(benchmark),
+        seconds=best_seconds(benchmark),
         id=geo.id.tolist(),
         max_id_error=float(np.max(np.abs(geo_sub.id - ref_ids))),
         imbalance_matches=bool(geo_sub.imbalance[0, 1] == ref_imb),
