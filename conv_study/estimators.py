@@ -68,7 +68,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 Method = Literal["base", "ml"]
-Precision = Literal["auto", "float32", "float64"]
+Precision = Literal["float32", "float64"]
 OnDuplicates = Literal["drop", "raise"]
 
 # Width of the probabilistic error band of a float32 inner product, in units of sqrt(D) u
@@ -76,11 +76,6 @@ OnDuplicates = Literal["drop", "raise"]
 # per entry under their model of independent, mean-zero rounding errors.
 _LAMBDA = 10.0
 _DEFAULT_MAX_MEMORY = 2 * 1024**3
-# precision="auto" screens a representation in float64 when it is the target of ranks from
-# n_sources sources and n_sources * D reaches this: the exact re-evaluation of the float32
-# band (a fraction ~D of the N^2 pairs, each costing ~D) then outweighs the 2x dgemm cost.
-# Measured crossover on the 2-core reference machine: D ~ 1e4 for 2 sources, ~2e3 for 10.
-_AUTO_FLOAT64_SIZE = 20_000
 
 
 # --------------------------------------------------------------------------------------
@@ -303,42 +298,59 @@ def _knn_block(G, row0, nrm, X, kk, c):
     return out_j, out_d
 
 
+@numba.njit(cache=True, inline="always")
+def _first_above(ts, v):
+    # Index of the first sorted threshold > v (searchsorted side="right").
+    lo, hi = 0, ts.shape[0]
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if ts[mid] > v:
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
+
+
 @numba.njit(parallel=True, cache=True)
 def _rank_block(G, row0, nrm, X, nbrs, c):
-    """B-ranks (1 + number of strictly closer points) of given neighbours of block rows."""
+    """B-ranks (1 + number of strictly closer points) of given neighbours of block rows.
+
+    All m thresholds of a row are sorted once, so each point j costs O(log m): the
+    thresholds it is surely below form a suffix, the undecided ones a range (difference
+    array, summed at the end).
+    """
     b, N = G.shape
-    k = nbrs.shape[1]
-    ranks = np.empty((b, k), np.int64)
+    m = nbrs.shape[1]
+    ranks = np.empty((b, m), np.int64)
     for r in numba.prange(b):
         i = row0 + r
-        t = np.empty(k)
-        cnt = np.zeros(k, np.int64)
-        tmax = 0.0
-        for q in range(k):
+        t = np.empty(m)
+        for q in range(m):
             t[q] = _sqdist(X, i, nbrs[r, q])
-            tmax = max(tmax, t[q])
+        order = np.argsort(t, kind="mergesort")
+        ts = t[order]
+        tmax = ts[m - 1]
+        diff = np.zeros(m + 1, np.int64)
         for j in range(N):
             if j == i:
                 continue
             s = nrm[i] + nrm[j] - 2.0 * G[r, j]
-            m = c * (nrm[i] + nrm[j])
-            lo = s - m
+            mg = c * (nrm[i] + nrm[j])
+            lo = s - mg
             if lo >= tmax:
                 continue
-            hi = s + m
-            unsure = False
-            for q in range(k):
-                if hi < t[q]:
-                    cnt[q] += 1
-                elif lo < t[q]:
-                    unsure = True
-            if unsure:
-                d = _sqdist(X, i, j)
-                for q in range(k):
-                    if hi >= t[q] and lo < t[q] and d < t[q]:
-                        cnt[q] += 1
-        for q in range(k):
-            ranks[r, q] = 1 + cnt[q]
+            a = _first_above(ts, s + mg)  # ts[a:] > hi: surely farther than j
+            diff[a] += 1
+            first = _first_above(ts, lo)  # ts[first:a] in (lo, hi]: undecided
+            if first < a:
+                cut = max(first, _first_above(ts, _sqdist(X, i, j)))
+                if cut < a:
+                    diff[cut] += 1
+                    diff[a] -= 1
+        cnt = 0
+        for q in range(m):
+            cnt += diff[q]
+            ranks[r, order[q]] = 1 + cnt
     return ranks
 
 
@@ -377,10 +389,7 @@ def _margins(D: int, precision: str) -> tuple[float, float]:
 class _Layer:
     """One representation prepared for screening: exact data, centre, float64 norms."""
 
-    def __init__(self, X: np.ndarray, precision: str, n_sources: int = 0):
-        if precision == "auto":
-            big = n_sources * X.shape[1] >= _AUTO_FLOAT64_SIZE
-            precision = "float64" if big else "float32"
+    def __init__(self, X: np.ndarray, precision: str):
         self.X = X
         self.dtype = np.float32 if precision == "float32" else np.float64
         self.mean = X.mean(axis=0, dtype=np.float64)
@@ -508,7 +517,7 @@ def nearest_neighbors(
     X,
     *,
     k: int = 2,
-    precision: Precision = "auto",
+    precision: Precision = "float32",
     max_memory: int = _DEFAULT_MAX_MEMORY,
 ) -> Neighbors:
     """Exact k nearest neighbours (self excluded) of every point.
@@ -522,9 +531,9 @@ def nearest_neighbors(
         Points, one per row.
     k : int, default 2
         Number of neighbours, ``1 <= k <= N - 1``.
-    precision : {"auto", "float32", "float64"}, default "auto"
+    precision : {"float32", "float64"}, default "float32"
         Precision of the screening Gram matrix; the result is the same, only the speed
-        differs ("auto" is float32 here).
+        differs (float32 is faster, also counting the larger exact-recompute band).
     max_memory : int, default 2 GiB
         Bytes allowed for screened Gram blocks.
 
@@ -550,7 +559,7 @@ def nearest_neighbors(
         raise ValueError(
             f"The `k` parameter of nearest_neighbors must be in [1, N - 1] = [1, {n - 1}]. Got {k}."
         )
-    _check_choice(precision, ("auto", "float32", "float64"), "precision", "nearest_neighbors")
+    _check_choice(precision, ("float32", "float64"), "precision", "nearest_neighbors")
     max_memory = _check_memory(max_memory, "nearest_neighbors")
     (J,), (R,), _ = _neighbours_and_ranks([_Layer(X, precision)], int(k), (), 1, max_memory, None)
     return Neighbors(indices=J, distances=R)
@@ -674,7 +683,7 @@ def twonn_id(
     discard: float = 0.1,
     method: Method = "base",
     on_duplicates: OnDuplicates = "drop",
-    precision: Precision = "auto",
+    precision: Precision = "float32",
     max_memory: int = _DEFAULT_MAX_MEMORY,
 ) -> TwoNN:
     """Intrinsic dimension by the 2NN estimator (Facco et al. 2017), DADApy conventions.
@@ -695,8 +704,8 @@ def twonn_id(
     on_duplicates : {"drop", "raise"}, default "drop"
         Identical points give ``r1 = 0``. "drop" keeps the first copy of each (with a
         warning and ``n_duplicates`` in the result); "raise" raises ``ValueError``.
-    precision : {"auto", "float32", "float64"}, default "auto"
-        Screening precision (does not change the result; "auto" is float32 here).
+    precision : {"float32", "float64"}, default "float32"
+        Screening precision (does not change the result).
     max_memory : int, default 2 GiB
         Bytes allowed for screened Gram blocks.
 
@@ -727,7 +736,7 @@ def twonn_id(
     discard = _check_discard(discard, func)
     _check_choice(method, ("base", "ml"), "method", func)
     _check_choice(on_duplicates, ("drop", "raise"), "on_duplicates", func)
-    _check_choice(precision, ("auto", "float32", "float64"), "precision", func)
+    _check_choice(precision, ("float32", "float64"), "precision", func)
     max_memory = _check_memory(max_memory, func)
     return _twonn_core(X, discard, method, on_duplicates, precision, max_memory, func)
 
@@ -739,7 +748,7 @@ def twonn_scaling(
     discard: float = 0.1,
     method: Method = "base",
     rng: int | np.random.Generator | None = None,
-    precision: Precision = "auto",
+    precision: Precision = "float32",
     max_memory: int = _DEFAULT_MAX_MEMORY,
 ) -> IDScaling:
     """2NN estimate versus scale by decimation (DADApy ``return_id_scaling_2NN``).
@@ -785,7 +794,7 @@ def twonn_scaling(
         )
     discard = _check_discard(discard, func)
     _check_choice(method, ("base", "ml"), "method", func)
-    _check_choice(precision, ("auto", "float32", "float64"), "precision", func)
+    _check_choice(precision, ("float32", "float64"), "precision", func)
     max_memory = _check_memory(max_memory, func)
     rng = np.random.default_rng(rng)
     full = _twonn_core(X, discard, method, "drop", precision, max_memory, func)
@@ -835,7 +844,7 @@ def information_imbalance(
     B,
     *,
     k: int = 1,
-    precision: Precision = "auto",
+    precision: Precision = "float32",
     max_memory: int = _DEFAULT_MAX_MEMORY,
 ) -> Imbalance:
     """Information imbalance between two representations of the same points, both ways.
@@ -892,11 +901,11 @@ def information_imbalance(
             f"Got {A.shape[0]} and {B.shape[0]}."
         )
     k = _check_k(k, A.shape[0], func)
-    _check_choice(precision, ("auto", "float32", "float64"), "precision", func)
+    _check_choice(precision, ("float32", "float64"), "precision", func)
     max_memory = _check_memory(max_memory, func)
     n = A.shape[0]
     _, _, ranks = _neighbours_and_ranks(
-        [_Layer(A, precision, 1), _Layer(B, precision, 1)],
+        [_Layer(A, precision), _Layer(B, precision)],
         k,
         ((0, 1), (1, 0)),
         k,
@@ -983,7 +992,7 @@ def layer_geometry(
     discard: float = 0.1,
     method: Method = "base",
     on_duplicates: OnDuplicates = "drop",
-    precision: Precision = "auto",
+    precision: Precision = "float32",
     max_memory: int = _DEFAULT_MAX_MEMORY,
     progress: Callable[[int, int], None] | None = None,
 ) -> LayerGeometry:
@@ -1057,10 +1066,9 @@ def layer_geometry(
     discard = _check_discard(discard, func)
     _check_choice(method, ("base", "ml"), "method", func)
     _check_choice(on_duplicates, ("drop", "raise"), "on_duplicates", func)
-    _check_choice(precision, ("auto", "float32", "float64"), "precision", func)
+    _check_choice(precision, ("float32", "float64"), "precision", func)
     max_memory = _check_memory(max_memory, func)
-    n_sources = [sum(1 for _, b in pairs if b == i) for i in range(L)]
-    layers = [_Layer(X, precision, m) for X, m in zip(reps, n_sources, strict=True)]
+    layers = [_Layer(X, precision) for X in reps]
     nn_j, nn_d, ranks = _neighbours_and_ranks(layers, max(2, k), pairs, k, max_memory, progress)
     ids = np.empty(L)
     n_dup = np.zeros(L, np.int64)
