@@ -1,0 +1,480 @@
+"""Regenerate the paper's figure set, theory and simulation overlaid (``linvae reproduce``).
+
+Symbols as in :mod:`linvae.analysis`: beta* = rho + eta, J_max, gamma_c = -J_max / 2, eps_g*.
+
+Figures (each as PNG and PDF), with the numbers behind them in ``manifest.json``:
+
+1. ``learning_curves``: eps_g(t), SGD (mean and band over seeds) vs ODE, several beta.
+2. ``order_parameters``: m, d, Q, E, R, D over time at beta = 1, SGD vs ODE.
+3. ``eps_g_vs_beta``: eps_g* against beta (tau -> 0 closed form, finite-tau fixed point, SGD and
+   ODE end values): optimum at beta = eta, collapse at beta*.
+4. ``superfluous``: M > M_star: noise fitting (beta < eta), algebraic convergence (beta = eta),
+   the carrier of the factor over time, convergence time against M.
+5. ``annealing``: eps_g(t) for several gamma around gamma_c (ODE, and SGD for two), and
+   T_conv(gamma) with the gamma_c marker.
+6. ``phase_*``: the (beta, rho), (beta, lam), (gamma, beta_f) and (M, beta) diagrams.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from linvae.params import Model
+
+__all__ = ["ReproduceSettings", "reproduce"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReproduceSettings:
+    """Sizes of the figure set; :meth:`default` ~10 min on 2 cores, :meth:`quick` ~1 min.
+
+    Attributes
+    ----------
+    tau : float
+        Learning rate of every run.
+    N, n_seeds : int
+        Simulation size.
+    t_max : float
+        Length of the learning-curve runs.
+    betas : tuple of float
+        KL weights of the learning curves.
+    Ms : tuple of int
+        Latent dimensions of the superfluous-latent runs.
+    t_max_superfluous : float
+    gamma_factors : tuple of float
+        Annealing rates of the curves, in units of gamma_c.
+    n_grid_anneal : int
+        Grid of the T_conv(gamma) minimization.
+    phase_n : int
+        Grid size of the stability diagrams (phase_n x phase_n).
+    anneal_grid : tuple of int
+        (n_gamma, n_beta_f) of the annealing diagram.
+    """
+
+    tau: float
+    N: int
+    n_seeds: int
+    t_max: float
+    betas: tuple[float, ...]
+    Ms: tuple[int, ...]
+    t_max_superfluous: float
+    gamma_factors: tuple[float, ...]
+    n_grid_anneal: int
+    phase_n: int
+    anneal_grid: tuple[int, int]
+
+    @classmethod
+    def default(cls) -> ReproduceSettings:
+        return cls(
+            tau=0.01,
+            N=500,
+            n_seeds=5,
+            t_max=3000.0,
+            betas=(0.5, 1.0, 1.5, 2.5),
+            Ms=(1, 2, 3),
+            t_max_superfluous=20000.0,
+            gamma_factors=(0.25, 0.5, 1.0, 2.0, 4.0),
+            n_grid_anneal=12,
+            phase_n=100,
+            anneal_grid=(16, 10),
+        )
+
+    @classmethod
+    def quick(cls) -> ReproduceSettings:
+        return cls(
+            tau=0.05,
+            N=100,
+            n_seeds=2,
+            t_max=600.0,
+            betas=(0.5, 1.0, 2.5),
+            Ms=(1, 2),
+            t_max_superfluous=4000.0,
+            gamma_factors=(0.5, 1.0, 2.0),
+            n_grid_anneal=5,
+            phase_n=30,
+            anneal_grid=(5, 3),
+        )
+
+
+class _Stages:
+    """Progress: one line per stage on stderr, with elapsed time."""
+
+    def __init__(self, names: list[str], enabled: bool):
+        self.names, self.enabled, self.k = names, enabled, 0
+        self.start = time.perf_counter()
+
+    def __call__(self, name: str) -> None:
+        self.k += 1
+        if self.enabled:
+            elapsed = time.perf_counter() - self.start
+            sys.stderr.write(f"[{self.k}/{len(self.names)}] {name} ({elapsed:5.1f} s elapsed)\n")
+            sys.stderr.flush()
+
+
+def _figure(nrows=1, ncols=1, size=(6.0, 4.0)):
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=size, layout="constrained")
+    axes = fig.subplots(nrows, ncols, squeeze=False)
+    return fig, axes
+
+
+def _save(fig, out: Path, name: str, figures: list) -> None:
+    for suffix in ("png", "pdf"):
+        path = out / f"{name}.{suffix}"
+        fig.savefig(path, dpi=130)
+        figures.append(str(path.relative_to(out)))
+
+
+def _finite(x):
+    if isinstance(x, float | np.floating):
+        return float(x) if math.isfinite(x) else None
+    return x
+
+
+def _tail_mean(traj, frac: float = 0.1):
+    """Mean and std over seeds of eps_g averaged over the last ``frac`` of the run."""
+    n = max(1, int(frac * traj.t.size))
+    per_seed = traj.eps_g[:, -n:].mean(axis=1)
+    return float(per_seed.mean()), float(per_seed.std(ddof=1)) if per_seed.size > 1 else 0.0
+
+
+def reproduce(out_dir: str | Path, *, quick: bool = False, progress: bool = True) -> dict:
+    """Write the figure set (PNG + PDF) and ``manifest.json`` into ``out_dir``.
+
+    Parameters
+    ----------
+    out_dir : str or Path
+        Created if needed.
+    quick : bool
+        :meth:`ReproduceSettings.quick` (about a minute) instead of the default (about ten).
+    progress : bool
+        One line per stage on stderr.
+
+    Returns
+    -------
+    dict
+        The manifest: ``out``, ``settings``, ``figures`` (relative paths), ``numbers`` (the values
+        behind the figures), ``wall_time_s``, ``linvae_version``.
+    """
+    from linvae import __version__, simulate
+    from linvae.analysis import phase
+    from linvae.analysis.annealing import attractor, critical_rate, optimal_annealing_rate
+    from linvae.analysis.initial import initial_order_parameters
+    from linvae.analysis.plot import plot_error_vs_beta, plot_phase_diagram
+    from linvae.analysis.superfluous import (
+        convergence_vs_latents,
+        decay_exponent,
+        superfluous_dynamics,
+        superfluous_error,
+    )
+    from linvae.analysis.threshold import collapse_threshold
+    from linvae.plotting import plot_observable
+    from linvae.schedules import TanhAnneal
+    from linvae.theory import solve_ode
+
+    start = time.perf_counter()
+    s = ReproduceSettings.quick() if quick else ReproduceSettings.default()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    figures: list[str] = []
+    numbers: dict = {}
+    stage = _Stages(
+        [
+            "learning curves",
+            "order parameters",
+            "eps_g* vs beta",
+            "superfluous latents",
+            "annealing",
+            "phase diagrams",
+        ],
+        progress,
+    )
+    base = Model(rho=1.0, eta=1.0, beta=1.0, lam=0.0, tau=s.tau)
+    seed = 2024
+
+    # 1. learning curves -------------------------------------------------------------------
+    stage("learning curves: SGD and ODE for several beta")
+    runs, odes = {}, {}
+    fig, axes = _figure(size=(6.5, 4.2))
+    ax = axes[0, 0]
+    curves = {}
+    for k, beta in enumerate(s.betas):
+        model = replace(base, beta=beta)
+        run = simulate(model, N=s.N, t_max=s.t_max, dt=s.t_max / 300, n_seeds=s.n_seeds, rng=seed)
+        ode = solve_ode(model, t_max=s.t_max, init=run, t_eval=run.t)
+        runs[beta], odes[beta] = run, ode
+        plot_observable(
+            [run, ode],
+            "eps_g",
+            ax=ax,
+            labels=[f"SGD beta={beta:g}", f"ODE beta={beta:g}"],
+            logy=True,
+        )
+        # plot_observable colours by position: recolour this pair.
+        for line in ax.lines[-2:]:
+            line.set_color(f"C{k}")
+        for coll in ax.collections[-1:]:
+            coll.set_color(f"C{k}")
+        sgd_mean, sgd_std = _tail_mean(run)
+        curves[f"{beta:g}"] = {
+            "sgd_final_mean": sgd_mean,
+            "sgd_final_std": sgd_std,
+            "ode_final": float(ode.eps_g[0, -1]),
+            "max_abs_sgd_minus_ode": float(np.max(np.abs(run.mean("eps_g") - ode.eps_g[0]))),
+        }
+    ax.set_title(f"learning curves, N = {s.N}, {s.n_seeds} seeds, tau = {s.tau:g}")
+    ax.legend(frameon=False, fontsize=7, ncol=2)
+    _save(fig, out, "learning_curves", figures)
+    numbers["learning_curves"] = curves
+
+    # 2. order parameters -----------------------------------------------------------------
+    stage("order parameters at beta = 1")
+    beta_op = 1.0 if 1.0 in runs else s.betas[0]
+    fig, axes = _figure(2, 3, size=(10, 5.5))
+    for ax, name in zip(axes.ravel(), ("m", "d", "Q", "E", "R", "D"), strict=True):
+        plot_observable([runs[beta_op], odes[beta_op]], name, ax=ax, labels=["SGD", "ODE"])
+    fig.suptitle(f"order parameters, beta = {beta_op:g} (|m|, |d|: sign symmetry)")
+    _save(fig, out, "order_parameters", figures)
+
+    # 3. eps_g* vs beta -------------------------------------------------------------------
+    stage("eps_g* vs beta: closed form, finite tau, SGD, ODE")
+    th = collapse_threshold(base)
+    th_num = collapse_threshold(base, method="numerical")
+    grid = np.linspace(0.02, 3.0, 150)
+    closed = superfluous_error(1, grid)
+    finite = []
+    for beta in grid:
+        try:
+            finite.append(attractor(replace(base, beta=float(beta))).eps_g)
+        except RuntimeError:  # none stable or marginal (at a grid point on the threshold)
+            finite.append(math.nan)
+    betas = np.array(s.betas)
+    fig, axes = _figure(size=(6, 4))
+    plot_error_vs_beta(
+        grid,
+        {"tau -> 0 (closed form)": closed, f"fixed point, tau = {s.tau:g}": np.array(finite)},
+        eta=base.eta,
+        beta_star=th.beta_star,
+        points={
+            "SGD (end)": (
+                betas,
+                [curves[f"{b:g}"]["sgd_final_mean"] for b in s.betas],
+                [curves[f"{b:g}"]["sgd_final_std"] for b in s.betas],
+            ),
+            "ODE (end)": (betas, [curves[f"{b:g}"]["ode_final"] for b in s.betas], None),
+        },
+        ax=axes[0, 0],
+    )
+    _save(fig, out, "eps_g_vs_beta", figures)
+    numbers["threshold"] = {
+        "beta_star_analytic": th.beta_star,
+        "beta_star_numerical": th_num.beta_star,
+        "spare_latent_threshold": th.spare_latent,
+        "eps_g_star_min_beta": float(grid[int(np.argmin(closed))]),
+    }
+    spec = critical_rate(base, sgd_noise=False)
+    numbers["spec_example"] = {
+        "J_max_over_tau": spec.J_max / s.tau,
+        "expected": -(3 - math.sqrt(5)) / 2,
+    }
+
+    # 4. superfluous latents --------------------------------------------------------------
+    stage("superfluous latents: noise fitting, 1/t at beta = eta, convergence vs M")
+    fig, axes = _figure(2, 2, size=(10, 7))
+    sup_numbers: dict = {}
+    for col, beta in enumerate((0.5, 1.0)):
+        ax = axes[0, col]
+        for k, M in enumerate(s.Ms):
+            model = replace(base, M=M, beta=beta)
+            # The ODE runs long enough (1e4 / tau) to show the ~1/t regime at beta = eta.
+            t_ode = max(s.t_max_superfluous, 1e4 / s.tau)
+            t_eval = np.concatenate([[0.0], np.geomspace(1.0, t_ode, 400)])
+            res = superfluous_dynamics(
+                model,
+                init=initial_order_parameters(model, N=s.N, rng=seed),
+                t_max=t_ode,
+                t_eval=t_eval,
+                sgd_noise=False,
+            )
+            ax.plot(res.trajectory.t, res.trajectory.eps_g[0], color=f"C{k}", label=f"ODE M={M}")
+            ax.axhline(res.eps_g_formula, color=f"C{k}", ls=":", lw=1)
+            entry = {
+                "eps_g_formula": res.eps_g_formula,
+                "eps_g_star": res.eps_g_star,
+                "ode_final": float(res.trajectory.eps_g[0, -1]),
+                "t_conv": _finite(res.t_conv),
+            }
+            if beta == 1.0 and M > 1:
+                entry["decay_exponent"] = decay_exponent(
+                    res.trajectory.t,
+                    res.trajectory.eps_g[0] - res.eps_g_star,
+                    t_min=t_ode / 20,
+                )
+            sup_numbers[f"beta={beta:g},M={M}"] = entry
+            if M == 2:
+                sim_model = replace(model, tau=s.tau)
+                t_sim = min(s.t_max_superfluous, 8.0 * s.t_max / 3.0)
+                run = simulate(
+                    sim_model, N=s.N, t_max=t_sim, dt=t_sim / 200, n_seeds=s.n_seeds, rng=seed
+                )
+                mean = run.mean("eps_g")
+                ax.plot(run.t[1:], mean[1:], color=f"C{k}", lw=0.8, alpha=0.6, label="SGD M=2")
+                if beta == 0.5:
+                    share_ax = axes[1, 0]
+                    for i in range(M):
+                        share_ax.plot(res.trajectory.t, res.share[:, i], label=f"latent {i + 1}")
+                    share_ax.set_xscale("log")
+                    share_ax.set_xlabel("$t$")
+                    share_ax.set_ylabel(r"share of the factor $m_i^2 / \sum_j m_j^2$")
+                    share_ax.set_title(f"entangled -> disentangled, beta = {beta:g}")
+                    share_ax.legend(frameon=False)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("$t$")
+        ax.set_ylabel(r"$\varepsilon_g$")
+        title = "noise fitting" if beta < 1 else "beta = eta: algebraic (~1/t)"
+        ax.set_title(f"beta = {beta:g}: {title}")
+        ax.legend(frameon=False, fontsize=7)
+    vs_M = convergence_vs_latents(
+        replace(base, beta=1.5), s.Ms, t_max=s.t_max_superfluous, N=s.N, rng=seed, sgd_noise=False
+    )
+    ax = axes[1, 1]
+    ax.plot(vs_M.Ms, vs_M.t_conv, "o-", label=r"$T_{conv}$ (tol 1e-3)")
+    ax.plot(vs_M.Ms, vs_M.t_disentangle, "s--", label="disentangling time")
+    ax.set_xlabel("$M$")
+    ax.set_ylabel("time")
+    ax.set_title("convergence vs M (beta = 1.5, M* = 1)")
+    ax.legend(frameon=False)
+    _save(fig, out, "superfluous", figures)
+    sup_numbers["convergence_vs_M"] = vs_M.as_dict()
+    numbers["superfluous"] = sup_numbers
+
+    # 5. annealing ------------------------------------------------------------------------
+    stage("annealing: curves around gamma_c, T_conv(gamma), optimum")
+    fig, axes = _figure(1, 2, size=(11, 4.2))
+    ann_numbers = {}
+    beta_f = 1.0
+    model = replace(base, beta=beta_f)
+    init = initial_order_parameters(model, N=s.N, rng=seed)
+    opt = optimal_annealing_rate(model, init=init, n_grid=s.n_grid_anneal)
+    ann_numbers["beta_f=1"] = {k: _finite(v) for k, v in opt.as_dict().items()}
+    ax = axes[0, 0]
+    t_max = min(opt.t_max, 4 * opt.t_conv_constant) if math.isfinite(opt.t_conv_constant) else None
+    t_max = t_max or opt.t_max
+    const = solve_ode(model, t_max=t_max, init=init, dt=t_max / 500)
+    target = critical_rate(model).attractor.eps_g
+    ax.plot(const.t, np.abs(const.eps_g[0] - target), "k", label="constant beta")
+    for k, f in enumerate(s.gamma_factors):
+        gamma = f * opt.gamma_c
+        sol = solve_ode(
+            replace(model, beta=TanhAnneal(beta_final=beta_f, gamma=gamma)),
+            t_max=t_max,
+            init=init,
+            dt=t_max / 500,
+        )
+        ax.plot(
+            sol.t,
+            np.abs(sol.eps_g[0] - target),
+            color=f"C{k}",
+            label=rf"$\gamma = {f:g}\,\gamma_c$",
+        )
+        if f in (s.gamma_factors[0], s.gamma_factors[-1]):
+            sim = replace(model, beta=TanhAnneal(beta_final=beta_f, gamma=gamma))
+            run = simulate(sim, N=s.N, t_max=t_max, dt=t_max / 200, n_seeds=s.n_seeds, rng=seed)
+            ax.plot(run.t, np.abs(run.mean("eps_g") - target), color=f"C{k}", lw=0.7, alpha=0.6)
+    ax.set_yscale("log")
+    ax.set_xlabel("$t$")
+    ax.set_ylabel(r"$|\varepsilon_g - \varepsilon_g^*|$ (thin: SGD)")
+    ax.set_title(rf"KL annealing $\beta_f \tanh(\gamma t)$, $\beta_f = {beta_f:g}$")
+    ax.legend(frameon=False, fontsize=7)
+    ax = axes[0, 1]
+    for beta_f2, marker in ((1.0, "o"), (1.8, "s")):
+        if beta_f2 == 1.0:
+            o = opt
+        else:
+            m2 = replace(base, beta=beta_f2)
+            o = optimal_annealing_rate(
+                m2, init=initial_order_parameters(m2, N=s.N, rng=seed), n_grid=s.n_grid_anneal
+            )
+            ann_numbers["beta_f=1.8"] = {k: _finite(v) for k, v in o.as_dict().items()}
+        ok = np.isfinite(o.t_conv)
+        (line,) = ax.plot(
+            o.gammas[ok] / o.gamma_c,
+            o.t_conv[ok],
+            marker + "-",
+            ms=3,
+            label=rf"$\beta_f={beta_f2:g}$",
+        )
+        ax.axhline(o.t_conv_constant, color=line.get_color(), ls=":", lw=1)
+    ax.axvline(1.0, color="r", ls="--", label=r"$\gamma_c = -J_{max}/2$")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel(r"$\gamma / \gamma_c$")
+    ax.set_ylabel(r"$T_{conv}$ (dotted: constant $\beta_f$)")
+    ax.legend(frameon=False, fontsize=8)
+    _save(fig, out, "annealing", figures)
+    numbers["annealing"] = ann_numbers
+
+    # 6. phase diagrams -------------------------------------------------------------------
+    stage("phase diagrams")
+    n = s.phase_n
+    diagrams = {
+        "phase_beta_rho": phase.stability_diagram(
+            base, betas=np.linspace(0.02, 4.0, n), values=np.linspace(0.05, 3.0, n), axis="rho"
+        ),
+        "phase_beta_lam": phase.stability_diagram(
+            base, betas=np.linspace(0.02, 3.0, n), values=np.linspace(0.0, 1.0, n), axis="lam"
+        ),
+        "phase_gamma_beta_f": phase.annealing_diagram(
+            base,
+            gammas=np.geomspace(0.05, 10.0, s.anneal_grid[0]) * opt.gamma_c,
+            beta_finals=np.linspace(0.3, 1.9, s.anneal_grid[1]),
+        ),
+        "phase_M_beta": phase.penalty_diagram(
+            base, Ms=np.arange(1, 7), betas=np.linspace(0.02, 2.5, n)
+        ),
+    }
+    numbers["phase_diagrams"] = {}
+    for name, diagram in diagrams.items():
+        fig, axes = _figure(size=(5.8, 4.4))
+        plot_phase_diagram(diagram, ax=axes[0, 0])
+        _save(fig, out, name, figures)
+        numbers["phase_diagrams"][name] = diagram.as_dict(arrays=name == "phase_gamma_beta_f")
+
+    manifest = {
+        "out": str(out),
+        "quick": quick,
+        "settings": s.__dict__,
+        "figures": figures,
+        "numbers": numbers,
+        "wall_time_s": time.perf_counter() - start,
+        "linvae_version": __version__,
+    }
+    manifest = _clean(manifest)
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=1, allow_nan=False))
+    if progress:
+        sys.stderr.write(f"done: {len(figures)} files in {manifest['wall_time_s']:.1f} s\n")
+    return manifest
+
+
+def _clean(value):
+    """Plain JSON: numpy to Python, tuples to lists, inf and NaN to None."""
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return _clean(value.tolist())
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value

@@ -1,0 +1,247 @@
+"""``linvae threshold | fixed-points | anneal | phase-diagram | reproduce``: the analysis.
+
+Every command prints JSON on stdout (figures go to files).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from dataclasses import replace
+
+import numpy as np
+
+from linvae.cli_simulate import _floats, add_model_arguments, model_from_args
+
+_KINDS = ("beta-rho", "beta-eta", "beta-lam", "gamma-beta_f", "M-beta")
+
+
+def _json_default(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"not JSON-able: {type(value).__name__}")
+
+
+def _finite(value: float):
+    return None if value is None or not math.isfinite(value) else value
+
+
+def _print(obj) -> None:
+    print(json.dumps(obj, default=_json_default))
+
+
+def add_subcommands(subparsers) -> None:
+    p = subparsers.add_parser(
+        "threshold",
+        help="posterior-collapse threshold beta* (analytic and numerical)",
+        description="beta* = nu/(1+lam) - lam/nu with nu = rho + eta, per factor and in total.",
+    )
+    p.add_argument("--rho", type=_floats, default=1.0, help="signal strength(s), e.g. 1 or 1,2")
+    p.add_argument("--eta", type=float, default=1.0, help="noise strength (default 1)")
+    p.add_argument("--lam", type=float, default=0.0, help="L2 penalty (default 0)")
+    p.add_argument(
+        "--method",
+        choices=["analytic", "numerical", "both"],
+        default="both",
+        help="formula, eigenvalue crossing at the collapsed point, or both (default)",
+    )
+    p.set_defaults(func=run_threshold)
+
+    p = subparsers.add_parser(
+        "fixed-points",
+        help="fixed points with eps_g, Jacobian eigenvalues and stability labels",
+        description="Closed forms (tau -> 0) refined by a root solve at finite tau.",
+    )
+    add_model_arguments(p)
+    p.add_argument(
+        "--no-sgd-noise", action="store_true", help="tau -> 0 limit (exact closed forms)"
+    )
+    p.set_defaults(func=run_fixed_points)
+
+    p = subparsers.add_parser(
+        "anneal",
+        help="J_max, gamma_c and the annealing rate that minimizes the convergence time",
+        description="KL annealing beta_f tanh(gamma t): T_conv(gamma) from the ODE.",
+    )
+    add_model_arguments(p)
+    p.add_argument("--beta-final", type=float, help="final KL weight (default: --beta)")
+    p.add_argument("--tol", type=float, default=1e-3, help="tolerance on eps_g (default 1e-3)")
+    p.add_argument("--t-max", type=float, help="integration time (default from J_max)")
+    p.add_argument("--N", type=int, default=200, help="N of the imitated initialization")
+    p.add_argument("--seed", type=int, default=0, help="seed of the initialization")
+    p.add_argument("--n-grid", type=int, default=12, help="grid points in gamma (default 12)")
+    p.add_argument("--no-sgd-noise", action="store_true", help="drop the O(tau^2) terms")
+    p.set_defaults(func=run_anneal)
+
+    p = subparsers.add_parser(
+        "phase-diagram",
+        help="phase diagram of KIND drawn to --out, summary as JSON",
+        description=(
+            "KIND: beta-rho | beta-eta | beta-lam (learned vs collapsed, eps_g* colour), "
+            "gamma-beta_f (annealing speed-up), M-beta (spare-latent penalty). "
+            "x is beta (gamma for gamma-beta_f); y the other parameter."
+        ),
+    )
+    p.add_argument("kind", choices=_KINDS)
+    add_model_arguments(p)
+    g = p.add_argument_group("grid")
+    g.add_argument("--x-min", type=float, help="first x value")
+    g.add_argument("--x-max", type=float, help="last x value")
+    g.add_argument("--nx", type=int, help="x points")
+    g.add_argument("--y-min", type=float, help="first y value")
+    g.add_argument("--y-max", type=float, help="last y value")
+    g.add_argument("--ny", type=int, help="y points")
+    p.add_argument("--value", help="map to colour (default per kind)")
+    p.add_argument("--out", default="phase.png", help="figure file (png, pdf, svg)")
+    p.add_argument("--data", help="also write axes, maps and boundaries as JSON here")
+    p.set_defaults(func=run_phase_diagram)
+
+    p = subparsers.add_parser(
+        "reproduce",
+        help="regenerate the paper's figure set (PNG + PDF + manifest.json)",
+        description="Theory and simulation overlaid; ~10 min on 2 cores, --quick ~1 min.",
+    )
+    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--quick", action="store_true", help="small version (CI)")
+    p.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    p.set_defaults(func=run_reproduce)
+
+
+def _error(command: str, err: Exception) -> int:
+    print(f"linvae {command}: error: {err}", file=sys.stderr)
+    return 2
+
+
+def run_threshold(args: argparse.Namespace) -> int:
+    from linvae.analysis.threshold import collapse_threshold
+    from linvae.params import Model
+
+    try:
+        rho = args.rho
+        M_star = 1 if isinstance(rho, float) else len(rho)
+        model = Model(M=M_star, M_star=M_star, rho=rho, eta=args.eta, lam=args.lam)
+        out = {}
+        if args.method in ("analytic", "both"):
+            out = collapse_threshold(model).as_dict()
+        if args.method in ("numerical", "both"):
+            num = collapse_threshold(model, method="numerical")
+            if args.method == "numerical":
+                out = num.as_dict()
+            else:
+                out["beta_star_numerical"] = num.beta_star
+                out["per_factor_numerical"] = num.per_factor.tolist()
+                out["method"] = "both"
+    except ValueError as err:
+        return _error("threshold", err)
+    _print(out)
+    return 0
+
+
+def run_fixed_points(args: argparse.Namespace) -> int:
+    from linvae.analysis.fixed_points import fixed_points
+
+    try:
+        model = model_from_args(args)
+        points = fixed_points(model, sgd_noise=not args.no_sgd_noise)
+    except ValueError as err:
+        return _error("fixed-points", err)
+    _print([p.as_dict() for p in points])
+    return 0
+
+
+def run_anneal(args: argparse.Namespace) -> int:
+    from linvae.analysis.annealing import optimal_annealing_rate
+    from linvae.analysis.initial import initial_order_parameters
+    from linvae.schedules import Constant
+
+    try:
+        model = model_from_args(args)
+        if args.beta_final is not None:
+            model = replace(model, beta=Constant(beta=args.beta_final))
+        init = initial_order_parameters(model, N=args.N, rng=args.seed)
+        opt = optimal_annealing_rate(
+            model,
+            init=init,
+            tol=args.tol,
+            t_max=args.t_max,
+            n_grid=args.n_grid,
+            sgd_noise=not args.no_sgd_noise,
+        )
+    except ValueError as err:
+        return _error("anneal", err)
+    out = {k: _finite(v) if isinstance(v, float) else v for k, v in opt.as_dict().items()}
+    _print(out)
+    return 0
+
+
+def _grid(lo, hi, n, default):
+    lo = default[0] if lo is None else lo
+    hi = default[1] if hi is None else hi
+    n = default[2] if n is None else n
+    return lo, hi, n
+
+
+def run_phase_diagram(args: argparse.Namespace) -> int:
+    from linvae.analysis import phase
+    from linvae.analysis.plot import plot_phase_diagram
+    from linvae.plotting import save_figure
+
+    try:
+        model = model_from_args(args)
+        kind = args.kind
+        if kind in ("beta-rho", "beta-eta", "beta-lam"):
+            xl, xh, nx = _grid(args.x_min, args.x_max, args.nx, (0.02, 4.0, 100))
+            yl, yh, ny = _grid(
+                args.y_min,
+                args.y_max,
+                args.ny,
+                (0.0, 1.0, 100) if kind == "beta-lam" else (0.05, 3.0, 100),
+            )
+            diagram = phase.stability_diagram(
+                model,
+                betas=np.linspace(xl, xh, nx),
+                values=np.linspace(yl, yh, ny),
+                axis=kind.split("-")[1],
+            )
+        elif kind == "gamma-beta_f":
+            xl, xh, nx = _grid(args.x_min, args.x_max, args.nx, (1e-3, 1e-1, 12))
+            yl, yh, ny = _grid(args.y_min, args.y_max, args.ny, (0.25, 1.9, 8))
+            diagram = phase.annealing_diagram(
+                model, gammas=np.geomspace(xl, xh, nx), beta_finals=np.linspace(yl, yh, ny)
+            )
+        else:
+            xl, xh, nx = _grid(args.x_min, args.x_max, args.nx, (0.02, 2.5, 100))
+            yl, yh, ny = _grid(args.y_min, args.y_max, args.ny, (1, 6, 6))
+            Ms = np.arange(int(yl), int(yh) + 1)
+            diagram = phase.penalty_diagram(model, Ms=Ms, betas=np.linspace(xl, xh, nx))
+        ax = plot_phase_diagram(diagram, args.value)
+    except ValueError as err:
+        return _error("phase-diagram", err)
+    out = diagram.as_dict()
+    out["figure"] = str(save_figure(ax.figure, args.out))
+    if args.data:
+        from pathlib import Path
+
+        path = Path(args.data)
+        path.write_text(json.dumps(diagram.as_dict(arrays=True), default=_json_default))
+        out["data"] = str(path)
+    _print(out)
+    return 0
+
+
+def run_reproduce(args: argparse.Namespace) -> int:
+    from linvae.analysis.reproduce import reproduce
+
+    manifest = reproduce(args.out, quick=args.quick, progress=not args.quiet)
+    _print(
+        {
+            "out": str(manifest["out"]),
+            "figures": len(manifest["figures"]),
+            "wall_time_s": manifest["wall_time_s"],
+        }
+    )
+    return 0
