@@ -101,3 +101,18 @@ def test_compare_solves_the_ode_and_draws(tmp_path, capsys):
     np.testing.assert_allclose(Trajectory.load(ode_path).t, Trajectory.load(run).t)
     rc = main(["compare", str(run), "--ode", str(ode_path), "--out", str(tmp_path / "g.png")])
     assert rc == 0
+
+
+def test_docs_print_the_derived_equations():
+    """docs/theory.md holds the output of latex_equations(1, 1) verbatim."""
+    from pathlib import Path
+
+    from linvae.theory.derive import latex_equations
+
+    page = (Path(__file__).resolve().parents[2] / "docs" / "theory.md").read_text()
+    begin = "<!-- BEGIN GENERATED: latex_equations(1, 1) -->\n$$\n"
+    start = page.index(begin) + len(begin)
+    end = page.index("\n$$\n<!-- END GENERATED -->")
+    assert page[start:end] == latex_equations(1, 1), (
+        "Regenerate the block with linvae.theory.derive.latex_equations(1, 1)."
+    )
