@@ -327,7 +327,7 @@ def derive_ode(M: int, M_star: int) -> DerivedODE:
     --------
     >>> ode = derive_ode(1, 1)
     >>> ode.drift[-1]  # dD/dt
-    -Q_0_0*tau/2 - beta*tau/2 + beta*tau/D_0/2
+    tau*(-Q_0_0/2 - beta/2 + beta/(2*D_0))
     """
     sym = _symbols(M, M_star)
     n_basis = 2 * M + M_star + 1
