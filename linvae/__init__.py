@@ -24,6 +24,7 @@ from linvae.simulate import (
     sample_inputs,
     simulate,
 )
+from linvae.theory import initial_conditions_from, solve_ode
 from linvae.trajectory import FinalWeights, Trajectory
 
 __all__ = [
@@ -41,8 +42,10 @@ __all__ = [
     "Trajectory",
     "__version__",
     "generalization_error",
+    "initial_conditions_from",
     "make_teacher",
     "order_parameters",
     "sample_inputs",
     "simulate",
+    "solve_ode",
 ]
