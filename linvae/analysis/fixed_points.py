@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from linvae._validation import check_real
 from linvae.observables import OrderParameters, generalization_error, pack_state, unpack_state
 from linvae.params import Model
 
@@ -490,7 +491,6 @@ def fixed_points(
     """
     from scipy.optimize import root
 
-    from linvae._validation import check_real
     from linvae.theory.rhs import compile_ode, parameter_vector
 
     if not isinstance(model, Model):
