@@ -282,7 +282,10 @@ class AnnealingOptimum:
     t_conv_constant : float
         T_conv at constant beta = beta_f.
     speedup : float
-        t_conv_constant / t_conv_opt.
+        t_conv_constant / t_conv_opt (< 1: no rate in the range beats constant beta).
+    interior : bool
+        Whether the optimum lies strictly inside ``gammas`` (False: at an end of the range,
+        e.g. the largest rate when annealing does not help and gamma -> inf is best).
     t_max : float
     schedule_name : str
         The schedule family (e.g. "tanh").
@@ -299,6 +302,7 @@ class AnnealingOptimum:
     t_conv_opt: float
     t_conv_constant: float
     speedup: float
+    interior: bool
     t_max: float
     schedule_name: str
 
@@ -312,6 +316,7 @@ class AnnealingOptimum:
             "T_conv_constant": self.t_conv_constant,
             "T_conv_opt": self.t_conv_opt,
             "speedup": self.speedup,
+            "interior": self.interior,
             "tol": self.tol,
             "t_max": self.t_max,
             "schedule": self.schedule_name,
@@ -434,6 +439,7 @@ def optimal_annealing_rate(
         t_conv_opt=float(values[k]),
         t_conv_constant=float(constant),
         speedup=float(constant / values[k]),
+        interior=bool(0 < k < gammas.size - 1),
         t_max=float(t_max),
         schedule_name=schedule(beta_f, 1.0).describe()["kind"],
     )
