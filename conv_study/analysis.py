@@ -293,6 +293,7 @@ def analyze_representations(
     epoch: int | None = None,
     seed: int | None = None,
     progress: Callable[[int, int], None] | None = None,
+    gram_device: str | None = None,
 ) -> CheckpointGeometry:
     """ID per layer and the study's imbalances, from the representations (no torch needed).
 
@@ -319,6 +320,8 @@ def analyze_representations(
         Recorded in the result.
     progress : callable(done, total), optional
         Progress of the estimators (rows done).
+    gram_device : str, optional
+        Torch device for the screening Gram matrices (e.g. ``"cuda"``); default numpy.
 
     Returns
     -------
@@ -368,6 +371,7 @@ def analyze_representations(
         discard=discard,
         method=method,
         progress=progress,
+        gram_device=gram_device,
     )
     seconds = time.perf_counter() - start
     imb = geo.imbalance
@@ -548,7 +552,8 @@ def analyze_run(
     k, discard, method :
         Estimator options (see :func:`analyze_representations`).
     device : str, default "cpu"
-        Torch device for the forward passes.
+        Torch device for the forward passes, and for the estimators' screening Gram matrices
+        when it is not the CPU.
     force : bool, default False
         Recompute the requested checkpoints even if cached (others stay cached).
 
@@ -613,7 +618,14 @@ def analyze_run(
             logger.debug("epoch %d: estimator rows %d/%d", epoch, done_rows, total)
 
         geo = analyze_representations(
-            reps, k=k, discard=discard, method=method, epoch=epoch, seed=seed, progress=progress
+            reps,
+            k=k,
+            discard=discard,
+            method=method,
+            epoch=epoch,
+            seed=seed,
+            progress=progress,
+            gram_device=None if str(device).startswith("cpu") else device,
         )
         done[epoch] = geo
         _write_json_atomic(run.path / ANALYSIS_FILE, snapshot().to_json())

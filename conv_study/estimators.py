@@ -405,11 +405,40 @@ class _Layer:
             out[s : s + step] = self.X[s : s + step] - self.mean
         return out
 
-    def gram_rows(self, start: int, stop: int, Xc: np.ndarray | None = None) -> np.ndarray:
-        Xc = self.centered() if Xc is None else Xc
+    def gram_rows(self, start: int, stop: int, device: str | None = None) -> np.ndarray:
+        Xc = self.centered()
+        if device is not None:
+            return _torch_gram_rows(Xc, start, stop, device)
         if start == 0 and stop == Xc.shape[0]:
             return Xc @ Xc.T  # numpy calls syrk for A @ A.T: half the flops
         return Xc[start:stop] @ Xc.T
+
+
+def _torch_gram_rows(Xc: np.ndarray, start: int, stop: int, device: str) -> np.ndarray:
+    """The same Gram block with torch on ``device`` (e.g. a GPU); returned as numpy.
+
+    TF32 and reduced-precision reductions are switched off for the call: the screening margins
+    assume true float32 (or float64) products and sums, in any order.
+    """
+    try:
+        import torch
+    except ImportError as err:  # pragma: no cover - depends on the environment
+        raise ImportError(
+            "The `gram_device` option needs torch (the `conv` extra): pip install 'linvae[conv]'. "
+            "Pass gram_device=None to use numpy."
+        ) from err
+    previous = torch.get_float32_matmul_precision()
+    previous_reduced = torch.backends.cuda.matmul.allow_fp16_reduced_precision_reduction
+    torch.set_float32_matmul_precision("highest")
+    torch.backends.cuda.matmul.allow_fp16_reduced_precision_reduction = False
+    try:
+        with torch.no_grad():
+            X = torch.from_numpy(Xc).to(device)
+            G = X[start:stop] @ X.T
+            return G.cpu().numpy()
+    finally:
+        torch.set_float32_matmul_precision(previous)
+        torch.backends.cuda.matmul.allow_fp16_reduced_precision_reduction = previous_reduced
 
 
 def _block_rows(n: int, n_layers: int, itemsize: int, max_memory: int) -> int:
@@ -423,6 +452,7 @@ def _neighbours_and_ranks(
     k: int,
     max_memory: int,
     progress: Callable[[int, int], None] | None,
+    gram_device: str | None = None,
 ) -> tuple[list[np.ndarray], list[np.ndarray], dict[tuple[int, int], np.ndarray]]:
     """Exact neighbours of every layer and the ranks for every pair, one Gram per layer.
 
@@ -444,7 +474,7 @@ def _neighbours_and_ranks(
         stop = min(n, start + b)
         grams = []
         for l, lay in enumerate(layers):
-            G = lay.gram_rows(start, stop)
+            G = lay.gram_rows(start, stop, gram_device)
             # ``start`` shifts block rows to global indices inside the kernels.
             nn_j[l][start:stop], nn_d[l][start:stop] = _knn_block(
                 G, start, lay.nrm, lay.X, n_neighbors, lay.c_nn
@@ -995,6 +1025,7 @@ def layer_geometry(
     precision: Precision = "float32",
     max_memory: int = _DEFAULT_MAX_MEMORY,
     progress: Callable[[int, int], None] | None = None,
+    gram_device: str | None = None,
 ) -> LayerGeometry:
     """2NN ID of every representation and the imbalances between them, one Gram each.
 
@@ -1015,6 +1046,10 @@ def layer_geometry(
         As in :func:`twonn_id`; duplicates affect only the ID (ranks are defined with ties).
     progress : callable(done, total) or None
         Called after every row block with the number of rows done.
+    gram_device : str or None, default None
+        None: screening Gram blocks with numpy's BLAS. A torch device string (``"cuda"``,
+        ``"cpu"``): with torch on that device (needs the ``conv`` extra; TF32 is switched off
+        for the call). The result is the same either way.
 
     Returns
     -------
@@ -1036,6 +1071,11 @@ def layer_geometry(
     True
     """
     func = "layer_geometry"
+    if gram_device is not None and not isinstance(gram_device, str):
+        raise ValueError(
+            f"The `gram_device` parameter of {func} must be None or a torch device string such "
+            f"as 'cuda' or 'cpu'. Got {gram_device!r}."
+        )
     if len(representations) < 1:
         raise ValueError(f"The `representations` argument of {func} must not be empty.")
     reps = [_as_points(X, f"representations[{i}]", func) for i, X in enumerate(representations)]
@@ -1069,7 +1109,9 @@ def layer_geometry(
     _check_choice(precision, ("float32", "float64"), "precision", func)
     max_memory = _check_memory(max_memory, func)
     layers = [_Layer(X, precision) for X in reps]
-    nn_j, nn_d, ranks = _neighbours_and_ranks(layers, max(2, k), pairs, k, max_memory, progress)
+    nn_j, nn_d, ranks = _neighbours_and_ranks(
+        layers, max(2, k), pairs, k, max_memory, progress, gram_device
+    )
     ids = np.empty(L)
     n_dup = np.zeros(L, np.int64)
     for i, X in enumerate(reps):

@@ -129,6 +129,17 @@ def test_layer_geometry_matches_reference_and_blocks_agree():
     assert full.n_duplicates.tolist() == [0, 0, 5, 0]
 
 
+@pytest.mark.torch
+def test_torch_gram_path_gives_the_same_result():
+    pytest.importorskip("torch")
+    rng = np.random.default_rng(12)
+    reps = [rng.standard_normal((120, w)).astype(np.float32) for w in (30, 5, 60)]
+    a = layer_geometry(reps, pairs="all")
+    b = layer_geometry(reps, pairs="all", gram_device="cpu")
+    np.testing.assert_array_equal(a.imbalance, b.imbalance)
+    np.testing.assert_array_equal(a.id, b.id)  # exact distances: bitwise the same
+
+
 def test_twonn_matches_reference_formula():
     X = np.random.default_rng(11).standard_normal((300, 6))
     for discard in (0.0, 0.1, 0.3):
