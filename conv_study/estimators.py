@@ -389,31 +389,44 @@ def _margins(D: int, precision: str) -> tuple[float, float]:
 
 
 class _Layer:
-    """One representation prepared for screening: exact data, centre, float64 norms."""
+    """One representation prepared for screening: exact data, centre, float64 norms.
+
+    The centred copy in the screening precision is made (with the norms ``nrm`` of exactly
+    that copy) in one pass when a Gram block is requested, and not kept.
+    """
 
     def __init__(self, X: np.ndarray, precision: str):
         self.X = X
         self.dtype = np.float32 if precision == "float32" else np.float64
         self.mean = X.mean(axis=0, dtype=np.float64)
-        Xc = self.centered()
-        self.nrm = np.einsum("ij,ij->i", Xc, Xc, dtype=np.float64)
+        self.nrm: np.ndarray | None = None
         self.c_nn, self.c_rank = _margins(X.shape[1], precision)
 
-    def centered(self) -> np.ndarray:
-        # Row chunks keep the float64 temporary small for wide float32 representations.
-        out = np.empty(self.X.shape, self.dtype)
-        step = max(1, 2**22 // max(1, self.X.shape[1]))
-        for s in range(0, self.X.shape[0], step):
-            out[s : s + step] = self.X[s : s + step] - self.mean
-        return out
-
     def gram_rows(self, start: int, stop: int, device: str | None = None) -> np.ndarray:
-        Xc = self.centered()
+        Xc = np.empty(self.X.shape, self.dtype)
+        nrm = _center(self.X, self.mean, Xc)
+        if self.nrm is None:
+            self.nrm = nrm
         if device is not None:
             return _torch_gram_rows(Xc, start, stop, device)
         if start == 0 and stop == Xc.shape[0]:
             return Xc @ Xc.T  # numpy calls syrk for A @ A.T: half the flops
         return Xc[start:stop] @ Xc.T
+
+
+@numba.njit(parallel=True, cache=True, fastmath={"reassoc", "contract"})
+def _center(X, mean, out):
+    """out = X - mean rounded to out's precision; returns the float64 squared norms of out."""
+    n, D = X.shape
+    nrm = np.empty(n)
+    for i in numba.prange(n):
+        acc = 0.0
+        for q in range(D):
+            v = out.dtype.type(np.float64(X[i, q]) - mean[q])
+            out[i, q] = v
+            acc += np.float64(v) * np.float64(v)
+        nrm[i] = acc
+    return nrm
 
 
 def _torch_gram_rows(Xc: np.ndarray, start: int, stop: int, device: str) -> np.ndarray:
