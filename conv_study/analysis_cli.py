@@ -15,6 +15,7 @@ goes to stderr; results of ``id`` and ``ii`` go to stdout as JSON.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import logging
 import sys
@@ -23,6 +24,20 @@ from pathlib import Path
 import numpy as np
 
 __all__ = ["add_subcommands"]
+
+
+def _user_errors(func):
+    """Report bad input (a message naming the problem) on stderr with exit code 2."""
+
+    @functools.wraps(func)
+    def wrapper(args: argparse.Namespace) -> int:
+        try:
+            return func(args)
+        except (ValueError, FileNotFoundError) as err:
+            print(f"conv-study {args.command}: error: {err}", file=sys.stderr)
+            return 2
+
+    return wrapper
 
 
 def _setup_logging(verbose: bool) -> None:
@@ -45,6 +60,7 @@ def _json_float(value: float) -> float | None:
     return float(value) if np.isfinite(value) else None
 
 
+@_user_errors
 def _cmd_id(args: argparse.Namespace) -> int:
     from conv_study.estimators import twonn_id, twonn_scaling
 
@@ -70,6 +86,7 @@ def _cmd_id(args: argparse.Namespace) -> int:
     return 0
 
 
+@_user_errors
 def _cmd_ii(args: argparse.Namespace) -> int:
     from conv_study.estimators import information_imbalance, relative_imbalance_difference
 
@@ -88,6 +105,7 @@ def _cmd_ii(args: argparse.Namespace) -> int:
     return 0
 
 
+@_user_errors
 def _cmd_analyze(args: argparse.Namespace) -> int:
     _setup_logging(args.verbose)
     from conv_study.analysis import analyze_run, read_profile
@@ -115,6 +133,7 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
     return 0
 
 
+@_user_errors
 def _cmd_figures(args: argparse.Namespace) -> int:
     _setup_logging(args.verbose)
     from conv_study.figures import find_analyses, make_figures
@@ -125,6 +144,20 @@ def _cmd_figures(args: argparse.Namespace) -> int:
             "no analysis.json under %s; run `conv-study analyze RUN_DIR` first", args.runs_dir
         )
         return 1
+    from conv_study.analysis import read_profile
+
+    log = logging.getLogger("conv_study")
+    for res in analyses:
+        reading = read_profile(res.checkpoints[-1].id, latent_dim=res.latent_dim)
+        log.info(
+            "%s K=%d (epoch %s): data ID %.1f -> %s hunchback, expected %s",
+            res.label,
+            res.latent_dim,
+            res.checkpoints[-1].epoch,
+            reading.data_id,
+            reading.shape,
+            reading.predicted_shape,
+        )
     make_figures(analyses, args.out)
     return 0
 

@@ -129,6 +129,9 @@ def test_id_and_ii_cli_print_json(tmp_path, capsys):
     assert cli.main(["ii", str(tmp_path / "a.npy"), str(tmp_path / "b.npy")]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["a_to_b"] < out["b_to_a"] and out["relative_difference"] < 0
+    np.save(tmp_path / "short.npy", a[:10])
+    assert cli.main(["ii", str(tmp_path / "a.npy"), str(tmp_path / "short.npy")]) == 2
+    assert "same points" in capsys.readouterr().err
 
 
 # --------------------------------------------------------------------------------------
