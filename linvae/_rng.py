@@ -61,9 +61,13 @@ def _rotl(x, k):
 
 
 @nb.njit(inline="always")
-def next_u64(s):
-    """Advance the xoshiro256++ state ``s`` (uint64[4]) and return 64 random bits."""
-    s0, s1, s2, s3 = s[0], s[1], s[2], s[3]
+def xoshiro_step(s0, s1, s2, s3):
+    """xoshiro256++ on a state held in locals: returns (bits, s0, s1, s2, s3).
+
+    The simulator's hot loop keeps the state in registers this way and writes it back to the
+    state array only for the rare slow path of the ziggurat (see :func:`next_normal`, which
+    draws the same sequence).
+    """
     result = _rotl(s0 + s3, 23) + s0
     t = s1 << np.uint64(17)
     s2 ^= s0
@@ -72,7 +76,13 @@ def next_u64(s):
     s0 ^= s3
     s2 ^= t
     s3 = _rotl(s3, 45)
-    s[0], s[1], s[2], s[3] = s0, s1, s2, s3
+    return result, s0, s1, s2, s3
+
+
+@nb.njit(inline="always")
+def next_u64(s):
+    """Advance the xoshiro256++ state ``s`` (uint64[4]) and return 64 random bits."""
+    result, s[0], s[1], s[2], s[3] = xoshiro_step(s[0], s[1], s[2], s[3])
     return result
 
 
@@ -157,22 +167,3 @@ def standard_normal(n: int, *, rng=None) -> np.ndarray:
     out = np.empty(int(n))
     fill_normals(state, out)
     return out
-
-
-@nb.njit(inline="always")
-def xoshiro_step(s0, s1, s2, s3):
-    """xoshiro256++ on a state held in locals: returns (bits, s0, s1, s2, s3).
-
-    The simulator's hot loop keeps the state in registers this way and writes it back to the
-    state array only for the rare slow path of the ziggurat (see :func:`next_normal`, which
-    draws the same sequence).
-    """
-    result = _rotl(s0 + s3, 23) + s0
-    t = s1 << np.uint64(17)
-    s2 ^= s0
-    s3 ^= s1
-    s1 ^= s2
-    s0 ^= s3
-    s2 ^= t
-    s3 = _rotl(s3, 45)
-    return result, s0, s1, s2, s3

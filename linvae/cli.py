@@ -1,16 +1,16 @@
 """The ``linvae`` command-line program (also ``python -m linvae``).
 
-Feature modules contribute subcommands through ``add_subcommands(subparsers)``; each
-subcommand sets ``func`` (namespace -> exit code) with ``parser.set_defaults(func=...)``.
+Subcommands: ``simulate`` (SGD), ``ode`` / ``compare`` (theory), ``threshold``,
+``fixed-points``, ``anneal``, ``phase-diagram``, ``reproduce`` (analysis), ``sweep``.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 
-# simulate (SGD); ode / compare (theory); later analysis commands.
+from linvae._cli_hub import build_hub_parser, run_hub
+
 _SUBCOMMAND_MODULES = (
     "linvae.cli_simulate",
     "linvae.cli_theory",
@@ -22,30 +22,16 @@ _SUBCOMMAND_MODULES = (
 def build_parser() -> argparse.ArgumentParser:
     from linvae import __version__
 
-    parser = argparse.ArgumentParser(
-        prog="linvae",
-        description="Linear VAE learning dynamics: one-pass SGD simulation and ODE theory.",
+    return build_hub_parser(
+        "linvae",
+        "Linear VAE learning dynamics: one-pass SGD simulation, ODE theory, analysis.",
+        _SUBCOMMAND_MODULES,
+        version=__version__,
     )
-    parser.add_argument("--version", action="version", version=f"linvae {__version__}")
-    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in _SUBCOMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as err:
-            if err.name != name:
-                raise
-            continue
-        module.add_subcommands(subparsers)
-    return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if getattr(args, "func", None) is None:
-        parser.print_help()
-        return 2
-    return int(args.func(args) or 0)
+    return run_hub(build_parser(), argv)
 
 
 if __name__ == "__main__":
