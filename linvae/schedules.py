@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from typing import ClassVar
 
 import numpy as np
 
@@ -46,21 +47,27 @@ class Schedule:
         """The limit of beta(t) as t -> infinity."""
         raise NotImplementedError
 
+    kind: ClassVar[str]
+
     def describe(self) -> dict:
-        """JSON-able description (kind and parameters)."""
-        raise NotImplementedError
+        """JSON-able description: the kind and every parameter."""
+        return {"kind": self.kind, **{f.name: getattr(self, f.name) for f in fields(self)}}
+
+    def _check(self, name: str, **bounds) -> None:
+        """Validate the real parameter ``name`` in place (``check_real`` bounds)."""
+        value = check_real(name, getattr(self, name), type(self).__name__, **bounds)
+        object.__setattr__(self, name, value)
 
 
 @dataclass(frozen=True, kw_only=True)
 class Constant(Schedule):
     """beta(t) = beta."""
 
+    kind: ClassVar[str] = "constant"
     beta: float
 
     def __post_init__(self):
-        object.__setattr__(
-            self, "beta", check_real("beta", self.beta, "Constant", low=0.0, low_open=False)
-        )
+        self._check("beta", low=0.0, low_open=False)
 
     def _evaluate(self, t):
         return np.full(t.shape, self.beta)
@@ -69,24 +76,18 @@ class Constant(Schedule):
     def final(self) -> float:
         return self.beta
 
-    def describe(self) -> dict:
-        return {"kind": "constant", "beta": self.beta}
-
 
 @dataclass(frozen=True, kw_only=True)
 class TanhAnneal(Schedule):
     """beta(t) = beta_final * tanh(gamma * t), the paper's schedule."""
 
+    kind: ClassVar[str] = "tanh"
     beta_final: float
     gamma: float
 
     def __post_init__(self):
-        object.__setattr__(
-            self,
-            "beta_final",
-            check_real("beta_final", self.beta_final, "TanhAnneal", low=0.0, low_open=False),
-        )
-        object.__setattr__(self, "gamma", check_real("gamma", self.gamma, "TanhAnneal", low=0.0))
+        self._check("beta_final", low=0.0, low_open=False)
+        self._check("gamma", low=0.0)
 
     def _evaluate(self, t):
         return self.beta_final * np.tanh(self.gamma * t)
@@ -95,26 +96,20 @@ class TanhAnneal(Schedule):
     def final(self) -> float:
         return self.beta_final
 
-    def describe(self) -> dict:
-        return {"kind": "tanh", "beta_final": self.beta_final, "gamma": self.gamma}
-
 
 @dataclass(frozen=True, kw_only=True)
 class LinearRamp(Schedule):
     """beta(t) = beta_initial + (beta_final - beta_initial) * min(t / t_ramp, 1)."""
 
+    kind: ClassVar[str] = "linear"
     beta_final: float
     t_ramp: float
     beta_initial: float = 0.0
 
     def __post_init__(self):
-        for name in ("beta_final", "beta_initial"):
-            object.__setattr__(
-                self,
-                name,
-                check_real(name, getattr(self, name), "LinearRamp", low=0.0, low_open=False),
-            )
-        object.__setattr__(self, "t_ramp", check_real("t_ramp", self.t_ramp, "LinearRamp", low=0))
+        self._check("beta_final", low=0.0, low_open=False)
+        self._check("beta_initial", low=0.0, low_open=False)
+        self._check("t_ramp", low=0.0)
 
     def _evaluate(self, t):
         frac = np.clip(t / self.t_ramp, 0.0, 1.0)
@@ -124,35 +119,20 @@ class LinearRamp(Schedule):
     def final(self) -> float:
         return self.beta_final
 
-    def describe(self) -> dict:
-        return {
-            "kind": "linear",
-            "beta_final": self.beta_final,
-            "t_ramp": self.t_ramp,
-            "beta_initial": self.beta_initial,
-        }
-
 
 @dataclass(frozen=True, kw_only=True)
 class StepSchedule(Schedule):
     """beta(t) = beta_initial for t < t_switch, beta_final afterwards."""
 
+    kind: ClassVar[str] = "step"
     beta_final: float
     t_switch: float
     beta_initial: float = 0.0
 
     def __post_init__(self):
-        for name in ("beta_final", "beta_initial"):
-            object.__setattr__(
-                self,
-                name,
-                check_real(name, getattr(self, name), "StepSchedule", low=0.0, low_open=False),
-            )
-        object.__setattr__(
-            self,
-            "t_switch",
-            check_real("t_switch", self.t_switch, "StepSchedule", low=0.0, low_open=False),
-        )
+        self._check("beta_final", low=0.0, low_open=False)
+        self._check("beta_initial", low=0.0, low_open=False)
+        self._check("t_switch", low=0.0, low_open=False)
 
     def _evaluate(self, t):
         return np.where(t < self.t_switch, self.beta_initial, self.beta_final)
@@ -160,14 +140,6 @@ class StepSchedule(Schedule):
     @property
     def final(self) -> float:
         return self.beta_final
-
-    def describe(self) -> dict:
-        return {
-            "kind": "step",
-            "beta_final": self.beta_final,
-            "t_switch": self.t_switch,
-            "beta_initial": self.beta_initial,
-        }
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -177,6 +149,7 @@ class CallableSchedule(Schedule):
     ``final`` is the value at ``t_final`` (default 1e12) unless given.
     """
 
+    kind: ClassVar[str] = "callable"
     func: Callable[[float], float]
     final_value: float | None = None
     name: str = "callable"
@@ -208,7 +181,7 @@ class CallableSchedule(Schedule):
         return float(self(1e12))
 
     def describe(self) -> dict:
-        return {"kind": "callable", "name": self.name, "final": self.final}
+        return {"kind": self.kind, "name": self.name, "final": self.final}
 
 
 def as_schedule(beta: float | Schedule | Callable, owner: str = "Model") -> Schedule:

@@ -11,6 +11,7 @@ from linvae import (
     Model,
     SimulationDiverged,
     SimulationInterrupted,
+    StepSchedule,
     TanhAnneal,
     Trajectory,
     make_teacher,
@@ -237,3 +238,20 @@ def test_callable_schedule_survives_save_load_with_warning(tmp_path):
     with pytest.warns(UserWarning, match="cannot be rebuilt"):
         back = Trajectory.load(tmp_path / "c.npz")
     assert back.model.schedule(10.0) == 0.5
+
+
+@pytest.mark.parametrize(
+    "schedule",
+    [
+        Constant(beta=0.7),
+        TanhAnneal(beta_final=1.0, gamma=0.1),
+        LinearRamp(beta_final=2.0, t_ramp=3.0, beta_initial=0.5),
+        StepSchedule(beta_final=1.5, t_switch=2.0),
+    ],
+)
+def test_schedule_description_round_trip(schedule):
+    from linvae.schedules import schedule_from_description
+
+    desc = schedule.describe()
+    assert desc["kind"] == schedule.kind
+    assert schedule_from_description(desc) == schedule
