@@ -32,7 +32,7 @@ BENCH = ROOT / "benchmarks"
 ACCURACY = {
     "sgd": ["tests/linvae/test_kernel.py", "tests/linvae/test_rng.py"],
     "ode": ["tests/linvae/test_theory_solve.py", "tests/linvae/test_theory_derive.py"],
-    "phase": ["tests/linvae/test_analysis.py", "tests/linvae/test_phase.py"],
+    "phase": ["tests/linvae/test_analysis_phase.py", "tests/linvae/test_analysis_fixed_points.py"],
     "estimators": ["tests/conv_study/test_estimators.py"],
 }
 

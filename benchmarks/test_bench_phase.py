@@ -27,12 +27,13 @@ TARGET_S = 5.0
 
 
 @pytest.mark.parametrize(
-    "M, axis, values",
-    [(1, "rho", np.linspace(0.05, 3.0, 100)), (2, "lam", np.linspace(0.0, 1.0, 100))],
+    "M, axis, span",
+    [(1, "rho", (0.05, 3.0)), (2, "lam", (0.0, 1.0))],
     ids=["M1-beta-rho", "M2-beta-lam"],
 )
-def test_stability_diagram_100x100(benchmark, M, axis, values):
+def test_stability_diagram_100x100(benchmark, M, axis, span):
     model = Model(M=M, rho=1.0, eta=1.0, tau=0.01)
+    values = np.linspace(*span, 100)
     betas = np.linspace(0.013, 4.0, 100)  # avoids grid points exactly on beta*
     start = time.perf_counter()
     stability_diagram(model, betas=betas[:2], values=values[:2], axis=axis)
