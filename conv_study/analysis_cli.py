@@ -15,7 +15,6 @@ goes to stderr; results of ``id`` and ``ii`` go to stdout as JSON.
 from __future__ import annotations
 
 import argparse
-import functools
 import json
 import logging
 import sys
@@ -24,20 +23,6 @@ from pathlib import Path
 import numpy as np
 
 __all__ = ["add_subcommands"]
-
-
-def _user_errors(func):
-    """Report bad input (a message naming the problem) on stderr with exit code 2."""
-
-    @functools.wraps(func)
-    def wrapper(args: argparse.Namespace) -> int:
-        try:
-            return func(args)
-        except (ValueError, FileNotFoundError) as err:
-            print(f"conv-study {args.command}: error: {err}", file=sys.stderr)
-            return 2
-
-    return wrapper
 
 
 def _setup_logging(verbose: bool) -> None:
@@ -60,7 +45,6 @@ def _json_float(value: float) -> float | None:
     return float(value) if np.isfinite(value) else None
 
 
-@_user_errors
 def _cmd_id(args: argparse.Namespace) -> int:
     from conv_study.estimators import twonn_id, twonn_scaling
 
@@ -86,7 +70,6 @@ def _cmd_id(args: argparse.Namespace) -> int:
     return 0
 
 
-@_user_errors
 def _cmd_ii(args: argparse.Namespace) -> int:
     from conv_study.estimators import information_imbalance, relative_imbalance_difference
 
@@ -105,7 +88,6 @@ def _cmd_ii(args: argparse.Namespace) -> int:
     return 0
 
 
-@_user_errors
 def _cmd_analyze(args: argparse.Namespace) -> int:
     _setup_logging(args.verbose)
     from conv_study.analysis import analyze_run, read_profile
@@ -133,7 +115,6 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
     return 0
 
 
-@_user_errors
 def _cmd_figures(args: argparse.Namespace) -> int:
     _setup_logging(args.verbose)
     from conv_study.figures import find_analyses, make_figures

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import sys
 from collections.abc import Sequence
 
 
@@ -26,10 +27,23 @@ def build_hub_parser(
     return parser
 
 
+def report_error(where: str, err: Exception) -> int:
+    """Print ``"<where>: error: <message>"`` on stderr; return exit code 2 (bad input)."""
+    print(f"{where}: error: {err}", file=sys.stderr)
+    return 2
+
+
 def run_hub(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> int:
-    """Parse ``argv`` and run the chosen subcommand; help and exit code 2 without one."""
+    """Parse ``argv`` and run the chosen subcommand; help and exit code 2 without one.
+
+    Bad input (``ValueError``, whose messages name the parameter, or ``FileNotFoundError``) is
+    reported as one line on stderr with exit code 2, for every subcommand alike.
+    """
     args = parser.parse_args(argv)
     if getattr(args, "func", None) is None:
         parser.print_help()
         return 2
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except (ValueError, FileNotFoundError) as err:
+        return report_error(f"{parser.prog} {args.command}", err)

@@ -8,11 +8,11 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import sys
 from dataclasses import replace
 
 import numpy as np
 
+from linvae._cli_hub import report_error
 from linvae.cli_simulate import _floats, add_model_arguments, model_from_args
 
 _KINDS = ("beta-rho", "beta-eta", "beta-lam", "gamma-beta_f", "M-beta")
@@ -111,11 +111,6 @@ def add_subcommands(subparsers) -> None:
     p.set_defaults(func=run_reproduce)
 
 
-def _error(command: str, err: Exception) -> int:
-    print(f"linvae {command}: error: {err}", file=sys.stderr)
-    return 2
-
-
 def run_threshold(args: argparse.Namespace) -> int:
     from linvae.analysis.threshold import collapse_threshold
     from linvae.params import Model
@@ -136,7 +131,7 @@ def run_threshold(args: argparse.Namespace) -> int:
                 out["per_factor_numerical"] = num.per_factor.tolist()
                 out["method"] = "both"
     except ValueError as err:
-        return _error("threshold", err)
+        return report_error("linvae threshold", err)
     _print(out)
     return 0
 
@@ -148,7 +143,7 @@ def run_fixed_points(args: argparse.Namespace) -> int:
         model = model_from_args(args)
         points = fixed_points(model, sgd_noise=not args.no_sgd_noise)
     except ValueError as err:
-        return _error("fixed-points", err)
+        return report_error("linvae fixed-points", err)
     _print([p.as_dict() for p in points])
     return 0
 
@@ -172,7 +167,7 @@ def run_anneal(args: argparse.Namespace) -> int:
             sgd_noise=not args.no_sgd_noise,
         )
     except ValueError as err:
-        return _error("anneal", err)
+        return report_error("linvae anneal", err)
     out = {k: _finite(v) if isinstance(v, float) else v for k, v in opt.as_dict().items()}
     _print(out)
     return 0
@@ -220,7 +215,7 @@ def run_phase_diagram(args: argparse.Namespace) -> int:
             diagram = phase.penalty_diagram(model, Ms=Ms, betas=np.linspace(xl, xh, nx))
         ax = plot_phase_diagram(diagram, args.value)
     except ValueError as err:
-        return _error("phase-diagram", err)
+        return report_error("linvae phase-diagram", err)
     out = diagram.as_dict()
     out["figure"] = str(save_figure(ax.figure, args.out))
     if args.data:

@@ -7,6 +7,7 @@ import json
 import logging
 import sys
 
+from linvae._cli_hub import report_error
 from linvae.params import Model
 from linvae.schedules import Constant, LinearRamp, StepSchedule, TanhAnneal
 
@@ -116,8 +117,7 @@ def run_simulate(args: argparse.Namespace) -> int:
             progress=not args.quiet,
         )
     except ValueError as err:
-        print(f"linvae simulate: error: {err}", file=sys.stderr)
-        return 2
+        return report_error("linvae simulate", err)
     except SimulationInterrupted as stop:
         path = stop.partial.save(args.out)
         print(f"\ninterrupted: saved {len(stop.partial.t)} grid points to {path}", file=sys.stderr)

@@ -20,6 +20,7 @@ import warnings
 
 import numpy as np
 
+from linvae._cli_hub import report_error
 from linvae.observables import ORDER_PARAMETER_NAMES, OrderParameters
 
 _METHODS = ("LSODA", "RK45", "RK23", "DOP853", "Radau", "BDF")
@@ -125,11 +126,6 @@ def add_subcommands(subparsers) -> None:
     c.set_defaults(func=run_compare)
 
 
-def _error(command: str, err: Exception) -> int:
-    print(f"linvae {command}: error: {err}", file=sys.stderr)
-    return 2
-
-
 def run_ode(args: argparse.Namespace) -> int:
     from linvae.cli_simulate import model_from_args
     from linvae.theory import solve_ode
@@ -161,7 +157,7 @@ def run_ode(args: argparse.Namespace) -> int:
         for w in caught:
             print(f"linvae ode: warning: {w.message}", file=sys.stderr)
     except (ValueError, FileNotFoundError) as err:
-        return _error("ode", err)
+        return report_error("linvae ode", err)
     path = sol.save(args.out)
     summary = {
         "out": str(path),
@@ -202,7 +198,7 @@ def run_compare(args: argparse.Namespace) -> int:
         names = tuple(n.strip() for n in args.observables.split(",") if n.strip())
         fig = plot_compare(run, ode, names=names, show_seeds=args.show_seeds)
     except (ValueError, FileNotFoundError) as err:
-        return _error("compare", err)
+        return report_error("linvae compare", err)
     path = save_figure(fig, args.out)
     common = np.intersect1d(run.t, ode.t)
     summary = {"out": str(path)}
