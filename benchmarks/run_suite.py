@@ -3,7 +3,7 @@
 Usage (from the repository root, after ``pip install -e ".[dev]"``)::
 
     python benchmarks/run_suite.py --out bench-results            # everything
-    python benchmarks/run_suite.py --out r --files test_bench_scaling.py test_bench_ode.py
+    python benchmarks/run_suite.py --out r --files test_bench_simulate.py test_bench_ode.py
 
 Writes ``OUT/benchmarks.json`` (pytest-benchmark's machine-readable output: every timing with
 its parameters and ``extra_info``), ``OUT/accuracy.xml`` (JUnit XML of the accuracy tests),
@@ -149,8 +149,8 @@ def make_figure(rows: list[dict], verdicts: dict, path: Path) -> None:
     fig, axes = plt.subplots(2, 3, figsize=(15, 8.5), constrained_layout=True)
     (a_sgd, a_ode, a_phase), (a_idn, a_idw, a_note) = axes
 
-    sgd = [r for r in rows if r["group"] in ("test_sgd_ns_per_step_N", "test_sgd_step")]
-    floor = [r for r in rows if r["group"] in ("test_numpy_rng_floor", "test_numpy_normals_floor")]
+    sgd = [r for r in rows if r["group"] == "test_sgd_step"]
+    floor = [r for r in rows if r["group"] == "test_numpy_normals_floor"]
     for M, style in ((1, "o-"), (4, "s-")):
         pts = sorted(
             {

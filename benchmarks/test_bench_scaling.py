@@ -1,9 +1,6 @@
 """Scaling curves for the suite's figures (``benchmarks/run_suite.py``).
 
-* SGD ns per (step x N) for N = 1e2 ... 1e6 and M in {1, 4}, each next to numpy's
-  ``Generator.standard_normal(N)`` at the same N (the machine's RNG floor), measured in the same
-  process. Accuracy: ``tests/linvae/test_kernel.py`` (jitted step == numpy reference) and
-  ``tests/linvae/test_rng.py`` (sampler statistics), run by the suite next to the timings.
+* (The SGD-vs-RNG-floor curve for N = 1e2 ... 1e6 is ``test_bench_simulate.py``.)
 * 2NN ID + information imbalance (two representations, both directions) vs number of points and
   vs width. Accuracy: each timing is checked against a float64 brute force on its first 300
   points (``extra_info['max_id_error']``, imbalances identical).
@@ -16,38 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from test_bench_simulate import _kernel_state, best_seconds, run_steps
-
-LARGE_N = [100, 1_000, 10_000, 100_000, 1_000_000]
-
-
-def _steps(N: int, M: int) -> int:
-    # About 1e7 element updates per round, at least 10 steps: ~0.05-0.5 s per round.
-    return max(10, int(1e7 / (N * (M + 1))))
-
-
-@pytest.mark.parametrize("M", [1, 4])
-@pytest.mark.parametrize("N", LARGE_N)
-def test_sgd_ns_per_step_N(benchmark, N, M):
-    state = _kernel_state(N, M)
-    run_steps(N, M, 2, state)  # compile (or load the cache) outside the timing
-    n_steps = _steps(N, M)
-    benchmark.pedantic(run_steps, args=(N, M, n_steps, state), rounds=5, warmup_rounds=1)
-    per_step = best_seconds(benchmark) / n_steps
-    benchmark.extra_info.update(N=N, M=M, ns_per_step_N=per_step / N * 1e9, steps_per_round=n_steps)
-
-
-@pytest.mark.parametrize("N", LARGE_N)
-def test_numpy_rng_floor(benchmark, N):
-    gen = np.random.default_rng(0)
-    reps = max(5, int(1e7 / N))
-
-    def draw():
-        for _ in range(reps):
-            gen.standard_normal(N)
-
-    benchmark.pedantic(draw, rounds=5, warmup_rounds=1)
-    benchmark.extra_info.update(N=N, ns_per_normal=best_seconds(benchmark) / reps / N * 1e9)
+from test_bench_simulate import best_seconds
 
 
 def _brute_force(reps):

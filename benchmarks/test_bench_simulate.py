@@ -2,7 +2,7 @@
 
 Run: ``pytest benchmarks/test_bench_simulate.py --benchmark-only``. Reported figures:
 
-* ns per (step x N) of the jitted loop for N in {200, 1e3, 1e4, 1e5} and M in {1, 4},
+* ns per (step x N) of the jitted loop for N in {1e2, 200, 1e3, 1e4, 1e5, 1e6}, M in {1, 4},
   compile time excluded (``extra_info['ns_per_step_N']``);
 * the reference floor, numpy's ``Generator.standard_normal(N)`` for the same N, and the ratio
   (one step / drawing its N normals with numpy) measured in the same run;
@@ -28,7 +28,8 @@ import pytest
 from linvae import Model, _kernels, simulate
 from linvae._rng import seed_states
 
-SIZES = [200, 1_000, 10_000, 100_000]
+# The sizes {200, 1e3, 1e4, 1e5}, extended to 1e2 ... 1e6 for the suite's curve.
+SIZES = [100, 200, 1_000, 10_000, 100_000, 1_000_000]
 
 
 def best_seconds(benchmark) -> float:
