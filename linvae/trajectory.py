@@ -128,20 +128,6 @@ class Trajectory:
             return np.zeros(arr.shape[1:])
         return arr.std(axis=0, ddof=1)
 
-    def truncated(self, n_times: int) -> Trajectory:
-        """The first ``n_times`` grid points (used for interrupted runs)."""
-        fields = {name: getattr(self, name)[:, :n_times] for name in OBSERVABLE_NAMES}
-        return Trajectory(
-            t=self.t[:n_times],
-            **fields,
-            model=self.model,
-            source=self.source,
-            N=self.N,
-            T_matrix=self.T_matrix,
-            meta=dict(self.meta),
-            weights=self.weights,
-        )
-
     # ------------------------------------------------------------------ files
     def save(self, path: str | Path) -> Path:
         """Write an ``.npz`` with arrays ``t, m, d, Q, E, R, D, eps_g`` (seed axis first) and the
