@@ -26,7 +26,7 @@ import numpy as np
 import pytest
 
 from linvae import Model, _kernels, simulate
-from linvae._rng import seed_states
+from linvae.sgd.rng import seed_states
 
 # The sizes {200, 1e3, 1e4, 1e5}, extended to 1e2 ... 1e6 for the suite's curve.
 SIZES = [100, 200, 1_000, 10_000, 100_000, 1_000_000]

@@ -11,7 +11,7 @@ import argparse
 import sys
 
 from conv_study import __version__
-from linvae._cli_hub import build_hub_parser, run_hub
+from linvae.cli.frame import build_hub_parser, run_hub
 
 _SUBCOMMAND_MODULES = ("conv_study.train_cli", "conv_study.analysis_cli")
 

@@ -1,51 +1,41 @@
 """linvae: how linear variational autoencoders learn.
 
 A linear VAE trained by one-pass SGD on spiked-covariance data (:func:`simulate`), the ODEs
-that SGD follows as the input dimension N grows, and the fixed-point analysis built on them
-(Ichikawa & Hukushima, AISTATS 2024, arXiv 2310.15440).
+that SGD follows as the input dimension N grows (:func:`solve_ode`), and the fixed-point
+analysis built on them (:mod:`linvae.analysis`) (Ichikawa & Hukushima, AISTATS 2024, arXiv
+2310.15440).
+
+Importing the package is light (scientific-Python SPEC 1): the names below load their modules
+on first use, so ``import linvae`` loads neither numba nor sympy nor matplotlib.
 """
 
-__version__ = "0.1.0"
+import lazy_loader as _lazy
 
-from linvae.observables import OrderParameters, generalization_error, order_parameters
-from linvae.params import Model
-from linvae.schedules import (
-    CallableSchedule,
-    Constant,
-    LinearRamp,
-    Schedule,
-    StepSchedule,
-    TanhAnneal,
-)
-from linvae.simulate import (
-    SimulationDiverged,
-    SimulationInterrupted,
-    make_teacher,
-    sample_inputs,
-    simulate,
-)
-from linvae.theory import initial_conditions_from, solve_ode
-from linvae.trajectory import FinalWeights, Trajectory
+from linvae.utils.version import __version__
 
-__all__ = [
-    "CallableSchedule",
-    "Constant",
-    "FinalWeights",
-    "LinearRamp",
-    "Model",
-    "OrderParameters",
-    "Schedule",
-    "SimulationDiverged",
-    "SimulationInterrupted",
-    "StepSchedule",
-    "TanhAnneal",
-    "Trajectory",
-    "__version__",
-    "generalization_error",
-    "initial_conditions_from",
-    "make_teacher",
-    "order_parameters",
-    "sample_inputs",
-    "simulate",
-    "solve_ode",
-]
+__getattr__, __dir__, __all__ = _lazy.attach(
+    __name__,
+    submodules=["analysis", "plot", "sgd", "sweep", "theory", "utils"],
+    submod_attrs={
+        "observables": ["OrderParameters", "generalization_error", "order_parameters"],
+        "params": ["Model"],
+        "schedules": [
+            "CallableSchedule",
+            "Constant",
+            "LinearRamp",
+            "Schedule",
+            "StepSchedule",
+            "TanhAnneal",
+        ],
+        "sgd": [
+            "SimulationDiverged",
+            "SimulationInterrupted",
+            "make_teacher",
+            "sample_inputs",
+            "simulate",
+        ],
+        "theory": ["initial_conditions_from", "solve_ode"],
+        "trajectory": ["FinalWeights", "Trajectory"],
+    },
+)
+__all__ = [*__all__, "__version__"]

@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from linvae._validation import check_int, check_real
 from linvae.schedules import Schedule, as_schedule
+from linvae.utils.validation import check_int, check_real
 
 __all__ = ["Model"]
 

@@ -17,7 +17,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from linvae._validation import check_real
+from linvae.utils.validation import check_real
 
 __all__ = [
     "CallableSchedule",

@@ -23,12 +23,12 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from linvae._validation import check_int, check_real
-from linvae.analysis.fixed_points import FixedPoint, Stability, fixed_points
+from linvae.analysis.stability import FixedPoint, Stability, fixed_points
 from linvae.observables import OrderParameters
 from linvae.params import Model
 from linvae.schedules import Constant, Schedule, TanhAnneal
 from linvae.trajectory import Trajectory
+from linvae.utils.validation import check_int, check_real
 
 __all__ = [
     "AnnealingOptimum",
@@ -209,7 +209,7 @@ def convergence_time(
     model : Model
         Any schedule; eps_g* is that of the attractor of its final value.
     init : OrderParameters or Trajectory
-        Initial condition (e.g. :func:`linvae.analysis.initial.initial_order_parameters`).
+        Initial condition (e.g. :func:`linvae.theory.initial.initial_order_parameters`).
     tol : float
         Tolerance on eps_g (> 0).
     t_max : float, optional
@@ -230,7 +230,7 @@ def convergence_time(
     Examples
     --------
     >>> from linvae import Model
-    >>> from linvae.analysis.initial import initial_order_parameters
+    >>> from linvae.theory.initial import initial_order_parameters
     >>> model = Model(beta=1.0, tau=0.05)
     >>> res = convergence_time(model, init=initial_order_parameters(model), tol=1e-3)
     >>> res.converged, 100 < res.t_conv < 1000
@@ -372,7 +372,7 @@ def optimal_annealing_rate(
     Examples
     --------
     >>> from linvae import Model
-    >>> from linvae.analysis.initial import initial_order_parameters
+    >>> from linvae.theory.initial import initial_order_parameters
     >>> model = Model(beta=1.0, tau=0.05)
     >>> opt = optimal_annealing_rate(model, init=initial_order_parameters(model), n_grid=4,
     ...                              refine=False)

@@ -10,7 +10,7 @@ gamma       annealing rate of beta_f tanh(gamma t); T_conv the convergence time
 M           number of latents (M_star = 1 true factor in these diagrams)
 
 Every diagram is a :class:`PhaseDiagram` (axes, value arrays of shape (len(y), len(x)), the
-model, the analytic boundary where there is one); :func:`linvae.analysis.plot.plot_phase_diagram`
+model, the analytic boundary where there is one); :func:`linvae.plot.phase.plot_phase_diagram`
 draws any of them. The stability diagrams are theory in seconds: closed-form tau -> 0 fixed
 points for the whole grid at once (numpy), their Jacobians from the compiled derived drift, and
 the eigenvalues of all of them in one batched :func:`numpy.linalg.eigvals` call.
@@ -26,7 +26,7 @@ from typing import Literal
 
 import numpy as np
 
-from linvae.analysis.fixed_points import (
+from linvae.analysis.stability import (
     Stability,
     _eigenvalue_tol,
     latent_block,
@@ -323,7 +323,7 @@ def annealing_diagram(
     beta_finals : array, shape (ny,)
         Final KL weights, > 0 and below the collapse threshold (else nothing is learned).
     init : OrderParameters or Trajectory, optional
-        Default :func:`linvae.analysis.initial.initial_order_parameters` (N = 200, seed 0).
+        Default :func:`linvae.theory.initial.initial_order_parameters` (N = 200, seed 0).
     tol : float
         Tolerance of T_conv on eps_g.
     t_max : float, optional
@@ -348,8 +348,8 @@ def annealing_diagram(
     (1, 2)
     """
     from linvae.analysis.annealing import convergence_time, critical_rate
-    from linvae.analysis.initial import initial_order_parameters
     from linvae.schedules import Constant, TanhAnneal
+    from linvae.theory.initial import initial_order_parameters
 
     start = time.perf_counter()
     gammas = np.asarray(gammas, dtype=np.float64)

@@ -28,13 +28,13 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from linvae._validation import check_real
 from linvae.analysis.annealing import attractor, settling_time
-from linvae.analysis.fixed_points import FixedPoint
-from linvae.analysis.initial import initial_order_parameters
+from linvae.analysis.stability import FixedPoint
 from linvae.observables import OrderParameters
 from linvae.params import Model
+from linvae.theory.initial import initial_order_parameters
 from linvae.trajectory import Trajectory
+from linvae.utils.validation import check_real
 
 __all__ = [
     "ConvergenceVsM",
@@ -166,7 +166,7 @@ def superfluous_dynamics(
     model : Model
         Typically M > M_star.
     init : OrderParameters or Trajectory, optional
-        Default :func:`linvae.analysis.initial.initial_order_parameters` (N = 200, seed 0):
+        Default :func:`linvae.theory.initial.initial_order_parameters` (N = 200, seed 0):
         distinct latents, as in a simulation.
     t_max : float
         Integration time.
@@ -289,7 +289,7 @@ def convergence_vs_latents(
 ) -> ConvergenceVsM:
     """Convergence time and eps_g* as the number of latents M grows (M_star fixed).
 
-    Each M starts from its own :func:`linvae.analysis.initial.initial_order_parameters`
+    Each M starts from its own :func:`linvae.theory.initial.initial_order_parameters`
     (N, rng). The first compilation of the ODE for a new M takes seconds (M = 3: about a minute
     for the Jacobian), cached on disk afterwards.
 

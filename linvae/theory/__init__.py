@@ -6,7 +6,7 @@
 * :func:`linvae.theory.reference.matrix_form_drift` - the plain-numpy matrix forms (spec 5.2).
 
 sympy and numba are imported on first use, not by ``import linvae.theory``; plotting lives in
-:mod:`linvae.theory.plot`, which nothing in the core imports.
+:mod:`linvae.plot.compare`, which nothing in the core imports.
 """
 
 from linvae.theory.solve import initial_conditions_from, solve_ode

@@ -27,11 +27,11 @@ from typing import Literal
 import numpy as np
 from scipy.integrate import solve_ivp
 
-from linvae._validation import check_array, check_real
 from linvae.observables import OrderParameters, pack_state, unpack_state
 from linvae.params import Model
 from linvae.schedules import Constant, LinearRamp, Schedule, StepSchedule, TanhAnneal
 from linvae.trajectory import Trajectory
+from linvae.utils.validation import check_array, check_real
 
 __all__ = ["initial_conditions_from", "solve_ode"]
 

@@ -14,7 +14,6 @@ from linvae.analysis.annealing import (
     optimal_annealing_rate,
     settling_time,
 )
-from linvae.analysis.initial import initial_order_parameters
 from linvae.analysis.superfluous import (
     convergence_vs_latents,
     decay_exponent,
@@ -23,6 +22,7 @@ from linvae.analysis.superfluous import (
 )
 from linvae.observables import pack_state
 from linvae.theory import solve_ode
+from linvae.theory.initial import initial_order_parameters
 
 
 def test_critical_rate_spec_example_and_finite_tau():

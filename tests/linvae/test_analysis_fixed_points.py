@@ -17,11 +17,11 @@ from linvae.analysis import (
     fixed_points,
     threshold_formula,
 )
-from linvae.analysis.fixed_points import _independent, latent_block, symbolic_fixed_point
-from linvae.analysis.initial import initial_order_parameters
+from linvae.analysis.stability import _independent, latent_block, symbolic_fixed_point
 from linvae.observables import pack_state, unpack_state
 from linvae.theory import solve_ode
 from linvae.theory.derive import derive_ode
+from linvae.theory.initial import initial_order_parameters
 from linvae.theory.reference import matrix_form_drift
 from linvae.theory.rhs import compile_ode, parameter_vector
 
@@ -189,7 +189,7 @@ def test_stability_labels_confirmed_by_integrating_perturbations(model):
     keep, P = _independent(M, M_star)
     ode = compile_ode(M, M_star)
     p = parameter_vector(model, beta=model.schedule.final)
-    from linvae.analysis.fixed_points import reduced_jacobian
+    from linvae.analysis.stability import reduced_jacobian
 
     for point in fixed_points(model):
         J = reduced_jacobian(ode.jac(point.y, p), M, M_star)

@@ -79,8 +79,8 @@ def test_annealing_diagram_small():
 
 
 def test_plots_and_json(tmp_path):
-    from linvae.analysis.plot import plot_phase_diagram
-    from linvae.plotting import save_figure
+    from linvae.plot.phase import plot_phase_diagram
+    from linvae.plot.trajectory import save_figure
 
     pd = stability_diagram(
         Model(), betas=np.linspace(0.1, 3, 8), values=np.linspace(0.1, 2, 5), axis="lam"

@@ -5,10 +5,10 @@ import math
 import numpy as np
 import pytest
 
-from linvae import _kernels
-from linvae._reference import sample_input, sgd_step
-from linvae._rng import fill_normals, seed_states
-from linvae.simulate import make_teacher
+from linvae.sgd import kernels as _kernels
+from linvae.sgd.reference import sample_input, sgd_step
+from linvae.sgd.rng import fill_normals, seed_states
+from linvae.sgd.simulate import make_teacher
 
 # float64 round-off: each step is O(N M) additions of O(1) numbers, relative error ~1e-15 per
 # step; over 20 steps, 1e-12 absolute leaves two orders of magnitude of margin.

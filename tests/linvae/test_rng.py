@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from linvae._rng import KI, WI, _ziggurat_tables, standard_normal
+from linvae.sgd.rng import KI, WI, _ziggurat_tables, standard_normal
 
 N_DRAWS = 2_000_000
 Z = 6.0

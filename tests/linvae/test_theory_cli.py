@@ -10,7 +10,7 @@ import pytest
 
 from linvae import Model, OrderParameters, Trajectory
 from linvae.cli import main
-from linvae.cli_theory import parse_init_values
+from linvae.cli.theory import parse_init_values
 
 matplotlib.use("Agg")
 

@@ -40,9 +40,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from linvae._validation import check_real
 from linvae.observables import OrderParameters, generalization_error, pack_state, unpack_state
 from linvae.params import Model
+from linvae.utils.validation import check_real
 
 __all__ = [
     "FixedPoint",

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from linvae.plotting import plot_observable
+from linvae.plot.trajectory import plot_observable
 from linvae.trajectory import Trajectory
 
 __all__ = ["plot_compare"]

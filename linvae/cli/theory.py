@@ -20,7 +20,7 @@ import warnings
 
 import numpy as np
 
-from linvae._cli_hub import report_error
+from linvae.cli.frame import report_error
 from linvae.observables import ORDER_PARAMETER_NAMES, OrderParameters
 
 _METHODS = ("LSODA", "RK45", "RK23", "DOP853", "Radau", "BDF")
@@ -83,7 +83,7 @@ def _add_solver_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def add_subcommands(subparsers) -> None:
-    from linvae.cli_simulate import add_model_arguments
+    from linvae.cli.simulate import add_model_arguments
 
     p = subparsers.add_parser(
         "ode",
@@ -127,7 +127,7 @@ def add_subcommands(subparsers) -> None:
 
 
 def run_ode(args: argparse.Namespace) -> int:
-    from linvae.cli_simulate import model_from_args
+    from linvae.cli.simulate import model_from_args
     from linvae.theory import solve_ode
     from linvae.trajectory import Trajectory
 
@@ -173,9 +173,9 @@ def run_compare(args: argparse.Namespace) -> int:
     import matplotlib
 
     matplotlib.use("Agg")
-    from linvae.plotting import save_figure
+    from linvae.plot.compare import plot_compare
+    from linvae.plot.trajectory import save_figure
     from linvae.theory import solve_ode
-    from linvae.theory.plot import plot_compare
     from linvae.trajectory import Trajectory
 
     try:

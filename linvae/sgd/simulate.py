@@ -1,7 +1,7 @@
 """One-pass SGD of the linear VAE at finite N: the microscopic side of linvae.
 
 Symbols: N input dimension, M latents, M_star factors, W_star (N x M_star) the true factors with
-T = W_star^T W_star / N, t = step / N. See :mod:`linvae._kernels` for the update and
+T = W_star^T W_star / N, t = step / N. See :mod:`linvae.sgd.kernels` for the update and
 :mod:`linvae.observables` for what is recorded.
 """
 
@@ -15,13 +15,13 @@ from typing import Literal
 import numba
 import numpy as np
 
-from linvae import _kernels
-from linvae._progress import make_progress
-from linvae._rng import seed_states
-from linvae._validation import check_array, check_int, check_real
 from linvae.observables import OrderParameters
 from linvae.params import Model
+from linvae.sgd import kernels as _kernels
+from linvae.sgd.rng import seed_states
 from linvae.trajectory import FinalWeights, Trajectory
+from linvae.utils.progress import make_progress
+from linvae.utils.validation import check_array, check_int, check_real
 
 __all__ = [
     "SimulationDiverged",
@@ -124,7 +124,7 @@ def sample_inputs(
     """Draw inputs x = sqrt(rho/N) W_star c + sqrt(eta) n exactly as the simulator does.
 
     The normals come from the simulator's in-kernel generator, in the order one SGD step
-    draws them (c, then n); the formula is :func:`linvae._reference.sample_input`.
+    draws them (c, then n); the formula is :func:`linvae.sgd.reference.sample_input`.
 
     Parameters
     ----------
@@ -144,8 +144,8 @@ def sample_inputs(
     x : ndarray, shape (n_samples, N)
         Population covariance (rho/N) W_star W_star^T + eta I.
     """
-    from linvae._reference import sample_input
-    from linvae._rng import fill_normals
+    from linvae.sgd.reference import sample_input
+    from linvae.sgd.rng import fill_normals
 
     N = check_int("N", N, "sample_inputs")
     n_samples = check_int("n_samples", n_samples, "sample_inputs")
@@ -295,7 +295,7 @@ def simulate(
     Notes
     -----
     The N normals of each step come from an in-kernel ziggurat on xoshiro256++ streams (see
-    :mod:`linvae._rng`), seeded from ``rng`` through numpy's SeedSequence. No allocation
+    :mod:`linvae.sgd.rng`), seeded from ``rng`` through numpy's SeedSequence. No allocation
     happens per step; memory is O(n_seeds (N M + T M^2)), independent of the number of steps.
 
     References

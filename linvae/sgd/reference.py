@@ -1,6 +1,6 @@
 """Plain-numpy references of the jitted kernels (used by the tests, readable, slow).
 
-Symbols as in :mod:`linvae._kernels`.
+Symbols as in :mod:`linvae.sgd.kernels`.
 """
 
 from __future__ import annotations

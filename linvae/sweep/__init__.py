@@ -281,7 +281,7 @@ class Sweep:
                 )
             model = dataclasses.replace(model, beta=dataclasses.replace(schedule, **schedule_kw))
         run = {name: params.get(name, getattr(self, name)) for name in RUN_PARAMETERS}
-        from linvae.simulate import _time_grid
+        from linvae.sgd.simulate import _time_grid
 
         _check_run(run, model)
         _time_grid(run["t_max"], run["dt"], None, run["N"])
@@ -365,7 +365,7 @@ def model_from_config(desc: Mapping[str, Any]) -> Model:
 
 
 def _check_run(run: dict, model: Model) -> None:
-    from linvae._validation import check_int, check_real
+    from linvae.utils.validation import check_int, check_real
 
     owner = "Sweep"
     run["N"] = check_int("N", run["N"], owner)
@@ -427,7 +427,7 @@ def compute_point(settings: Mapping[str, Any], threads: int | None = 1) -> dict[
 
 def _compute(settings: Mapping[str, Any], threads: int | None):
     from linvae.observables import OrderParameters
-    from linvae.simulate import simulate
+    from linvae.sgd.simulate import simulate
 
     model = Model.from_description(settings["model"])
     run = settings["run"]
@@ -450,7 +450,7 @@ def _compute(settings: Mapping[str, Any], threads: int | None):
     if kind == "ode":
         # Only the initialization: zero SGD steps, the t = 0 order parameters of every seed.
         sgd = simulate(model, t_eval=np.zeros(1), **common)
-        from linvae.simulate import _time_grid
+        from linvae.sgd.simulate import _time_grid
 
         t_grid, _ = _time_grid(run["t_max"], run["dt"], None, run["N"])
     else:
@@ -616,7 +616,7 @@ def run_sweep(
     >>> result["sgd_eps_g"].shape  # (beta, seed, time)
     (2, 1, 5)
     """
-    from linvae._validation import check_int
+    from linvae.utils.validation import check_int
 
     if not isinstance(sweep, Sweep):
         raise ValueError(f"The `sweep` parameter of run_sweep must be a Sweep. Got {sweep!r}.")
@@ -686,7 +686,7 @@ def run_sweep(
 
 class _Report:
     def __init__(self, total: int):
-        from linvae._progress import ProgressBar
+        from linvae.utils.progress import ProgressBar
 
         self.bar = ProgressBar(total, "sweep")
         self.total = total

@@ -81,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
                 out_dir=args.out,
                 **options,
             )
-            from linvae.sweep_plot import plot_finite_size_scaling
+            from linvae.plot.sweep import plot_finite_size_scaling
 
             figure = args.out / "finite_size.png"
             plot_finite_size_scaling(fss, path=figure)

@@ -14,7 +14,7 @@ D; lam the L2 penalty. One step:
 all gradients at the pre-update parameters. Three passes over i = 1..N per step: the first
 draws n_i (branchy ziggurat, scalar), the second forms x_i and accumulates a, mu (vectorized),
 the third updates W, V and accumulates the new Q (vectorized). The plain-numpy reference is
-:func:`linvae._reference.sgd_step`.
+:func:`linvae.sgd.reference.sgd_step`.
 
 Status codes returned per seed: 0 running, 1 non-finite state, 2 D_k <= 0.
 """
@@ -26,7 +26,7 @@ import math
 import numba as nb
 import numpy as np
 
-from linvae._rng import KI, candidate, next_normal, normal_slow, xoshiro_step
+from linvae.sgd.rng import KI, candidate, next_normal, normal_slow, xoshiro_step
 
 OK, NONFINITE, NONPOSITIVE_D = 0, 1, 2
 # fastmath lets LLVM reassociate the sums (vectorized, several accumulators); the result is
@@ -82,7 +82,7 @@ def draw_normals(state, c, z):
     """Fill ``c`` (M_star) then ``z`` (N) with standard normals from ``state`` (uint64[4]).
 
     The hot loop keeps the xoshiro256++ state in registers; it is the same sequence as
-    :func:`linvae._rng.fill_normals` on ``concatenate([c, z])``.
+    :func:`linvae.sgd.rng.fill_normals` on ``concatenate([c, z])``.
     """
     for l in range(c.shape[0]):
         c[l] = next_normal(state)

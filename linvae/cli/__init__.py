@@ -9,13 +9,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-from linvae._cli_hub import build_hub_parser, run_hub
+from linvae.cli.frame import build_hub_parser, run_hub
 
 _SUBCOMMAND_MODULES = (
-    "linvae.cli_simulate",
-    "linvae.cli_theory",
-    "linvae.cli_analysis",
-    "linvae.cli_sweep",
+    "linvae.cli.simulate",
+    "linvae.cli.theory",
+    "linvae.cli.analysis",
+    "linvae.cli.sweep",
 )
 
 

@@ -12,8 +12,8 @@ from dataclasses import replace
 
 import numpy as np
 
-from linvae._cli_hub import report_error
-from linvae.cli_simulate import _floats, add_model_arguments, model_from_args
+from linvae.cli.frame import report_error
+from linvae.cli.simulate import _floats, add_model_arguments, model_from_args
 
 _KINDS = ("beta-rho", "beta-eta", "beta-lam", "gamma-beta_f", "M-beta")
 
@@ -137,7 +137,7 @@ def run_threshold(args: argparse.Namespace) -> int:
 
 
 def run_fixed_points(args: argparse.Namespace) -> int:
-    from linvae.analysis.fixed_points import fixed_points
+    from linvae.analysis.stability import fixed_points
 
     try:
         model = model_from_args(args)
@@ -150,8 +150,8 @@ def run_fixed_points(args: argparse.Namespace) -> int:
 
 def run_anneal(args: argparse.Namespace) -> int:
     from linvae.analysis.annealing import optimal_annealing_rate
-    from linvae.analysis.initial import initial_order_parameters
     from linvae.schedules import Constant
+    from linvae.theory.initial import initial_order_parameters
 
     try:
         model = model_from_args(args)
@@ -182,8 +182,8 @@ def _grid(lo, hi, n, default):
 
 def run_phase_diagram(args: argparse.Namespace) -> int:
     from linvae.analysis import phase
-    from linvae.analysis.plot import plot_phase_diagram
-    from linvae.plotting import save_figure
+    from linvae.plot.phase import plot_phase_diagram
+    from linvae.plot.trajectory import save_figure
 
     try:
         model = model_from_args(args)
@@ -229,7 +229,7 @@ def run_phase_diagram(args: argparse.Namespace) -> int:
 
 
 def run_reproduce(args: argparse.Namespace) -> int:
-    from linvae.analysis.reproduce import reproduce
+    from linvae.reproduce import reproduce
 
     manifest = reproduce(args.out, quick=args.quick, progress=not args.quiet)
     _print(

@@ -167,8 +167,6 @@ def reproduce(out_dir: str | Path, *, quick: bool = False, progress: bool = True
     from linvae import __version__, simulate
     from linvae.analysis import phase
     from linvae.analysis.annealing import attractor, critical_rate, optimal_annealing_rate
-    from linvae.analysis.initial import initial_order_parameters
-    from linvae.analysis.plot import plot_error_vs_beta, plot_phase_diagram
     from linvae.analysis.superfluous import (
         convergence_vs_latents,
         decay_exponent,
@@ -176,9 +174,11 @@ def reproduce(out_dir: str | Path, *, quick: bool = False, progress: bool = True
         superfluous_error,
     )
     from linvae.analysis.threshold import collapse_threshold
-    from linvae.plotting import plot_observable
+    from linvae.plot.phase import plot_error_vs_beta, plot_phase_diagram
+    from linvae.plot.trajectory import plot_observable
     from linvae.schedules import TanhAnneal
     from linvae.theory import solve_ode
+    from linvae.theory.initial import initial_order_parameters
 
     start = time.perf_counter()
     s = ReproduceSettings.quick() if quick else ReproduceSettings.default()

@@ -7,7 +7,7 @@ import json
 import logging
 import sys
 
-from linvae._cli_hub import report_error
+from linvae.cli.frame import report_error
 from linvae.params import Model
 from linvae.schedules import Constant, LinearRamp, StepSchedule, TanhAnneal
 
@@ -99,7 +99,7 @@ def add_subcommands(subparsers) -> None:
 
 
 def run_simulate(args: argparse.Namespace) -> int:
-    from linvae.simulate import SimulationDiverged, SimulationInterrupted, simulate
+    from linvae.sgd.simulate import SimulationDiverged, SimulationInterrupted, simulate
 
     try:
         model = model_from_args(args)
@@ -135,7 +135,7 @@ def run_simulate(args: argparse.Namespace) -> int:
         "wall_time_s": round(traj.meta["wall_time_s"], 3),
     }
     if args.plot:
-        from linvae.plotting import plot_observable, save_figure
+        from linvae.plot.trajectory import plot_observable, save_figure
 
         ax = plot_observable(traj, "eps_g", logy=True)
         ax.set_title(f"linear VAE, one-pass SGD (N = {traj.N})")

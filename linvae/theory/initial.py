@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from linvae._validation import check_int
 from linvae.observables import OrderParameters, order_parameters
 from linvae.params import Model
+from linvae.utils.validation import check_int
 
 __all__ = ["initial_order_parameters"]
 

@@ -1,0 +1,24 @@
+"""One-pass SGD of the linear VAE: the simulator, its numba kernels and random numbers.
+
+* :func:`simulate` - the public entry point (validation, seeds, recording, results).
+* :mod:`linvae.sgd.kernels` - the jitted training loop (no validation, no Python objects).
+* :mod:`linvae.sgd.rng` - xoshiro256++ streams and the ziggurat normal sampler.
+* :mod:`linvae.sgd.reference` - plain-numpy twins of the kernels, for the tests.
+
+numba is loaded on first use of a name, not by ``import linvae.sgd``.
+"""
+
+import lazy_loader as _lazy
+
+__getattr__, __dir__, __all__ = _lazy.attach(
+    __name__,
+    submod_attrs={
+        "simulate": [
+            "SimulationDiverged",
+            "SimulationInterrupted",
+            "make_teacher",
+            "sample_inputs",
+            "simulate",
+        ],
+    },
+)
