@@ -17,6 +17,7 @@ __getattr__, __dir__, __all__ = _lazy.attach(
     __name__,
     submodules=["analysis", "plot", "sgd", "sweep", "theory", "utils"],
     submod_attrs={
+        "comparison": ["Comparison", "compare"],
         "observables": ["OrderParameters", "generalization_error", "order_parameters"],
         "params": ["Model"],
         "schedules": [
