@@ -1,4 +1,5 @@
-"""Sweeps: the same numbers serially, on the local pool and on Dask; resuming after a kill."""
+"""Sweeps: the same numbers serially, on the local pool and on Dask (whichever execution
+strategy runs them); resuming after a kill; finite-size scaling."""
 
 from __future__ import annotations
 
@@ -11,15 +12,19 @@ import numpy as np
 import pytest
 
 from linvae import Model, TanhAnneal
+from linvae.analysis.finite_size import finite_size_scaling, fit_power_law
 from linvae.cli import main as cli_main
 from linvae.sweep import (
+    Dask,
+    Execution,
+    ProcessPool,
+    Serial,
     Sweep,
     SweepResult,
-    finite_size_scaling,
-    fit_power_law,
     load_sweep,
     run_sweep,
 )
+from linvae.sweep.execution import execution_from
 
 
 def small_sweep(**kw) -> Sweep:
@@ -96,9 +101,63 @@ def test_point_seed_is_the_sweep_seeds_child(serial_result):
     np.testing.assert_array_equal(run.eps_g, serial_result["sgd_eps_g"][1, 1])
 
 
-def test_local_pool_is_bit_identical(serial_result, tmp_path):
-    result = run_sweep(small_sweep(), tmp_path, workers=2, progress=False)
+@pytest.mark.parametrize(
+    "where", [{"workers": 2}, {"scheduler": ProcessPool(workers=2)}], ids=["by-name", "object"]
+)
+def test_local_pool_is_bit_identical(serial_result, tmp_path, where):
+    result = run_sweep(small_sweep(), tmp_path, progress=False, **where)
     assert_identical(result, serial_result)
+
+
+class _Backwards(Execution):
+    """A strategy of one's own: the last point first, recording what it was given."""
+
+    def __init__(self):
+        self.indices = []
+
+    def run(self, compute, jobs, on_outcome):
+        for index, settings in reversed(jobs):
+            self.indices.append(index)
+            on_outcome(index, compute(settings))
+
+
+def test_strategies_share_one_interface(serial_result, tmp_path):
+    """Any Execution, the library's or one's own, is given (index, settings) jobs and a
+    compute function, and the numbers do not depend on the order in which points finish."""
+    assert_identical(
+        run_sweep(small_sweep(), tmp_path / "serial", scheduler=Serial(), progress=False),
+        serial_result,
+    )
+    backwards = _Backwards()
+    result = run_sweep(small_sweep(), tmp_path / "own", scheduler=backwards, progress=False)
+    assert backwards.indices == [3, 2, 1, 0]
+    assert_identical(result, serial_result)
+
+
+def test_scheduler_names_map_to_strategies():
+    assert execution_from("serial") == Serial()
+    assert execution_from("processes", workers=3) == ProcessPool(workers=3)
+    assert execution_from("tcp://host:8786") == Dask("tcp://host:8786")
+    mine = ProcessPool(workers=1)
+    assert execution_from(mine, workers=5) is mine
+    with pytest.raises(ValueError, match="The `scheduler` parameter of run_sweep must be"):
+        run_sweep(small_sweep(), "unused", scheduler=42)
+    with pytest.raises(ValueError, match="The `workers` parameter of ProcessPool"):
+        ProcessPool(workers=0)
+
+
+def test_import_is_light():
+    """Defining a sweep and reading one load neither numba, sympy, matplotlib nor dask; numba
+    comes with the first point computed."""
+    code = (
+        "import sys; import linvae.sweep as s; from linvae import Model;"
+        "s.Sweep(grid={'beta': [0.5, 1.0]}, model=Model(tau=0.1), N=50);"
+        "s.run_sweep, s.load_sweep, s.SweepResult, s.Serial, s.ProcessPool, s.Dask;"
+        "heavy = ('numba', 'sympy', 'matplotlib', 'dask', 'distributed');"
+        "print(sorted(m for m in heavy if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
 
 
 def test_dask_local_cluster_is_bit_identical(serial_result, tmp_path):
@@ -157,9 +216,9 @@ def test_killed_sweep_process_resumes_identically(serial_result, tmp_path):
     # A slow point first would make the kill land mid-point; a pause after each point does that
     # deterministically without changing any number.
     code = (
-        "import sys, time; from linvae.cli import main; import linvae.sweep as s;"
-        "orig = s._write_point;"
-        "s._write_point = lambda *a: (orig(*a), time.sleep(3));"
+        "import sys, time; from linvae.cli import main; import linvae.sweep.store as s;"
+        "orig = s.write_point;"
+        "s.write_point = lambda *a: (orig(*a), time.sleep(3));"
         f"sys.exit(main(['sweep', {str(config)!r}, '--out', {str(out)!r}, '--serial',"
         " '--no-progress']))"
     )

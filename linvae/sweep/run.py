@@ -1,0 +1,153 @@
+"""Running a sweep: compute what is not on disk yet, write each point as it ends, gather.
+
+:func:`run_sweep` ties the pieces together: the grid (:mod:`linvae.sweep.grid`) says what to
+compute, an execution strategy (:mod:`linvae.sweep.execution`) where, :func:`compute_point
+<linvae.sweep.compute.compute_point>` how, and the store (:mod:`linvae.sweep.store`) keeps
+every finished point on disk.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import warnings
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from linvae.sweep import store
+from linvae.sweep.compute import compute_point
+from linvae.sweep.execution import Execution, execution_from
+from linvae.sweep.grid import Sweep, format_params
+from linvae.utils.progress import ProgressBar, make_progress
+from linvae.utils.validation import check_int
+
+__all__ = ["run_sweep"]
+
+_LOG = logging.getLogger(__name__)
+
+
+def run_sweep(
+    sweep: Sweep,
+    out_dir: str | Path,
+    *,
+    scheduler: Execution | str | Any = "processes",
+    workers: int | None = None,
+    threads_per_point: int = 1,
+    retry_failed: bool = True,
+    progress: bool | Callable[[int, int], None] = True,
+) -> store.SweepResult:
+    """Compute every point of ``sweep`` that ``out_dir`` does not hold yet, then gather.
+
+    Parameters
+    ----------
+    sweep : Sweep
+        What to compute.
+    out_dir : path
+        Output directory (created). If it holds this same sweep, finished points are kept and
+        only the others run; if it holds another sweep, ValueError.
+    scheduler : Execution, "processes", "serial", str or distributed.Client
+        Where the points run: an execution strategy (:class:`~linvae.sweep.Serial`,
+        :class:`~linvae.sweep.ProcessPool`, :class:`~linvae.sweep.Dask`), or by name:
+        ``"processes"`` is ``ProcessPool(workers)``, a local pool of spawned processes;
+        ``"serial"`` is ``Serial()``, one after the other in this process; any other string is
+        the address of a running Dask scheduler (``"tcp://host:8786"``) and a
+        ``distributed.Client`` is used as it is (both ``Dask(scheduler)``). The Dask workers
+        must be able to import linvae; results travel back to this process, which writes the
+        files (workers need no shared disk).
+    workers : int, optional
+        Size of the local pool with ``scheduler="processes"`` (default: the number of CPUs).
+        Ignored otherwise.
+    threads_per_point : int
+        numba threads of each point's seed-parallel loop. Results do not depend on it.
+    retry_failed : bool
+        Recompute points that failed in an earlier run (they have no file).
+    progress : bool or callable
+        True: a progress bar (tqdm) on stderr; a callable receives ``(points_done,
+        points_total)`` after each point (an exception raised there stops the sweep; what is on
+        disk is kept).
+
+    Returns
+    -------
+    SweepResult
+        The gathered arrays (see :class:`~linvae.sweep.SweepResult`), also saved as
+        ``out_dir/results.npz``.
+
+    Raises
+    ------
+    ValueError
+        For invalid arguments or a directory holding another sweep.
+
+    Warns
+    -----
+    UserWarning
+        When some points failed; each failure is logged (``linvae.sweep`` loggers) with its
+        parameters and listed in ``SweepResult.failures`` and ``index.json``.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from linvae import Model
+    >>> from linvae.sweep import Serial, Sweep, run_sweep
+    >>> sweep = Sweep(grid={"beta": [0.5, 2.0]}, model=Model(tau=0.1), N=50, t_max=4.0)
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     result = run_sweep(sweep, tmp, scheduler=Serial(), progress=False)
+    >>> result["sgd_eps_g"].shape  # (beta, seed, time)
+    (2, 1, 5)
+    """
+    if not isinstance(sweep, Sweep):
+        raise ValueError(f"The `sweep` parameter of run_sweep must be a Sweep. Got {sweep!r}.")
+    threads_per_point = check_int("threads_per_point", threads_per_point, "run_sweep")
+    if workers is not None:
+        workers = check_int("workers", workers, "run_sweep")
+    execution = execution_from(scheduler, workers)
+    directory = Path(out_dir)
+    store.prepare_directory(sweep, directory)
+
+    done = store.finished_points(sweep, directory)
+    failed: dict[int, str] = {}
+    if not retry_failed:
+        failed = {i: e for i, e in store.recorded_failures(directory).items() if i not in done}
+    todo = [i for i in range(sweep.size) if i not in done and i not in failed]
+    total = sweep.size
+
+    report = make_progress(progress, total, "sweep")
+    try:
+        if report is not None:
+            report(len(done) + len(failed))
+        store.write_index(sweep, directory, done, failed)
+
+        def on_outcome(index: int, outcome: Mapping[str, Any]) -> None:
+            if "error" in outcome:
+                failed[index] = outcome["error"]
+                _LOG.warning(
+                    "Sweep point %d (%s) failed: %s",
+                    index,
+                    format_params(sweep.parameters(index)),
+                    outcome["error"],
+                )
+                _LOG.debug("%s", outcome.get("traceback", ""))
+            else:
+                store.write_point(directory, index, outcome)
+                done.add(index)
+                failed.pop(index, None)
+            store.write_index(sweep, directory, done, failed)
+            if report is not None:
+                report(len(done) + len(failed))
+
+        if todo:
+            compute = functools.partial(compute_point, threads=threads_per_point)
+            execution.run(compute, [(i, sweep.settings(i)) for i in todo], on_outcome)
+    finally:
+        if isinstance(report, ProgressBar):
+            report.close()
+    result = store.load_sweep(directory)
+    result.save(directory / "results.npz")
+    if failed:
+        warnings.warn(
+            f"{len(failed)} of {total} sweep points failed (see SweepResult.failures or "
+            f"{store.index_path(directory)}); rerun run_sweep on the same directory to retry "
+            "them.",
+            stacklevel=2,
+        )
+    return result

@@ -1,0 +1,340 @@
+"""The on-disk format of a sweep: one file per point, an index, and the gathered arrays.
+
+Layout of a sweep directory::
+
+    DIR/sweep.json            the sweep's description (a rerun with another one is refused)
+    DIR/points/p000012.npz    one file per finished point, written atomically: arrays
+                              "sgd/t", "sgd/m", ..., "ode/eps_g" and "info" (JSON: the point's
+                              parameters, seed, wall time, run metadata)
+    DIR/index.json            every point's parameters, status ("done", "failed", "pending"),
+                              file, wall time and error; rewritten atomically after each point
+    DIR/results.npz           the gathered arrays (see SweepResult.save), when the sweep ends
+
+The point files are the truth: :func:`load_sweep` rebuilds everything from them, and a rerun of
+:func:`linvae.sweep.run_sweep` on the same directory computes only the points whose file is
+missing. Every file is written with :func:`linvae.utils.atomic_write` (fsync, then rename), so
+a killed sweep leaves no half-written file.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from linvae.sweep.grid import Sweep, jsonable
+from linvae.utils.io import atomic_write, atomic_write_json
+
+__all__ = ["SweepResult", "load_sweep"]
+
+_LOG = logging.getLogger(__name__)
+# JSON files of a sweep directory keep the indentation they always had.
+_JSON_INDENT = 1
+# Names of the trailing axes of each observable, after (seed, time).
+TRAILING_DIMS = {
+    "m": ("latent", "factor"),
+    "d": ("latent", "factor"),
+    "Q": ("latent", "latent_2"),
+    "E": ("latent", "latent_2"),
+    "R": ("latent", "latent_2"),
+    "D": ("latent",),
+    "eps_g": (),
+}
+
+
+# ---------------------------------------------------------------------- point files
+def point_path(directory: Path, index: int) -> Path:
+    """Where point ``index`` of the sweep in ``directory`` is stored."""
+    return directory / "points" / f"p{index:06d}.npz"
+
+
+def write_point(directory: Path, index: int, outcome: Mapping[str, Any]) -> None:
+    """Write a successful outcome of :func:`linvae.sweep.compute_point` atomically."""
+    arrays = dict(outcome["arrays"])
+    info = np.array(json.dumps(outcome["info"]))
+    atomic_write(point_path(directory, index), lambda f: np.savez(f, info=info, **arrays))
+
+
+def read_point(path: Path) -> tuple[dict[str, np.ndarray], dict] | None:
+    """The arrays and info of a point file, or None if it is unreadable (then it is redone)."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {k: data[k] for k in data.files if k != "info"}
+            info = json.loads(str(data["info"]))
+    except (OSError, ValueError, KeyError, EOFError) as err:
+        _LOG.warning(
+            "Ignoring unreadable sweep point file %s (%s); it will be recomputed.", path, err
+        )
+        return None
+    return arrays, info
+
+
+def finished_points(sweep: Sweep, directory: Path) -> set[int]:
+    """Indices of the points whose file is on disk and readable."""
+    done = set()
+    for i in range(sweep.size):
+        path = point_path(directory, i)
+        if path.exists() and read_point(path) is not None:
+            done.add(i)
+    return done
+
+
+# ---------------------------------------------------------------------- description and index
+def write_json(path: Path, obj: Any) -> None:
+    """Write one of the sweep's JSON files (description, index, summaries) atomically."""
+    atomic_write_json(path, obj, indent=_JSON_INDENT)
+
+
+def prepare_directory(sweep: Sweep, directory: Path) -> None:
+    """Create ``directory`` for ``sweep``, or check that it already holds this same sweep."""
+    (directory / "points").mkdir(parents=True, exist_ok=True)
+    desc = sweep.describe()
+    path = directory / "sweep.json"
+    if path.exists():
+        existing = json.loads(path.read_text())
+        if existing != json.loads(json.dumps(desc)):
+            raise ValueError(
+                f"The `out_dir` parameter of run_sweep must be empty or hold this same sweep. "
+                f"{path} describes a different sweep; choose another directory (or delete it)."
+            )
+    else:
+        write_json(path, desc)
+
+
+def index_path(directory: Path) -> Path:
+    """The index of the sweep in ``directory``."""
+    return directory / "index.json"
+
+
+def recorded_failures(directory: Path) -> dict[int, str]:
+    """The points ``index.json`` lists as failed, with their errors (empty without index)."""
+    path = index_path(directory)
+    if not path.exists():
+        return {}
+    return {
+        entry["index"]: entry.get("error", "")
+        for entry in json.loads(path.read_text()).get("points", [])
+        if entry.get("status") == "failed"
+    }
+
+
+def write_index(sweep: Sweep, directory: Path, done: set[int], failed: Mapping[int, str]) -> None:
+    """Rewrite ``index.json``: every point's parameters, status, file and error."""
+    entries = []
+    for i in range(sweep.size):
+        status = "done" if i in done else ("failed" if i in failed else "pending")
+        entry = {
+            "index": i,
+            "parameters": {k: jsonable(v) for k, v in sweep.parameters(i).items()},
+            "status": status,
+            "file": str(point_path(Path("."), i)) if i in done else None,
+        }
+        if i in failed:
+            entry["error"] = failed[i]
+        entries.append(entry)
+    write_json(index_path(directory), {"sweep": "sweep.json", "points": entries})
+
+
+# ---------------------------------------------------------------------- gathering
+@dataclass(frozen=True, kw_only=True)
+class SweepResult:
+    """The gathered results of a sweep: one array per observable, one axis per swept parameter.
+
+    Attributes
+    ----------
+    sweep : Sweep
+        What was computed.
+    coords : dict of str to ndarray
+        The values along each swept axis (``coords[name][k]`` is the k-th value; values that
+        are not numbers or strings, e.g. per-factor ``rho`` tuples, are given as JSON strings),
+        plus ``"time"`` when every point shares one time grid.
+    data : dict of str to ndarray
+        ``"sgd_<obs>"`` and/or ``"ode_<obs>"`` of shape ``sweep.shape + (seed, time, ...)``
+        (the trailing axes of the observable, see :attr:`dims`), and ``"t"`` of shape
+        ``sweep.shape + (time,)``. Points that did not finish, and the padding of points with
+        fewer seeds, times or latents than the largest, are NaN.
+    dims : dict of str to tuple of str
+        Axis names of each entry of ``data``.
+    status : ndarray of str, shape ``sweep.shape``
+        "done", "failed" or "pending" per point.
+    failures : list of dict
+        ``{"index", "parameters", "error"}`` for every failed point.
+    directory : Path or None
+        Where the sweep lives.
+    """
+
+    sweep: Sweep
+    coords: dict[str, np.ndarray]
+    data: dict[str, np.ndarray]
+    dims: dict[str, tuple[str, ...]]
+    status: np.ndarray
+    failures: list[dict] = field(default_factory=list)
+    directory: Path | None = None
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self.data[name]
+
+    @property
+    def complete(self) -> bool:
+        """True when every point is done."""
+        return bool(np.all(self.status == "done"))
+
+    def point(self, index: int) -> dict[str, np.ndarray]:
+        """The arrays of one point as its file holds them (no padding): ``"sgd/t"``, ..."""
+        if self.directory is None:
+            raise ValueError("This SweepResult has no directory to read point files from.")
+        found = read_point(point_path(self.directory, index))
+        if found is None:
+            raise ValueError(
+                f"Sweep point {index} has no readable file (status {self.status.flat[index]!r})."
+            )
+        return found[0]
+
+    def to_xarray(self):
+        """The same data as an ``xarray.Dataset`` (``pip install 'linvae[sweep]'``)."""
+        import xarray as xr  # optional (the `sweep` extra)
+
+        coords = {k: v for k, v in self.coords.items()}
+        variables = {name: (self.dims[name], arr) for name, arr in self.data.items()}
+        variables["status"] = (self.sweep.dims, self.status)
+        ds = xr.Dataset(variables, coords=coords)
+        ds.attrs["sweep"] = json.dumps(self.sweep.describe())
+        return ds
+
+    def save(self, path: str | Path) -> Path:
+        """Write everything to one ``.npz`` (atomically): the data arrays under their names,
+        coordinates as ``coord/<name>``, ``status``, and ``layout`` (JSON: dims, sweep
+        description, failures)."""
+        path = Path(path)
+        layout = {
+            "dims": {k: list(v) for k, v in self.dims.items()},
+            "coords": list(self.coords),
+            "sweep": self.sweep.describe(),
+            "failures": self.failures,
+        }
+        arrays = dict(self.data)
+        arrays.update({f"coord/{k}": v for k, v in self.coords.items()})
+        arrays["status"] = self.status
+        layout_arr = np.array(json.dumps(layout))
+        atomic_write(path, lambda f: np.savez(f, layout=layout_arr, **arrays))
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> SweepResult:
+        """Read a file written by :meth:`save`."""
+        with np.load(path, allow_pickle=False) as f:
+            layout = json.loads(str(f["layout"]))
+            coords = {k: f[f"coord/{k}"] for k in layout["coords"]}
+            data = {k: f[k] for k in layout["dims"]}
+            status = f["status"]
+        return cls(
+            sweep=Sweep.from_description(layout["sweep"]),
+            coords=coords,
+            data=data,
+            dims={k: tuple(v) for k, v in layout["dims"].items()},
+            status=status,
+            failures=layout["failures"],
+            directory=Path(path).parent,
+        )
+
+
+def _coordinate(values: tuple) -> np.ndarray:
+    if all(isinstance(v, int | float | str | bool) and not isinstance(v, tuple) for v in values):
+        kinds = {type(v) for v in values}
+        if kinds <= {int, float, bool} or kinds == {str}:
+            return np.asarray(values)
+    return np.array([json.dumps(jsonable(v)) for v in values])
+
+
+def load_sweep(out_dir: str | Path) -> SweepResult:
+    """Gather the point files of a sweep directory (finished or not) into a SweepResult.
+
+    Parameters
+    ----------
+    out_dir : path
+        A directory written by :func:`linvae.sweep.run_sweep`, possibly still running.
+
+    Returns
+    -------
+    SweepResult
+        Points without a file are NaN and have status "pending" ("failed" when the index says
+        so).
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``out_dir`` holds no ``sweep.json``.
+    """
+    directory = Path(out_dir)
+    path = directory / "sweep.json"
+    if not path.exists():
+        raise FileNotFoundError(f"No sweep at {directory}: {path} is missing.")
+    sweep = Sweep.from_description(json.loads(path.read_text()))
+    shape = sweep.shape
+    points: dict[int, dict[str, np.ndarray]] = {}
+    for i in range(sweep.size):
+        p = point_path(directory, i)
+        if p.exists():
+            found = read_point(p)
+            if found is not None:
+                points[i] = found[0]
+    failures = []
+    if index_path(directory).exists():
+        for entry in json.loads(index_path(directory).read_text()).get("points", []):
+            if entry.get("status") == "failed" and entry["index"] not in points:
+                failures.append({k: entry.get(k) for k in ("index", "parameters", "error")})
+    failed_idx = {f["index"] for f in failures}
+    status = np.array(
+        [
+            "done" if i in points else "failed" if i in failed_idx else "pending"
+            for i in range(sweep.size)
+        ]
+    ).reshape(shape)
+
+    sides = [s for s in ("sgd", "ode") if sweep.kind in (s, "both")]
+    names = [f"{side}/{obs}" for side in sides for obs in sweep.observables]
+    data: dict[str, np.ndarray] = {}
+    dims: dict[str, tuple[str, ...]] = {}
+    t_key = f"{sides[0]}/t"
+    n_time = max((len(p[t_key]) for p in points.values()), default=0)
+    t = np.full((*shape, n_time), np.nan)
+    for i, arrays in points.items():
+        t_i = arrays[t_key]
+        t[np.unravel_index(i, shape)][: len(t_i)] = t_i
+    for name in names:
+        obs = name.split("/")[1]
+        trailing = TRAILING_DIMS[obs]
+        found = [p[name].shape for p in points.values()]
+        full = (
+            tuple(max(s[k] for s in found) for k in range(2 + len(trailing)))
+            if found
+            else (0, 0) + (0,) * len(trailing)
+        )
+        arr = np.full((*shape, *full), np.nan)
+        for i, arrays in points.items():
+            a = arrays[name]
+            arr[np.unravel_index(i, shape)][tuple(slice(0, n) for n in a.shape)] = a
+        key = name.replace("/", "_")
+        data[key] = arr
+        dims[key] = (*sweep.dims, "seed", "time", *trailing)
+    data["t"] = t
+    dims["t"] = (*sweep.dims, "time")
+    coords = {name: _coordinate(values) for name, values in sweep.grid.items()}
+    if points:
+        grids = [p[t_key] for p in points.values()]
+        if all(g.shape == grids[0].shape and np.array_equal(g, grids[0]) for g in grids):
+            coords["time"] = grids[0]
+    return SweepResult(
+        sweep=sweep,
+        coords=coords,
+        data=data,
+        dims=dims,
+        status=status,
+        failures=failures,
+        directory=directory,
+    )
