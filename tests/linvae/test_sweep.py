@@ -352,3 +352,12 @@ def test_finite_size_scaling_cli_and_figure(tmp_path, capsys):
     assert (out / "finite_size.png").stat().st_size > 0
     summary = json.loads((out / "finite_size.json").read_text())
     assert summary["N"] == [40, 160] and np.isfinite(summary["exponent"])
+
+
+def test_finite_size_names_moved_to_analysis_with_a_deprecation_warning():
+    import linvae.analysis.finite_size as home
+    import linvae.sweep
+
+    for name in ("FiniteSizeScaling", "finite_size_scaling", "fit_power_law"):
+        with pytest.warns(DeprecationWarning, match=f"linvae.analysis.finite_size.{name}"):
+            assert getattr(linvae.sweep, name) is getattr(home, name)
