@@ -1,3 +1,5 @@
+"""``python -m linvae``: the ``linvae`` command line (:mod:`linvae.cli`)."""
+
 import sys
 
 from linvae.cli import main

@@ -1,6 +1,10 @@
-"""Regenerate the paper's figure set, theory and simulation overlaid (``linvae reproduce``).
+"""The paper's figure set, theory and simulation overlaid: the ``linvae reproduce`` application.
 
-Symbols as in :mod:`linvae.analysis`: beta* = rho + eta, J_max, gamma_c = -J_max / 2, eps_g*.
+An application on top of the library: it runs the simulator (:mod:`linvae.sgd`), the ODEs
+(:mod:`linvae.theory`) and the analysis (:mod:`linvae.analysis`), and draws with
+:mod:`linvae.plot`; nothing in the library imports it. What each figure shows, and the symbols
+(beta* = rho + eta, J_max, gamma_c = -J_max / 2, eps_g*), are explained on the results page
+(docs/results.md).
 
 Figures (each as PNG and PDF), with the numbers behind them in ``manifest.json``:
 
@@ -25,8 +29,27 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
+from matplotlib.figure import Figure
 
+from linvae.analysis.annealing import attractor, critical_rate, optimal_annealing_rate
+from linvae.analysis.phase import annealing_diagram, penalty_diagram, stability_diagram
+from linvae.analysis.superfluous import (
+    convergence_vs_latents,
+    decay_exponent,
+    superfluous_dynamics,
+    superfluous_error,
+)
+from linvae.analysis.threshold import collapse_threshold
+from linvae.comparison import compare
 from linvae.params import Model
+from linvae.plot.labels import LABELS
+from linvae.plot.phase import plot_error_vs_beta, plot_phase_diagram
+from linvae.plot.trajectory import plot_observable, save_figure
+from linvae.schedules import TanhAnneal
+from linvae.sgd.simulate import simulate
+from linvae.theory import solve_ode
+from linvae.theory.initial import initial_order_parameters
+from linvae.utils.version import __version__
 
 __all__ = ["ReproduceSettings", "reproduce"]
 
@@ -119,8 +142,7 @@ class _Stages:
 
 
 def _figure(nrows=1, ncols=1, size=(6.0, 4.0)):
-    from matplotlib.figure import Figure
-
+    # A plain Figure, outside pyplot's global state: nothing to close, nothing shown.
     fig = Figure(figsize=size, layout="constrained")
     axes = fig.subplots(nrows, ncols, squeeze=False)
     return fig, axes
@@ -128,8 +150,7 @@ def _figure(nrows=1, ncols=1, size=(6.0, 4.0)):
 
 def _save(fig, out: Path, name: str, figures: list) -> None:
     for suffix in ("png", "pdf"):
-        path = out / f"{name}.{suffix}"
-        fig.savefig(path, dpi=130)
+        path = save_figure(fig, out / f"{name}.{suffix}", dpi=130, close=False)
         figures.append(str(path.relative_to(out)))
 
 
@@ -164,22 +185,6 @@ def reproduce(out_dir: str | Path, *, quick: bool = False, progress: bool = True
         The manifest: ``out``, ``settings``, ``figures`` (relative paths), ``numbers`` (the values
         behind the figures), ``wall_time_s``, ``linvae_version``.
     """
-    from linvae import __version__, simulate
-    from linvae.analysis import phase
-    from linvae.analysis.annealing import attractor, critical_rate, optimal_annealing_rate
-    from linvae.analysis.superfluous import (
-        convergence_vs_latents,
-        decay_exponent,
-        superfluous_dynamics,
-        superfluous_error,
-    )
-    from linvae.analysis.threshold import collapse_threshold
-    from linvae.plot.phase import plot_error_vs_beta, plot_phase_diagram
-    from linvae.plot.trajectory import plot_observable
-    from linvae.schedules import TanhAnneal
-    from linvae.theory import solve_ode
-    from linvae.theory.initial import initial_order_parameters
-
     start = time.perf_counter()
     s = ReproduceSettings.quick() if quick else ReproduceSettings.default()
     out = Path(out_dir)
@@ -228,7 +233,7 @@ def reproduce(out_dir: str | Path, *, quick: bool = False, progress: bool = True
             "sgd_final_mean": sgd_mean,
             "sgd_final_std": sgd_std,
             "ode_final": float(ode.eps_g[0, -1]),
-            "max_abs_sgd_minus_ode": float(np.max(np.abs(run.mean("eps_g") - ode.eps_g[0]))),
+            "max_abs_sgd_minus_ode": compare(run, ode, "eps_g").max_abs_gap,
         }
     ax.set_title(f"learning curves, N = {s.N}, {s.n_seeds} seeds, tau = {s.tau:g}")
     ax.legend(frameon=False, fontsize=7, ncol=2)
@@ -280,9 +285,11 @@ def reproduce(out_dir: str | Path, *, quick: bool = False, progress: bool = True
         "spare_latent_threshold": th.spare_latent,
         "eps_g_star_min_beta": float(grid[int(np.argmin(closed))]),
     }
-    spec = critical_rate(base, sgd_noise=False)
-    numbers["spec_example"] = {
-        "J_max_over_tau": spec.J_max / s.tau,
+    # The worked example of the results page (docs/results.md, "Fixed points and their
+    # stability"): J_max = -tau (3 - sqrt 5) / 2 at rho = eta = beta = 1, lam = 0.
+    rate = critical_rate(base, sgd_noise=False)
+    numbers["J_max_example"] = {
+        "J_max_over_tau": rate.J_max / s.tau,
         "expected": -(3 - math.sqrt(5)) / 2,
     }
 
@@ -332,14 +339,14 @@ def reproduce(out_dir: str | Path, *, quick: bool = False, progress: bool = True
                     for i in range(M):
                         share_ax.plot(res.trajectory.t, res.share[:, i], label=f"latent {i + 1}")
                     share_ax.set_xscale("log")
-                    share_ax.set_xlabel("$t$")
+                    share_ax.set_xlabel(LABELS["t"])
                     share_ax.set_ylabel(r"share of the factor $m_i^2 / \sum_j m_j^2$")
                     share_ax.set_title(f"entangled -> disentangled, beta = {beta:g}")
                     share_ax.legend(frameon=False)
         ax.set_xscale("log")
         ax.set_yscale("log")
-        ax.set_xlabel("$t$")
-        ax.set_ylabel(r"$\varepsilon_g$")
+        ax.set_xlabel(LABELS["t"])
+        ax.set_ylabel(LABELS["eps_g"])
         title = "noise fitting" if beta < 1 else "beta = eta: algebraic (~1/t)"
         ax.set_title(f"beta = {beta:g}: {title}")
         ax.legend(frameon=False, fontsize=7)
@@ -347,9 +354,9 @@ def reproduce(out_dir: str | Path, *, quick: bool = False, progress: bool = True
         replace(base, beta=1.5), s.Ms, t_max=s.t_max_superfluous, N=s.N, rng=seed, sgd_noise=False
     )
     ax = axes[1, 1]
-    ax.plot(vs_M.Ms, vs_M.t_conv, "o-", label=r"$T_{conv}$ (tol 1e-3)")
+    ax.plot(vs_M.Ms, vs_M.t_conv, "o-", label=f"{LABELS['t_conv']} (tol 1e-3)")
     ax.plot(vs_M.Ms, vs_M.t_disentangle, "s--", label="disentangling time")
-    ax.set_xlabel("$M$")
+    ax.set_xlabel(LABELS["M"])
     ax.set_ylabel("time")
     ax.set_title("convergence vs M (beta = 1.5, M* = 1)")
     ax.legend(frameon=False)
@@ -391,7 +398,7 @@ def reproduce(out_dir: str | Path, *, quick: bool = False, progress: bool = True
             run = simulate(sim, N=s.N, t_max=t_max, dt=t_max / 200, n_seeds=s.n_seeds, rng=seed)
             ax.plot(run.t, np.abs(run.mean("eps_g") - target), color=f"C{k}", lw=0.7, alpha=0.6)
     ax.set_yscale("log")
-    ax.set_xlabel("$t$")
+    ax.set_xlabel(LABELS["t"])
     ax.set_ylabel(r"$|\varepsilon_g - \varepsilon_g^*|$ (thin: SGD)")
     ax.set_title(rf"KL annealing $\beta_f \tanh(\gamma t)$, $\beta_f = {beta_f:g}$")
     ax.legend(frameon=False, fontsize=7)
@@ -418,7 +425,7 @@ def reproduce(out_dir: str | Path, *, quick: bool = False, progress: bool = True
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel(r"$\gamma / \gamma_c$")
-    ax.set_ylabel(r"$T_{conv}$ (dotted: constant $\beta_f$)")
+    ax.set_ylabel(f"{LABELS['t_conv']} (dotted: constant {LABELS['beta_f']})")
     ax.legend(frameon=False, fontsize=8)
     _save(fig, out, "annealing", figures)
     numbers["annealing"] = ann_numbers
@@ -427,20 +434,18 @@ def reproduce(out_dir: str | Path, *, quick: bool = False, progress: bool = True
     stage("phase diagrams")
     n = s.phase_n
     diagrams = {
-        "phase_beta_rho": phase.stability_diagram(
+        "phase_beta_rho": stability_diagram(
             base, betas=np.linspace(0.02, 4.0, n), values=np.linspace(0.05, 3.0, n), axis="rho"
         ),
-        "phase_beta_lam": phase.stability_diagram(
+        "phase_beta_lam": stability_diagram(
             base, betas=np.linspace(0.02, 3.0, n), values=np.linspace(0.0, 1.0, n), axis="lam"
         ),
-        "phase_gamma_beta_f": phase.annealing_diagram(
+        "phase_gamma_beta_f": annealing_diagram(
             base,
             gammas=np.geomspace(0.05, 10.0, s.anneal_grid[0]) * opt.gamma_c,
             beta_finals=np.linspace(0.3, 1.9, s.anneal_grid[1]),
         ),
-        "phase_M_beta": phase.penalty_diagram(
-            base, Ms=np.arange(1, 7), betas=np.linspace(0.02, 2.5, n)
-        ),
+        "phase_M_beta": penalty_diagram(base, Ms=np.arange(1, 7), betas=np.linspace(0.02, 2.5, n)),
     }
     numbers["phase_diagrams"] = {}
     for name, diagram in diagrams.items():

@@ -1,7 +1,13 @@
 """The ``linvae`` command-line program (also ``python -m linvae``).
 
 Subcommands: ``simulate`` (SGD), ``ode`` / ``compare`` (theory), ``threshold``,
-``fixed-points``, ``anneal``, ``phase-diagram``, ``reproduce`` (analysis), ``sweep``.
+``fixed-points``, ``anneal``, ``phase-diagram``, ``reproduce`` (analysis), ``sweep``. Each
+module below contributes its subcommands to the shared frame (:mod:`linvae.cli.frame`); the
+model options they share are defined once in :mod:`linvae.cli.options`.
+
+Building the parser (``linvae --help``, ``linvae <command> --help``) loads none of numba,
+sympy, matplotlib, torch or dask: the command modules import those inside their command
+functions.
 """
 
 from __future__ import annotations
@@ -10,6 +16,9 @@ import argparse
 import sys
 
 from linvae.cli.frame import build_hub_parser, run_hub
+from linvae.utils.version import __version__
+
+__all__ = ["build_parser", "main"]
 
 _SUBCOMMAND_MODULES = (
     "linvae.cli.simulate",
@@ -20,8 +29,7 @@ _SUBCOMMAND_MODULES = (
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from linvae import __version__
-
+    """The ``linvae`` argument parser with every subcommand."""
     return build_hub_parser(
         "linvae",
         "Linear VAE learning dynamics: one-pass SGD simulation, ODE theory, analysis.",
@@ -31,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run ``linvae`` with ``argv`` (default ``sys.argv[1:]``); return the exit code."""
     return run_hub(build_parser(), argv)
 
 

@@ -1,6 +1,9 @@
 """``linvae threshold | fixed-points | anneal | phase-diagram | reproduce``: the analysis.
 
-Every command prints JSON on stdout (figures go to files).
+Every command prints JSON on stdout (figures go to files). The results page (docs/results.md)
+explains what they compute. As in every CLI module, the analysis (sympy, numba) and
+matplotlib are imported inside the command functions, so that building the parser
+(``linvae --help``) stays light.
 """
 
 from __future__ import annotations
@@ -9,11 +12,14 @@ import argparse
 import json
 import math
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 
 from linvae.cli.frame import report_error
-from linvae.cli.simulate import _floats, add_model_arguments, model_from_args
+from linvae.cli.options import add_model_options, model_from_options, parse_floats
+from linvae.params import Model
+from linvae.schedules import Constant
 
 _KINDS = ("beta-rho", "beta-eta", "beta-lam", "gamma-beta_f", "M-beta")
 
@@ -40,7 +46,9 @@ def add_subcommands(subparsers) -> None:
         help="posterior-collapse threshold beta* (analytic and numerical)",
         description="beta* = nu/(1+lam) - lam/nu with nu = rho + eta, per factor and in total.",
     )
-    p.add_argument("--rho", type=_floats, default=1.0, help="signal strength(s), e.g. 1 or 1,2")
+    p.add_argument(
+        "--rho", type=parse_floats, default=1.0, help="signal strength(s), e.g. 1 or 1,2"
+    )
     p.add_argument("--eta", type=float, default=1.0, help="noise strength (default 1)")
     p.add_argument("--lam", type=float, default=0.0, help="L2 penalty (default 0)")
     p.add_argument(
@@ -56,7 +64,7 @@ def add_subcommands(subparsers) -> None:
         help="fixed points with eps_g, Jacobian eigenvalues and stability labels",
         description="Closed forms (tau -> 0) refined by a root solve at finite tau.",
     )
-    add_model_arguments(p)
+    add_model_options(p)
     p.add_argument(
         "--no-sgd-noise", action="store_true", help="tau -> 0 limit (exact closed forms)"
     )
@@ -67,7 +75,7 @@ def add_subcommands(subparsers) -> None:
         help="J_max, gamma_c and the annealing rate that minimizes the convergence time",
         description="KL annealing beta_f tanh(gamma t): T_conv(gamma) from the ODE.",
     )
-    add_model_arguments(p)
+    add_model_options(p)
     p.add_argument("--beta-final", type=float, help="final KL weight (default: --beta)")
     p.add_argument("--tol", type=float, default=1e-3, help="tolerance on eps_g (default 1e-3)")
     p.add_argument("--t-max", type=float, help="integration time (default from J_max)")
@@ -87,7 +95,7 @@ def add_subcommands(subparsers) -> None:
         ),
     )
     p.add_argument("kind", choices=_KINDS)
-    add_model_arguments(p)
+    add_model_options(p)
     g = p.add_argument_group("grid")
     g.add_argument("--x-min", type=float, help="first x value")
     g.add_argument("--x-max", type=float, help="last x value")
@@ -112,8 +120,7 @@ def add_subcommands(subparsers) -> None:
 
 
 def run_threshold(args: argparse.Namespace) -> int:
-    from linvae.analysis.threshold import collapse_threshold
-    from linvae.params import Model
+    from linvae.analysis.threshold import collapse_threshold  # heavy: on command run only
 
     try:
         rho = args.rho
@@ -137,10 +144,10 @@ def run_threshold(args: argparse.Namespace) -> int:
 
 
 def run_fixed_points(args: argparse.Namespace) -> int:
-    from linvae.analysis.stability import fixed_points
+    from linvae.analysis.stability import fixed_points  # heavy: on command run only
 
     try:
-        model = model_from_args(args)
+        model = model_from_options(args)
         points = fixed_points(model, sgd_noise=not args.no_sgd_noise)
     except ValueError as err:
         return report_error("linvae fixed-points", err)
@@ -149,12 +156,12 @@ def run_fixed_points(args: argparse.Namespace) -> int:
 
 
 def run_anneal(args: argparse.Namespace) -> int:
+    # Heavy (sympy, numba): loaded only when the command runs.
     from linvae.analysis.annealing import optimal_annealing_rate
-    from linvae.schedules import Constant
     from linvae.theory.initial import initial_order_parameters
 
     try:
-        model = model_from_args(args)
+        model = model_from_options(args)
         if args.beta_final is not None:
             model = replace(model, beta=Constant(beta=args.beta_final))
         init = initial_order_parameters(model, N=args.N, rng=args.seed)
@@ -181,12 +188,13 @@ def _grid(lo, hi, n, default):
 
 
 def run_phase_diagram(args: argparse.Namespace) -> int:
+    # Heavy (sympy, numba, matplotlib): loaded only when the command runs.
     from linvae.analysis import phase
     from linvae.plot.phase import plot_phase_diagram
     from linvae.plot.trajectory import save_figure
 
     try:
-        model = model_from_args(args)
+        model = model_from_options(args)
         kind = args.kind
         if kind in ("beta-rho", "beta-eta", "beta-lam"):
             xl, xh, nx = _grid(args.x_min, args.x_max, args.nx, (0.02, 4.0, 100))
@@ -219,8 +227,6 @@ def run_phase_diagram(args: argparse.Namespace) -> int:
     out = diagram.as_dict()
     out["figure"] = str(save_figure(ax.figure, args.out))
     if args.data:
-        from pathlib import Path
-
         path = Path(args.data)
         path.write_text(json.dumps(diagram.as_dict(arrays=True), default=_json_default))
         out["data"] = str(path)
@@ -229,7 +235,7 @@ def run_phase_diagram(args: argparse.Namespace) -> int:
 
 
 def run_reproduce(args: argparse.Namespace) -> int:
-    from linvae.reproduce import reproduce
+    from linvae.reproduce import reproduce  # the whole figure set: on command run only
 
     manifest = reproduce(args.out, quick=args.quick, progress=not args.quiet)
     _print(

@@ -3,7 +3,8 @@
 A program is a list of feature modules; each contributes subcommands through
 ``add_subcommands(subparsers)``, and each subcommand sets ``func`` (parsed namespace -> exit
 code) with ``parser.set_defaults(func=...)``. Modules are imported when the parser is built,
-so a module's heavy imports (torch, sympy) belong inside its command functions.
+so a module's heavy imports (numba, sympy, matplotlib, torch, dask) belong inside its command
+functions. ``conv-study`` uses this frame too: it is public.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+
+__all__ = ["build_hub_parser", "report_error", "run_hub"]
 
 
 def build_hub_parser(

@@ -1,74 +1,17 @@
-"""``linvae simulate``: one-pass SGD from the command line."""
+"""``linvae simulate``: one-pass SGD from the command line (see docs/simulator.md).
+
+Like every CLI module, this one imports the simulator (numba) and matplotlib inside its command
+function, not at the top: building the parser (``linvae --help``) must stay light.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
-import logging
 import sys
 
 from linvae.cli.frame import report_error
-from linvae.params import Model
-from linvae.schedules import Constant, LinearRamp, StepSchedule, TanhAnneal
-
-log = logging.getLogger("linvae")
-
-
-def _floats(text: str) -> float | tuple[float, ...]:
-    parts = [float(p) for p in text.split(",") if p.strip()]
-    if not parts:
-        raise argparse.ArgumentTypeError(f"expected a number or a comma-separated list: {text!r}")
-    return parts[0] if len(parts) == 1 else tuple(parts)
-
-
-def add_model_arguments(parser: argparse.ArgumentParser) -> None:
-    """The model and schedule options shared by every linvae subcommand (paper notation)."""
-    g = parser.add_argument_group("model")
-    g.add_argument("--M", type=int, default=1, help="latent dimension (default 1)")
-    g.add_argument("--M-star", type=int, default=1, help="number of true factors (default 1)")
-    g.add_argument(
-        "--rho", type=_floats, default=1.0, help="signal strength, or one per factor: 1,2.5"
-    )
-    g.add_argument("--eta", type=float, default=1.0, help="noise strength (default 1)")
-    g.add_argument(
-        "--beta", type=float, default=1.0, help="KL weight, or its final value when annealing"
-    )
-    g.add_argument("--lam", type=float, default=0.0, help="L2 penalty on W and V (default 0)")
-    g.add_argument("--tau", type=float, default=0.01, help="learning rate (default 0.01)")
-    a = parser.add_argument_group("KL annealing")
-    a.add_argument(
-        "--anneal",
-        choices=["none", "tanh", "linear", "step"],
-        default="none",
-        help="tanh: beta tanh(gamma t); linear: ramp to beta over --t-ramp; step: 0 then beta",
-    )
-    a.add_argument("--gamma", type=float, help="rate of the tanh schedule")
-    a.add_argument("--t-ramp", type=float, help="ramp length (linear) or switch time (step)")
-
-
-def model_from_args(args: argparse.Namespace) -> Model:
-    """Build the Model (with its schedule) from the options of :func:`add_model_arguments`."""
-    if args.anneal == "none":
-        beta = Constant(beta=args.beta)
-    elif args.anneal == "tanh":
-        if args.gamma is None:
-            raise ValueError("--anneal tanh needs --gamma (e.g. --gamma 0.002).")
-        beta = TanhAnneal(beta_final=args.beta, gamma=args.gamma)
-    else:
-        if args.t_ramp is None:
-            raise ValueError(f"--anneal {args.anneal} needs --t-ramp (a time in units of N steps).")
-        cls = LinearRamp if args.anneal == "linear" else StepSchedule
-        key = "t_ramp" if args.anneal == "linear" else "t_switch"
-        beta = cls(beta_final=args.beta, **{key: args.t_ramp})
-    return Model(
-        M=args.M,
-        M_star=args.M_star,
-        rho=args.rho,
-        eta=args.eta,
-        beta=beta,
-        lam=args.lam,
-        tau=args.tau,
-    )
+from linvae.cli.options import add_model_options, model_from_options
 
 
 def add_subcommands(subparsers) -> None:
@@ -80,7 +23,7 @@ def add_subcommands(subparsers) -> None:
             "authors' published workload (N=200, tau=0.01, rho=eta=beta=1, t_max=1500, 5 seeds)."
         ),
     )
-    add_model_arguments(p)
+    add_model_options(p)
     r = p.add_argument_group("run")
     r.add_argument("--N", type=int, default=200, help="input dimension (default 200)")
     r.add_argument("--t-max", type=float, default=1500.0, help="training time in N steps")
@@ -99,10 +42,11 @@ def add_subcommands(subparsers) -> None:
 
 
 def run_simulate(args: argparse.Namespace) -> int:
+    # Heavy (numba): loaded only when the command runs.
     from linvae.sgd.simulate import SimulationDiverged, SimulationInterrupted, simulate
 
     try:
-        model = model_from_args(args)
+        model = model_from_options(args)
         traj = simulate(
             model,
             N=args.N,
@@ -135,7 +79,7 @@ def run_simulate(args: argparse.Namespace) -> int:
         "wall_time_s": round(traj.meta["wall_time_s"], 3),
     }
     if args.plot:
-        from linvae.plot.trajectory import plot_observable, save_figure
+        from linvae.plot.trajectory import plot_observable, save_figure  # matplotlib
 
         ax = plot_observable(traj, "eps_g", logy=True)
         ax.set_title(f"linear VAE, one-pass SGD (N = {traj.N})")

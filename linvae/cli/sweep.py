@@ -1,13 +1,17 @@
-"""``linvae sweep``: run a parameter grid (or the finite-size-scaling sweep) from a TOML file."""
+"""``linvae sweep``: run a parameter grid (or the finite-size-scaling sweep) from a TOML file.
+
+The file format is described on the sweeps page (docs/sweeps.md). As in every CLI module, the
+sweep machinery (numba, dask) and matplotlib are imported inside the command function, so that
+building the parser (``linvae --help``) stays light.
+"""
 
 from __future__ import annotations
 
 import argparse
 import logging
 import sys
+import tomllib
 from pathlib import Path
-
-log = logging.getLogger("linvae")
 
 _DESCRIPTION = """\
 Run a sweep declared in a TOML file, resumably, on a local process pool (default), serially
@@ -42,9 +46,10 @@ def add_subcommands(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import tomllib
-
-    from linvae.sweep import Sweep, finite_size_scaling, model_from_config, run_sweep
+    # Heavy (numba; dask on demand; matplotlib): loaded only when the command runs.
+    from linvae.analysis.finite_size import finite_size_scaling
+    from linvae.plot.sweep import plot_finite_size_scaling
+    from linvae.sweep import Sweep, model_from_config, run_sweep
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
@@ -81,8 +86,6 @@ def run(args: argparse.Namespace) -> int:
                 out_dir=args.out,
                 **options,
             )
-            from linvae.plot.sweep import plot_finite_size_scaling
-
             figure = args.out / "finite_size.png"
             plot_finite_size_scaling(fss, path=figure)
             print(

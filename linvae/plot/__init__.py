@@ -1,9 +1,16 @@
-"""Every figure of linvae (matplotlib, loaded on first use; nothing in the core imports this).
+"""Every figure of linvae (matplotlib; nothing in the core imports this package).
 
-* :mod:`linvae.plot.trajectory` - observables against t for SGD runs and ODE solutions.
-* :mod:`linvae.plot.compare` - an SGD run against its ODE twin.
-* :mod:`linvae.plot.phase` - phase diagrams and eps_g against beta.
-* :mod:`linvae.plot.sweep` - finite-size scaling of a sweep.
+* :mod:`linvae.plot.trajectory` - observables against t for SGD runs and ODE solutions, on the
+  same axes; :func:`save_figure` for every figure.
+* :mod:`linvae.plot.compare` - an SGD run against its ODE twin, one panel per observable.
+* :mod:`linvae.plot.phase` - phase diagrams, and eps_g* against beta.
+* :mod:`linvae.plot.sweep` - the finite-size scaling of a sweep.
+* :mod:`linvae.plot.labels` - the axis labels (symbols) they share.
+
+Every drawing function is ``plot_<what>(data, ...)``; those of one panel take ``ax=None``
+(a new figure otherwise) and return the Axes, :func:`plot_compare` returns its Figure.
+The face is lazy (scientific-Python SPEC 1): ``import linvae.plot`` loads no matplotlib; the
+names below load their module on first use.
 """
 
 import lazy_loader as _lazy
@@ -12,8 +19,9 @@ __getattr__, __dir__, __all__ = _lazy.attach(
     __name__,
     submod_attrs={
         "compare": ["plot_compare"],
+        "labels": ["LABELS"],
         "phase": ["plot_error_vs_beta", "plot_phase_diagram"],
         "sweep": ["plot_finite_size_scaling"],
-        "trajectory": ["plot_observable", "save_figure"],
+        "trajectory": ["observable_series", "plot_observable", "save_figure"],
     },
 )

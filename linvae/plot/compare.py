@@ -1,37 +1,43 @@
-"""SGD against its ODE twin on the same axes (matplotlib; imported by nothing in the core).
+"""An SGD run against its ODE twin, one panel per observable.
 
-Symbols as in :mod:`linvae.observables`; ``t`` is step / N.
+Drawn with :func:`linvae.plot.trajectory.plot_observable`; the number that goes with the
+figure (how far the two are apart) is :func:`linvae.comparison.compare`. See the theory page
+(docs/theory.md, section "SGD and its ODE twin").
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+import matplotlib.pyplot as plt
+from matplotlib.figure import Figure
+
 from linvae.plot.trajectory import plot_observable
 from linvae.trajectory import Trajectory
 
 __all__ = ["plot_compare"]
 
+# Observables drawn on a logarithmic y axis.
 _LOG_SCALE = ("eps_g",)
 
 
 def plot_compare(
-    sgd: Trajectory,
+    run: Trajectory,
     ode: Trajectory,
     *,
     names: Sequence[str] = ("eps_g", "m", "Q", "D"),
     index: tuple[int, ...] = (),
     show_seeds: bool = False,
     title: str | None = None,
-):
+) -> Figure:
     """One panel per observable: SGD (mean and +-1 std over seeds) and the ODE (dashed).
 
     Parameters
     ----------
-    sgd : Trajectory
+    run : Trajectory
         A simulation (``source="sgd"``), any number of seeds.
     ode : Trajectory
-        An ODE solution, e.g. ``solve_ode(sgd.model, t_max=..., init=sgd, t_eval=sgd.t)``.
+        An ODE solution, e.g. ``solve_ode(run.model, t_max=..., init=run, t_eval=run.t)``.
     names : sequence of str
         Observables: ``eps_g`` (log scale) or m, d, Q, E, R, D (|m|, |d|: the sign of a
         latent is arbitrary).
@@ -58,8 +64,6 @@ def plot_compare(
     >>> ode = solve_ode(Model(tau=0.1), t_max=50.0, init=init)
     >>> fig = plot_compare(ode, ode, names=("eps_g",))
     """
-    import matplotlib.pyplot as plt
-
     n = len(names)
     cols = min(n, 2)
     rows = -(-n // cols)
@@ -68,7 +72,7 @@ def plot_compare(
     )
     for ax, name in zip(axes.flat, names, strict=False):
         plot_observable(
-            [sgd, ode],
+            [run, ode],
             name,
             index=index,
             ax=ax,
@@ -78,7 +82,7 @@ def plot_compare(
     for ax in list(axes.flat)[n:]:
         ax.set_visible(False)
     if title is None:
-        mdl = sgd.model
+        mdl = run.model
         beta = mdl.schedule.describe()
         beta_text = ", ".join(f"{k}={v:g}" for k, v in beta.items() if isinstance(v, float))
         title = (

@@ -1,37 +1,44 @@
 """Figures of sweeps: the finite-size scaling of SGD around its ODE limit.
 
-Imported by nobody in the core; needs matplotlib (a dependency of linvae).
+SGD approaches its ODE twin as N grows, with fluctuations of order N^-1/2 (theory page,
+docs/theory.md, section "SGD and its ODE twin"); :func:`plot_finite_size_scaling` draws the
+measured deviation against N with its power-law fit. How to run such a sweep: docs/sweeps.md,
+section "Finite-size scaling".
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.axes import Axes
 
-from linvae.sweep import FiniteSizeScaling
+from linvae.analysis.finite_size import FiniteSizeScaling
+from linvae.plot.labels import LABELS, tex
+from linvae.plot.trajectory import save_figure
 
 __all__ = ["plot_finite_size_scaling"]
 
 
-def plot_finite_size_scaling(fss: FiniteSizeScaling, *, ax=None, path: str | Path | None = None):
+def plot_finite_size_scaling(
+    fss: FiniteSizeScaling, *, ax: Axes | None = None, path: str | Path | None = None
+) -> Axes:
     """Deviation of SGD from the ODE vs N, log-log, with the fit and the N^-1/2 reference.
 
     Parameters
     ----------
     fss : FiniteSizeScaling
-        From :func:`linvae.sweep.finite_size_scaling`.
+        From :func:`linvae.analysis.finite_size.finite_size_scaling`.
     ax : matplotlib Axes, optional
         Where to draw (a new figure otherwise).
     path : path, optional
-        Save the figure there.
+        Save the figure there (:func:`~linvae.plot.trajectory.save_figure`, which closes it).
 
     Returns
     -------
     matplotlib.axes.Axes
     """
-    import matplotlib.pyplot as plt
-
     if ax is None:
         _, ax = plt.subplots(figsize=(4.5, 3.5), constrained_layout=True)
     N = fss.N.astype(np.float64)
@@ -47,9 +54,10 @@ def plot_finite_size_scaling(fss: FiniteSizeScaling, *, ax=None, path: str | Pat
     ax.plot(grid, anchor, "--", color="0.5", label="N^(-1/2)")
     ax.set_xscale("log")
     ax.set_yscale("log")
-    ax.set_xlabel("N")
-    ax.set_ylabel(f"RMS$_t$ |{fss.observable}$_{{SGD}}$ - {fss.observable}$_{{ODE}}$|")
+    ax.set_xlabel(LABELS["N"])
+    symbol = tex(fss.observable)
+    ax.set_ylabel(f"RMS$_t$ $|{symbol}^{{SGD}} - {symbol}^{{ODE}}|$")
     ax.legend(frameon=False, fontsize="small")
     if path is not None:
-        ax.figure.savefig(path, dpi=150)
+        save_figure(ax.figure, path)
     return ax

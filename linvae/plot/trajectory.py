@@ -1,6 +1,9 @@
-"""Figures: SGD and ODE trajectories on the same axes, drawn by the same code.
+"""SGD runs and ODE solutions against t, on the same axes and drawn by the same code.
 
-Imported by nobody in the core; matplotlib is loaded on first use.
+Simulation and theory produce the same :class:`~linvae.trajectory.Trajectory`, so
+:func:`plot_observable` draws either (SGD as the mean and spread over seeds, the ODE as a
+dashed line), and :func:`save_figure` writes any figure of :mod:`linvae.plot`. Observables and
+their symbols are those of the theory page (docs/theory.md, section "Conventions").
 """
 
 from __future__ import annotations
@@ -8,21 +11,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
 
+from linvae.plot.labels import LABELS, axis_label
 from linvae.trajectory import Trajectory
 
 __all__ = ["observable_series", "plot_observable", "save_figure"]
-
-_LABELS = {
-    "eps_g": r"$\varepsilon_g$",
-    "m": "$m$",
-    "d": "$d$",
-    "Q": "$Q$",
-    "E": "$E$",
-    "R": "$R$",
-    "D": "$D$",
-}
 
 
 def observable_series(traj: Trajectory, name: str, index: tuple[int, ...] = ()) -> np.ndarray:
@@ -42,11 +39,11 @@ def plot_observable(
     name: str = "eps_g",
     *,
     index: tuple[int, ...] = (),
-    ax=None,
+    ax: Axes | None = None,
     labels: Sequence[str] | None = None,
     logy: bool = False,
     show_seeds: bool = False,
-):
+) -> Axes:
     """Plot an observable against t: SGD as mean and +-1 std band over seeds, ODE as a line.
 
     Parameters
@@ -68,8 +65,6 @@ def plot_observable(
     -------
     matplotlib.axes.Axes
     """
-    import matplotlib.pyplot as plt
-
     if isinstance(trajectories, Trajectory):
         trajectories = [trajectories]
     if ax is None:
@@ -88,11 +83,8 @@ def plot_observable(
         if show_seeds:
             for s in series:
                 ax.plot(traj.t, s, lw=0.5, alpha=0.4, color=line.get_color())
-    ax.set_xlabel("$t$ = step / $N$")
-    ylabel = _LABELS.get(name, name)
-    if index:
-        ylabel += "$_{" + ",".join(str(k + 1) for k in index) + "}$"
-    ax.set_ylabel(ylabel)
+    ax.set_xlabel(f"{LABELS['t']} = step / {LABELS['N']}")
+    ax.set_ylabel(axis_label(name, index))
     if logy:
         ax.set_yscale("log")
     ax.legend(frameon=False)
@@ -107,12 +99,28 @@ def _default_label(traj: Trajectory) -> str:
     return f"SGD N={traj.N}, {traj.n_seeds} seeds, {beta_text}"
 
 
-def save_figure(fig, path: str | Path) -> Path:
-    """Save a figure (format from the suffix) and close it."""
-    import matplotlib.pyplot as plt
+def save_figure(fig: Figure, path: str | Path, *, dpi: float = 150, close: bool = True) -> Path:
+    """Save ``fig`` to ``path`` (format from the suffix, folders created) and close it.
 
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+    path : str or Path
+        ``.png``, ``.pdf``, ``.svg``, ...
+    dpi : float
+        Resolution of raster formats.
+    close : bool
+        Close the figure afterwards (frees its memory in pyplot); pass False to save it again,
+        e.g. in another format.
+
+    Returns
+    -------
+    Path
+        ``path``.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=150)
-    plt.close(fig)
+    fig.savefig(path, dpi=dpi)
+    if close:
+        plt.close(fig)
     return path

@@ -69,8 +69,8 @@ def test_reproduce_quick(tmp_path, capsys):
     numbers = manifest["numbers"]
     assert numbers["threshold"]["beta_star_analytic"] == 2.0
     assert abs(numbers["threshold"]["beta_star_numerical"] - 2.0) < 1e-8
-    assert numbers["spec_example"]["J_max_over_tau"] == pytest.approx(
-        numbers["spec_example"]["expected"], rel=1e-12
+    assert numbers["J_max_example"]["J_max_over_tau"] == pytest.approx(
+        numbers["J_max_example"]["expected"], rel=1e-12
     )
     # beta = 2.5 > beta*: SGD and ODE end collapsed (eps_g = rho = 1; N = 100 fluctuations).
     assert abs(numbers["learning_curves"]["2.5"]["sgd_final_mean"] - 1.0) < 0.05
