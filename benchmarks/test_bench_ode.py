@@ -4,9 +4,9 @@ Run: ``pytest benchmarks/test_bench_ode.py --benchmark-only``. Reported figures:
 
 * one trajectory, t in [0, 3000], dt = 1, tau = 0.01, rho = eta = beta = 1, for M = M_star = 1
   and M = 3, M_star = 1, with the derived compiled drift (``rhs="derived"``) and with the
-  plain-numpy matrix forms of spec 5.2 (``rhs="matrix-form"``), under the same solve_ivp
-  settings (method, rtol = 1e-8, atol = 1e-10, and for LSODA no analytic Jacobian on either
-  side); a "derived+jac" row adds the derived Jacobian;
+  plain-numpy matrix forms (docs/theory.md, section "The result"; ``rhs="matrix-form"``), under
+  the same solve_ivp settings (method, rtol = 1e-8, atol = 1e-10, and for LSODA no analytic
+  Jacobian on either side); a "derived+jac" row adds the derived Jacobian;
 * ``test_speedup``: best-of-3 wall times of both right-hand sides in the same process, their
   ratio, and the largest difference of eps_g between the two solutions (the accuracy figure);
 * ``test_first_use``: in a fresh process with an empty code cache, the time to derive and

@@ -1,4 +1,7 @@
-"""KL annealing: the critical rate and the convergence time (spec section 7).
+"""KL annealing: the critical rate and the convergence time.
+
+The mathematics is on the results page (docs/results.md, section "Claim 2: KL annealing and
+the critical rate").
 
 Symbols
 -------
@@ -22,11 +25,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 import numpy as np
+from scipy.optimize import minimize_scalar
 
 from linvae.analysis.stability import FixedPoint, Stability, fixed_points
 from linvae.observables import OrderParameters
 from linvae.params import Model
 from linvae.schedules import Constant, Schedule, TanhAnneal
+from linvae.theory.solve import solve_ode
 from linvae.trajectory import Trajectory
 from linvae.utils.validation import check_int, check_real
 
@@ -236,8 +241,6 @@ def convergence_time(
     >>> res.converged, 100 < res.t_conv < 1000
     (True, True)
     """
-    from linvae.theory import solve_ode
-
     owner = "convergence_time"
     tol = check_real("tol", tol, owner, low=0.0)
     n_points = check_int("n_points", n_points, owner, low=2)
@@ -379,8 +382,6 @@ def optimal_annealing_rate(
     >>> opt.gammas.size, opt.speedup > 0
     (4, True)
     """
-    from scipy.optimize import minimize_scalar
-
     owner = "optimal_annealing_rate"
     n_grid = check_int("n_grid", n_grid, owner, low=3 if refine else 1)
     beta_f = float(model.schedule.final)

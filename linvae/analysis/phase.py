@@ -1,4 +1,6 @@
-"""Phase diagrams: where training ends, how fast, and at what cost (spec sections 6-8).
+"""Phase diagrams: where training ends, how fast, and at what cost.
+
+The mathematics is on the results page (docs/results.md, sections "Claim 1" to "Claim 3").
 
 Symbols
 -------
@@ -26,15 +28,21 @@ from typing import Literal
 
 import numpy as np
 
+from linvae.analysis.annealing import convergence_time, critical_rate
 from linvae.analysis.stability import (
     Stability,
-    _eigenvalue_tol,
+    eigenvalue_tolerance,
     latent_block,
     reduced_jacobian,
+    sorted_eigenvalues,
 )
+from linvae.analysis.superfluous import superfluous_error
 from linvae.analysis.threshold import threshold_formula
 from linvae.observables import OrderParameters, state_size
 from linvae.params import Model
+from linvae.schedules import Constant, TanhAnneal
+from linvae.theory.drift import Drift
+from linvae.theory.initial import initial_order_parameters
 from linvae.trajectory import Trajectory
 
 __all__ = [
@@ -153,18 +161,11 @@ def _states(M: int, rho, eta, beta, lam, learned_roles: bool):
     return Y, ok
 
 
-def _batched_eigenvalues(ode, Y: np.ndarray, P: np.ndarray, M: int) -> np.ndarray:
-    """Eigenvalues (decreasing real part) of the reduced Jacobians at the rows of Y and P."""
-    flat_Y = Y.reshape(-1, Y.shape[-1])
-    flat_P = P.reshape(-1, P.shape[-1])
-    n = flat_Y.shape[1]
-    J = np.empty((flat_Y.shape[0], n, n))
-    jac = ode.jac
-    for k in range(flat_Y.shape[0]):
-        J[k] = jac(flat_Y[k], flat_P[k])
-    ev = np.linalg.eigvals(reduced_jacobian(J, M, 1))
-    order = np.argsort(-ev.real, axis=-1, kind="stable")
-    ev = np.take_along_axis(ev, order, axis=-1)
+def _batched_eigenvalues(drift: Drift, Y: np.ndarray, **grid) -> np.ndarray:
+    """Eigenvalues (decreasing real part) of the reduced Jacobians at the states Y (..., n),
+    with the grid's parameters (``beta``, ``rho``, ``eta``, ``lam``) at each of them."""
+    J = drift.jacobians(Y.reshape(-1, Y.shape[-1]), **grid)
+    ev = sorted_eigenvalues(reduced_jacobian(J, drift.model.M, 1))
     return ev.reshape(*Y.shape[:-1], ev.shape[-1])
 
 
@@ -211,8 +212,6 @@ def stability_diagram(
     >>> pd.values["phase"].tolist()
     [['learned', 'collapsed']]
     """
-    from linvae.theory.rhs import compile_ode, parameter_vector
-
     start = time.perf_counter()
     owner = "stability_diagram"
     if axis not in ("rho", "eta", "lam"):
@@ -243,19 +242,21 @@ def stability_diagram(
     lam = ys[:, None] if axis == "lam" else np.full((ys.size, 1), model.lam)
     rho, eta, lam, B = np.broadcast_arrays(rho, eta, lam, B)
 
-    ode = compile_ode(M, 1)
-    p0 = parameter_vector(model, sgd_noise=sgd_noise, beta=1.0)
-    bi = ode.beta_index
-    P = np.broadcast_to(p0, (*B.shape, p0.size)).copy()
-    P[..., 0], P[..., bi - 1], P[..., bi], P[..., bi + 1] = rho, eta, B, lam
+    drift = Drift(model, sgd_noise=sgd_noise)
+    grid = {
+        "beta": B.reshape(-1),
+        "rho": rho.reshape(-1, 1),
+        "eta": eta.reshape(-1),
+        "lam": lam.reshape(-1),
+    }
 
     Y_learned, exists = _states(M, rho, eta, B, lam, learned_roles=True)
     Y_collapsed, _ = _states(M, rho, eta, B, lam, learned_roles=False)
-    ev_learned = _batched_eigenvalues(ode, Y_learned, P, M)
-    ev_collapsed = _batched_eigenvalues(ode, Y_collapsed, P, M)
+    ev_learned = _batched_eigenvalues(drift, Y_learned, **grid)
+    ev_collapsed = _batched_eigenvalues(drift, Y_collapsed, **grid)
     top_l = np.where(exists, ev_learned[..., 0].real, np.nan)
     top_c = ev_collapsed[..., 0].real
-    tol = _eigenvalue_tol(np.array([np.nanmax(np.abs(top_c))]), model.tau)
+    tol = eigenvalue_tolerance(np.array([np.nanmax(np.abs(top_c))]), model.tau)
     phase = np.full(B.shape, Phase.MARGINAL.value, dtype=object)
     phase[top_c < -tol] = Phase.COLLAPSED.value
     phase[exists & (top_l < -tol)] = Phase.LEARNED.value
@@ -347,10 +348,6 @@ def annealing_diagram(
     >>> pd.values["t_conv"].shape
     (1, 2)
     """
-    from linvae.analysis.annealing import convergence_time, critical_rate
-    from linvae.schedules import Constant, TanhAnneal
-    from linvae.theory.initial import initial_order_parameters
-
     start = time.perf_counter()
     gammas = np.asarray(gammas, dtype=np.float64)
     beta_finals = np.asarray(beta_finals, dtype=np.float64)
@@ -441,8 +438,6 @@ def penalty_diagram(model: Model, *, Ms: np.ndarray, betas: np.ndarray) -> Phase
     >>> pd.values["penalty"].tolist()
     [[0.0, 0.0], [1.0, 0.0]]
     """
-    from linvae.analysis.superfluous import superfluous_error
-
     start = time.perf_counter()
     Ms = np.asarray(Ms, dtype=np.int64)
     betas = np.asarray(betas, dtype=np.float64)

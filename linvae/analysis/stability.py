@@ -1,4 +1,7 @@
-"""Fixed points of the order-parameter ODEs and their stability (spec section 6).
+"""Fixed points of the order-parameter ODEs and their stability.
+
+The mathematics is on the results page (docs/results.md, section "Fixed points and their
+stability").
 
 Symbols
 -------
@@ -16,10 +19,11 @@ three things (:class:`LatentRole`):
   ``Q_kk = m_kk^2 = q``, ``d = nu m / (nu (q + beta) + lam)``, ``E_kk = d^2``, ``R_kk = m d``,
   ``D = beta / (q + beta)``, where q solves
   ``nu^2 / a = nu^3 q / a^2 + beta / (q + beta) + lam`` with ``a = nu (q + beta) + lam``;
-  for lam = 0 this is ``q = nu - beta`` (spec section 6). It exists iff
+  for lam = 0 this is ``q = nu - beta``. It exists iff
   ``beta < nu / (1 + lam) - lam / nu``.
 * noise: it fits one direction of the noise bulk: the same equations with nu -> eta, in Q, E, R
-  only (``m = d = 0``); ``Q_kk = eta - beta`` for lam = 0 (spec section 8).
+  only (``m = d = 0``); ``Q_kk = eta - beta`` for lam = 0 (docs/results.md, section "Claim 3:
+  superfluous latents").
 * collapsed: ``m = d = Q_k. = E_k. = R_k. = 0``, ``D_k = 1`` (q(z|x) is the prior).
 
 Latents decouple at these points (different factors and noise directions are orthogonal), so
@@ -39,9 +43,11 @@ import itertools
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy.optimize import root
 
 from linvae.observables import OrderParameters, generalization_error, pack_state, unpack_state
 from linvae.params import Model
+from linvae.theory.drift import Drift
 from linvae.utils.validation import check_real
 
 __all__ = [
@@ -50,9 +56,12 @@ __all__ = [
     "Stability",
     "classify_stability",
     "closed_form_state",
+    "eigenvalue_tolerance",
     "fixed_points",
+    "independent_coordinates",
     "latent_block",
     "reduced_jacobian",
+    "sorted_eigenvalues",
     "symbolic_fixed_point",
 ]
 
@@ -356,8 +365,26 @@ def _role_assignments(model: Model, beta: float):
 
 
 # --------------------------------------------------------------------------- coordinates
-def _independent(M: int, M_star: int):
-    """Indices of the independent flat coordinates and the map z -> y (n x n_z)."""
+def independent_coordinates(M: int, M_star: int) -> tuple[np.ndarray, np.ndarray]:
+    """The independent flat coordinates (Q, E upper triangles) and the map back to the flat state.
+
+    Parameters
+    ----------
+    M, M_star : int
+
+    Returns
+    -------
+    keep : ndarray of int, shape (n_z,)
+        Positions of the independent coordinates in the flat state: ``z = y[keep]``.
+    P : ndarray, shape (n, n_z)
+        ``y = P z`` duplicates the off-diagonal entries of Q and E.
+
+    Examples
+    --------
+    >>> keep, P = independent_coordinates(2, 1)
+    >>> keep.size, P.shape
+    (16, (18, 16))
+    """
     n1, n2 = M * M_star, M * M
     keep, columns = [], []
     n = 2 * n1 + 3 * n2 + M
@@ -395,7 +422,7 @@ def reduced_jacobian(J: np.ndarray, M: int, M_star: int) -> np.ndarray:
     ndarray, shape (..., n_z, n_z)
         ``n_z = 2 M M_star + M (M + 1) + M^2 + M``.
     """
-    keep, P = _independent(M, M_star)
+    keep, P = independent_coordinates(M, M_star)
     return J[..., keep, :] @ P
 
 
@@ -418,14 +445,24 @@ def classify_stability(eigenvalues: np.ndarray, *, tol: float) -> Stability:
     return Stability.MARGINAL
 
 
-def _sorted_eigenvalues(Jz: np.ndarray) -> np.ndarray:
+def sorted_eigenvalues(Jz: np.ndarray) -> np.ndarray:
+    """Eigenvalues of (a batch of) square matrices, by decreasing real part, shape (..., n).
+
+    Examples
+    --------
+    >>> sorted_eigenvalues(np.diag([-2.0, 1.0, -0.5])).real.tolist()
+    [1.0, -0.5, -2.0]
+    """
     ev = np.linalg.eigvals(Jz)
     order = np.argsort(-ev.real, axis=-1, kind="stable")
     return np.take_along_axis(ev, order, axis=-1)
 
 
-def _eigenvalue_tol(eigenvalues: np.ndarray, tau: float) -> float:
-    # Eigenvalues are O(tau); round-off in eigvals is ~1e-15 of the largest.
+def eigenvalue_tolerance(eigenvalues: np.ndarray, tau: float) -> float:
+    """Real parts at most this far from 0 count as zero: ``1e-9 max(max |ev|, tau)``.
+
+    Eigenvalues are O(tau); round-off in eigvals is ~1e-15 of the largest.
+    """
     return 1e-9 * max(float(np.max(np.abs(eigenvalues), initial=0.0)), tau)
 
 
@@ -442,8 +479,8 @@ def fixed_points(
 
     ``0 = tau F1(y; beta) + xi tau^2 F2(y; beta)`` with xi = 1 (``sgd_noise``) or 0 (tau -> 0).
     Closed forms (module docstring) enumerate the points; at finite tau each is refined by a root
-    solve of the derived right-hand side (:func:`linvae.theory.rhs.compile_ode`) started from its
-    closed form. Each point gets the eigenvalues of its Jacobian and a :class:`Stability` label.
+    solve of the derived right-hand side (:meth:`linvae.theory.drift.Drift.at_beta`) started from
+    its closed form. Each point gets the eigenvalues of its Jacobian and a :class:`Stability` label.
 
     Parameters
     ----------
@@ -489,10 +526,6 @@ def fixed_points(
     >>> round(pts[0].top_eigenvalue / 0.01, 6)  # -(3 - sqrt 5) / 2
     -0.381966
     """
-    from scipy.optimize import root
-
-    from linvae.theory.rhs import compile_ode, parameter_vector
-
     if not isinstance(model, Model):
         raise TypeError(f"The `model` parameter of fixed_points must be a Model. Got {model!r}.")
     beta = check_real(
@@ -503,9 +536,8 @@ def fixed_points(
         fix="At beta = 0 the encoder variance D = beta / (Q + beta) vanishes.",
     )
     M, M_star = model.M, model.M_star
-    ode = compile_ode(M, M_star)
-    p = parameter_vector(model, sgd_noise=sgd_noise, beta=beta)
-    keep, P = _independent(M, M_star)
+    drift = Drift(model, sgd_noise=sgd_noise).at_beta(beta)
+    keep, P = independent_coordinates(M, M_star)
     if roles is None:
         assignments = list(_role_assignments(model, beta))
     else:
@@ -519,17 +551,17 @@ def fixed_points(
         if sgd_noise:
 
             def fun(z):
-                return ode.rhs(P @ z, p)[keep]
+                return drift(P @ z)[keep]
 
             def jac(z):
-                return ode.jac(P @ z, p)[keep] @ P
+                return drift.jacobian(P @ z)[keep] @ P
 
             sol = root(fun, y[keep], jac=jac, method="hybr", options={"xtol": xtol})
             y = P @ sol.x
             success, message, nfev = bool(sol.success), str(sol.message), int(sol.nfev)
         state = unpack_state(y, M, M_star)
-        ev = _sorted_eigenvalues(reduced_jacobian(ode.jac(y, p), M, M_star))
-        tol = _eigenvalue_tol(ev, model.tau)
+        ev = sorted_eigenvalues(reduced_jacobian(drift.jacobian(y), M, M_star))
+        tol = eigenvalue_tolerance(ev, model.tau)
         out.append(
             FixedPoint(
                 model=model,
@@ -544,7 +576,7 @@ def fixed_points(
                 eigenvalues=ev,
                 stability=classify_stability(ev, tol=tol),
                 eigenvalue_tol=tol,
-                residual=float(np.max(np.abs(ode.rhs(y, p)))),
+                residual=float(np.max(np.abs(drift(y)))),
                 success=success,
                 message=message,
                 nfev=nfev,
@@ -580,8 +612,10 @@ def symbolic_fixed_point(roles: tuple[LatentRole, ...], M_star: int = 1) -> dict
     >>> [sp.simplify(f.subs(subs)) for f in ode.first_order]
     [0, 0, 0, 0, 0, 0]
     """
+    # sympy: loaded on first use, not by importing this module.
     import sympy as sp
 
+    # sympy: the derivation imports it at module level.
     from linvae.theory.derive import derive_ode
 
     roles = tuple(LatentRole(r) for r in roles)

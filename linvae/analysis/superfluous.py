@@ -1,4 +1,7 @@
-"""Superfluous latents, M > M_star (spec section 8).
+"""Superfluous latents, M > M_star.
+
+The mathematics is on the results page (docs/results.md, section "Claim 3: superfluous
+latents").
 
 Symbols
 -------
@@ -33,6 +36,7 @@ from linvae.analysis.stability import FixedPoint
 from linvae.observables import OrderParameters
 from linvae.params import Model
 from linvae.theory.initial import initial_order_parameters
+from linvae.theory.solve import solve_ode
 from linvae.trajectory import Trajectory
 from linvae.utils.validation import check_real
 
@@ -191,8 +195,6 @@ def superfluous_dynamics(
     >>> res.attractor.name, round(res.eps_g_formula, 6)
     ('learned+noise', 0.55051)
     """
-    from linvae.theory import solve_ode
-
     owner = "superfluous_dynamics"
     t_max = check_real("t_max", t_max, owner, low=0.0)
     tol = check_real("tol", tol, owner, low=0.0)

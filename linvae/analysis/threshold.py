@@ -1,4 +1,7 @@
-"""The posterior-collapse threshold beta* (spec section 6).
+"""The posterior-collapse threshold beta*.
+
+The mathematics is on the results page (docs/results.md, section "Claim 1: the
+posterior-collapse threshold").
 
 Symbols
 -------
@@ -23,8 +26,10 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
+from scipy.optimize import brentq
 
 from linvae.params import Model
+from linvae.theory.drift import Drift
 
 __all__ = ["CollapseThreshold", "collapse_threshold", "threshold_formula"]
 
@@ -94,14 +99,13 @@ class CollapseThreshold:
         }
 
 
-def _collapsed_signal_top(ode, p, beta, M, M_star, factor):
+def _collapsed_signal_top(drift: Drift, beta: float, factor: int) -> float:
     """Top real eigenvalue of the (m, d) block for one factor at the collapsed point."""
+    M, M_star = drift.model.M, drift.model.M_star
     n = 2 * M * M_star + 3 * M * M + M
     y = np.zeros(n)
     y[n - M :] = 1.0
-    p = p.copy()
-    p[ode.beta_index] = beta
-    J = ode.jac(y, p)
+    J = drift.at_beta(beta).jacobian(y)
     idx = [i * M_star + factor for i in range(M)]
     idx = idx + [M * M_star + k for k in idx]
     return float(np.max(np.linalg.eigvals(J[np.ix_(idx, idx)]).real))
@@ -168,19 +172,14 @@ def collapse_threshold(
     if method == "analytic":
         per_factor = np.atleast_1d(threshold_formula(rho, eta, lam)).astype(np.float64)
     else:
-        from scipy.optimize import brentq
-
-        from linvae.theory.rhs import compile_ode, parameter_vector
-
-        M, M_star = model.M, model.M_star
-        ode = compile_ode(M, M_star)
-        p = parameter_vector(model, sgd_noise=False)
+        M_star = model.M_star
+        drift = Drift(model, sgd_noise=False)
         per_factor = np.empty(M_star)
         brackets = np.empty((M_star, 2))
         for k in range(M_star):
 
             def top(beta, k=k):
-                return _collapsed_signal_top(ode, p, beta, M, M_star, k)
+                return _collapsed_signal_top(drift, beta, k)
 
             # beta_k* <= nu_k: the block's determinant is positive beyond it.
             hi = float(rho[k] + eta) + 1.0

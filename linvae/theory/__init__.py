@@ -1,14 +1,27 @@
-"""The order-parameter ODEs of one-pass SGD: sympy derivation, compiled right-hand side, solver.
+"""The order-parameter ODEs of one-pass SGD: sympy derivation, compiled drift, solver.
 
 * :func:`solve_ode`, :func:`initial_conditions_from` - integrate the ODEs (the SGD twin).
-* :func:`linvae.theory.derive.derive_ode` - the sympy derivation (spec section 5.1).
+* :func:`initial_order_parameters` - initial conditions imitating a random start at size N.
+* :class:`Drift` - the right-hand side bound to one model (:mod:`linvae.theory.drift`).
+* :func:`linvae.theory.derive.derive_ode` - the sympy derivation (the theory page,
+  docs/theory.md, section "The derivation").
 * :func:`linvae.theory.rhs.compile_ode` - numba code generated from it, cached per shape.
-* :func:`linvae.theory.reference.matrix_form_drift` - the plain-numpy matrix forms (spec 5.2).
+* :func:`linvae.theory.reference.matrix_form_drift` - the plain-numpy matrix forms (docs/theory.md,
+  section "The result").
 
-sympy and numba are imported on first use, not by ``import linvae.theory``; plotting lives in
+Importing the package is light (scientific-Python SPEC 1): the names below load their modules
+on first use, and sympy and numba load only when a drift is first compiled. Plotting lives in
 :mod:`linvae.plot.compare`, which nothing in the core imports.
 """
 
-from linvae.theory.solve import initial_conditions_from, solve_ode
+import lazy_loader as _lazy
 
-__all__ = ["initial_conditions_from", "solve_ode"]
+__getattr__, __dir__, __all__ = _lazy.attach(
+    __name__,
+    submodules=["derive", "drift", "initial", "reference", "rhs", "solve"],
+    submod_attrs={
+        "drift": ["Drift"],
+        "initial": ["initial_order_parameters"],
+        "solve": ["initial_conditions_from", "solve_ode"],
+    },
+)

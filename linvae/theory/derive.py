@@ -1,4 +1,6 @@
-"""Symbolic derivation of the order-parameter ODEs of one-pass SGD (spec section 5.1).
+"""Symbolic derivation of the order-parameter ODEs of one-pass SGD.
+
+The derivation is written out on the theory page (docs/theory.md, section "The derivation").
 
 Symbols
 -------
@@ -22,11 +24,11 @@ Every N-dimensional vector that one SGD step touches lies in the span of the col
 ``G = B^T B / N``, are the order parameters, the local fields times ``s`` (``W^T x / N = s a``),
 and ``x^T x / N``, which is self-averaging and replaced by ``eta``.
 
-1. The per-sample loss (spec section 2) is written in terms of ``a, mu, Q, E, D`` and
-   differentiated by sympy. The chain rule through ``a = W^T x / sqrt N`` and ``Q = W^T W / N``
-   gives the gradient in basis coordinates:
+1. The per-sample loss (docs/simulator.md, section "The model") is written in terms of
+   ``a, mu, Q, E, D`` and differentiated by sympy. The chain rule through
+   ``a = W^T x / sqrt N`` and ``Q = W^T W / N`` gives the gradient in basis coordinates:
    ``grad_W = s x (dL/da)^T + s^2 W (dL/dQ + dL/dQ^T)``; likewise for ``V`` with ``mu`` and ``E``.
-2. One SGD step (spec section 3) updates the coefficients, ``c_W' = c_W - tau grad_W``,
+2. One SGD step updates the coefficients, ``c_W' = c_W - tau grad_W``,
    ``c_V' = c_V - tau grad_V`` and ``D' = D - tau s^2 dL/dD``.
 3. The new order parameters are Gram forms, e.g. ``Q' = c_W'^T G c_W'``; they are polynomials in
    ``s``. The increments are expanded to ``O(s^2) = O(1/N)``.
@@ -155,7 +157,7 @@ def _symbols(M: int, M_star: int) -> _Symbols:
 
 # --------------------------------------------------------------------------- the model
 def _loss(a, mu, Qg, Eg, D, beta, lam) -> sp.Expr:
-    """Per-sample loss of spec section 2 in terms of the fields and Gram matrices.
+    """Per-sample loss of the model in terms of the fields and Gram matrices.
 
     ``Qg``, ``Eg`` are general (non-symmetric) matrices of independent symbols, so that the
     chain rule ``d/dW f(W^T W / N) = W (df/dQ + df/dQ^T) / N`` applies as written.
@@ -295,8 +297,8 @@ def derive_ode(M: int, M_star: int) -> DerivedODE:
     """Derive the drift of (m, d, Q, E, R, D) under one-pass SGD, as N -> infinity.
 
     ``dq/dt = N E[q(step + 1) - q(step)]`` to leading order in ``1/N``, for every component of the
-    order parameters, with the local fields Gaussian (spec section 5.1). The result is cached
-    per shape.
+    order parameters, with the local fields Gaussian (docs/theory.md, "The derivation"). The
+    result is cached per shape.
 
     Parameters
     ----------

@@ -1,4 +1,6 @@
-"""Plain-numpy matrix forms of the order-parameter ODEs (spec section 5.2): the reference.
+"""Plain-numpy matrix forms of the order-parameter ODEs: the reference.
+
+The equations are on the theory page (docs/theory.md, section "The result").
 
 Symbols
 -------
@@ -6,7 +8,7 @@ m, d     (M x M_star) decoder- and encoder-signal overlaps
 Q, E, R  (M x M) Gram matrices of W, V and W^T V / N
 D        (M) encoder variances
 T        (M_star x M_star) W_star^T W_star / N
-P        diag(rho_k): per-factor signal strengths (``rho`` in spec 5.2)
+P        diag(rho_k): per-factor signal strengths
 eta, beta, lam, tau as in :mod:`linvae.params`; xi = 1 keeps the O(tau^2) SGD-noise terms
 
 With the field moments A = m P m^T + eta Q, B = d P d^T + eta E, C = m P d^T + eta R,
@@ -19,7 +21,7 @@ K = B + diag(D) + lam I and Qb = Q + beta I:
     dR/dt = tau [ A + B - K R - C Qb - lam R ] - xi tau^2 eta [ B Qb - C^T ]
     dD_k/dt = -(tau/2) [ Q_kk + beta - beta / D_k ]
 
-This module is written from the spec, independently of the sympy derivation
+This module is transcribed from the matrix forms, independently of the sympy derivation
 (:mod:`linvae.theory.derive`); tests compare the two, and the benchmark times both.
 """
 
@@ -43,7 +45,7 @@ def matrix_form_drift(
     tau: float,
     xi: float = 1.0,
 ) -> np.ndarray:
-    """dy/dt of the flat order-parameter state from the matrix forms of spec section 5.2.
+    """dy/dt of the flat order-parameter state from the matrix forms (docs/theory.md, "The result").
 
     Parameters
     ----------

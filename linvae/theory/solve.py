@@ -8,9 +8,10 @@ T        (M_star x M_star) W_star^T W_star / N
 beta(t)  the model's KL schedule, evaluated at the solver's times
 xi       1 keeps the O(tau^2) SGD-noise terms (``sgd_noise=True``), 0 drops them
 
-The right-hand side is the sympy-derived drift of :mod:`linvae.theory.derive`, compiled by
-:mod:`linvae.theory.rhs`; ``rhs="matrix-form"`` integrates the plain-numpy matrix forms of
-spec section 5.2 instead (:mod:`linvae.theory.reference`), as a cross-check. The result is a
+The right-hand side is :class:`linvae.theory.drift.Drift`: the sympy-derived drift of
+:mod:`linvae.theory.derive`, compiled by :mod:`linvae.theory.rhs`; ``rhs="matrix-form"``
+integrates the plain-numpy matrix forms (:mod:`linvae.theory.reference`; the theory page,
+docs/theory.md, section "The result") instead, as a cross-check. The result is a
 :class:`linvae.Trajectory` (source "ode", one "seed"), whose ``eps_g`` comes from the same
 :func:`linvae.generalization_error` as a simulation's.
 """
@@ -19,7 +20,6 @@ from __future__ import annotations
 
 import itertools
 import logging
-import math
 import warnings
 from collections.abc import Sequence
 from typing import Literal
@@ -29,9 +29,11 @@ from scipy.integrate import solve_ivp
 
 from linvae.observables import OrderParameters, pack_state, unpack_state
 from linvae.params import Model
-from linvae.schedules import Constant, LinearRamp, Schedule, StepSchedule, TanhAnneal
+from linvae.schedules import LinearRamp, Schedule, StepSchedule
+from linvae.theory.drift import Drift
 from linvae.trajectory import Trajectory
 from linvae.utils.validation import check_array, check_real
+from linvae.utils.version import __version__
 
 __all__ = ["initial_conditions_from", "solve_ode"]
 
@@ -110,20 +112,6 @@ def _aligned(values: dict) -> dict:
     return out
 
 
-def _scalar_beta(schedule: Schedule):
-    """beta(t) for one float t, without the array machinery of Schedule.__call__.
-
-    The right-hand side is called thousands of times; the common schedules get a closed form.
-    """
-    if isinstance(schedule, Constant):
-        value = schedule.beta
-        return lambda t: value
-    if isinstance(schedule, TanhAnneal):
-        b, g = schedule.beta_final, schedule.gamma
-        return lambda t: b * math.tanh(g * t)
-    return lambda t: float(schedule(float(t)))
-
-
 def _breakpoints(schedule: Schedule) -> list[float]:
     """Times where beta(t) jumps or kinks: the solver restarts there."""
     if isinstance(schedule, StepSchedule):
@@ -175,7 +163,8 @@ def solve_ode(
     """Integrate the order-parameter ODEs of one-pass SGD from ``t = 0`` to ``t_max``.
 
     ``dy/dt = tau F1(y; beta(t)) + xi tau^2 F2(y; beta(t))`` for the flat state
-    ``y = (m, d, Q, E, R, D)``, with the drift derived by sympy from the model (spec section 5).
+    ``y = (m, d, Q, E, R, D)``, with the drift derived by sympy from the model (the theory page,
+    docs/theory.md, sections "The derivation" and "The result").
 
     Parameters
     ----------
@@ -203,8 +192,8 @@ def solve_ode(
         Give implicit methods (LSODA, Radau, BDF) the derived Jacobian. Its first compilation for
         a shape takes seconds to tens of seconds (M = 3); it is cached on disk afterwards.
     rhs : {"derived", "matrix-form"}
-        The sympy-derived compiled drift, or the plain-numpy matrix forms of spec 5.2 (slower;
-        for cross-checks and benchmarks; no Jacobian).
+        The sympy-derived compiled drift, or the plain-numpy matrix forms of
+        :mod:`linvae.theory.reference` (slower; for cross-checks and benchmarks; no Jacobian).
 
     Returns
     -------
@@ -244,8 +233,6 @@ def solve_ode(
     >>> sol.eps_g.shape
     (1, 101)
     """
-    from linvae import __version__
-
     owner = "solve_ode"
     if not isinstance(model, Model):
         raise TypeError(f"The `model` parameter of {owner} must be a Model. Got {model!r}.")
@@ -299,14 +286,12 @@ def solve_ode(
             stacklevel=2,
         )
 
-    beta = _scalar_beta(model.schedule)
     y0 = pack_state(init_op)
     meta: dict = {"method": method, "rtol": rtol, "atol": atol, "sgd_noise": bool(sgd_noise)}
     meta.update(init=init_note, rhs=rhs, linvae_version=__version__)
-    if rhs == "derived":
-        from linvae.theory.rhs import compile_ode, parameter_vector
-
-        compiled = compile_ode(M, M_star)
+    drift = Drift(model, T=T, sgd_noise=sgd_noise, rhs=rhs)
+    if drift.compiled is not None:
+        compiled = drift.compiled
         _LOG.info(
             "ODE code for M=%d, M_star=%d: derived in %.2f s, compiled in %.2f s.",
             M,
@@ -314,33 +299,8 @@ def solve_ode(
             compiled.derivation_seconds,
             compiled.compile_seconds,
         )
-        p = parameter_vector(model, T=T, sgd_noise=sgd_noise)
-        bi = compiled.beta_index
-        kernel, kernel_jac = compiled.rhs, compiled.jac
-
-        # Contiguous input keeps numba to one specialization (solvers may pass views).
-        def fun(t, y):
-            p[bi] = beta(t)
-            return kernel(np.ascontiguousarray(y), p)
-
-        def jac(t, y):
-            p[bi] = beta(t)
-            return kernel_jac(np.ascontiguousarray(y), p)
-
-        use_jac = jacobian and method in _IMPLICIT
         meta["generated_code_sha256"] = compiled.source_hash
-    else:
-        from linvae.theory.reference import matrix_form_drift
-
-        rho, eta, lam, tau = model.rho_vector, model.eta, model.lam, model.tau
-        xi = 1.0 if sgd_noise else 0.0
-
-        def fun(t, y):
-            return matrix_form_drift(
-                y, M=M, M_star=M_star, rho=rho, T=T, eta=eta, beta=beta(t), lam=lam, tau=tau, xi=xi
-            )
-
-        use_jac = False
+    use_jac = jacobian and method in _IMPLICIT and drift.has_jacobian
     meta["jacobian"] = "derived" if use_jac else "solver's finite differences or none"
 
     # Integrate piece by piece between the schedule's jumps/kinks.
@@ -352,9 +312,9 @@ def solve_ode(
     for lo, hi in itertools.pairwise(edges):
         last = hi == t_max
         inside = (t_eval >= lo) & ((t_eval <= hi) if last else (t_eval < hi))
-        options = {"jac": jac} if use_jac else {}
+        options = {"jac": drift.jacobian} if use_jac else {}
         sol = solve_ivp(
-            fun,
+            drift,
             (lo, hi),
             y_start,
             method=method,

@@ -1,4 +1,5 @@
-"""KL annealing (spec section 7) and superfluous latents (spec section 8), against ODE runs."""
+"""KL annealing and superfluous latents against ODE runs (docs/results.md, sections "Claim 2"
+and "Claim 3")."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ from linvae.theory import solve_ode
 from linvae.theory.initial import initial_order_parameters
 
 
-def test_critical_rate_spec_example_and_finite_tau():
+def test_critical_rate_paper_example_and_finite_tau():
     """tau -> 0: J_max = -tau (3 - sqrt 5)/2 (round-off, 1e-12); finite tau shifts it by O(tau^2).
 
     The shift bound 10 tau |J_max| is O(tau^2) with a generous constant."""

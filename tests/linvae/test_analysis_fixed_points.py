@@ -1,4 +1,5 @@
-"""Fixed points, stability labels and the collapse threshold (spec section 6)."""
+"""Fixed points, stability labels and the collapse threshold (docs/results.md, sections "Fixed
+points and their stability" and "Claim 1: the posterior-collapse threshold")."""
 
 from __future__ import annotations
 
@@ -12,18 +13,22 @@ from linvae import Model, OrderParameters, generalization_error, simulate
 from linvae.analysis import (
     LatentRole,
     Stability,
-    closed_form_state,
     collapse_threshold,
     fixed_points,
     threshold_formula,
 )
-from linvae.analysis.stability import _independent, latent_block, symbolic_fixed_point
+from linvae.analysis.stability import (
+    closed_form_state,
+    independent_coordinates,
+    latent_block,
+    reduced_jacobian,
+    symbolic_fixed_point,
+)
 from linvae.observables import pack_state, unpack_state
-from linvae.theory import solve_ode
+from linvae.theory import Drift, solve_ode
 from linvae.theory.derive import derive_ode
 from linvae.theory.initial import initial_order_parameters
 from linvae.theory.reference import matrix_form_drift
-from linvae.theory.rhs import compile_ode, parameter_vector
 
 L, N_, C = LatentRole.LEARNED, LatentRole.NOISE, LatentRole.COLLAPSED
 
@@ -42,13 +47,13 @@ MODELS = [
     [((L,), 1), ((N_,), 1), ((C,), 1), ((L, N_), 1), ((L, C), 1), ((L, L), 2)],
 )
 def test_closed_forms_are_roots_of_the_derived_drift_symbolically(roles, M_star):
-    """Spec 6/8: the lam = 0 closed forms make every component of the tau -> 0 drift vanish."""
+    """The lam = 0 closed forms make every component of the tau -> 0 drift vanish."""
     ode = derive_ode(len(roles), M_star)
     subs = symbolic_fixed_point(roles, M_star)
     assert [sp.simplify(f.subs(subs)) for f in ode.first_order] == [0] * len(ode.first_order)
 
 
-def test_symbolic_jacobian_at_learned_point_gives_spec_example():
+def test_symbolic_jacobian_at_learned_point_gives_paper_example():
     """J_max = -tau (3 - sqrt 5) / 2 at rho = eta = beta = 1, exactly (sympy)."""
     ode = derive_ode(1, 1)
     subs = symbolic_fixed_point((L,))
@@ -104,12 +109,11 @@ def test_numerical_root_of_tau0_drift_lands_on_closed_form():
     from scipy.optimize import root
 
     model = Model(M=2, rho=1.3, eta=0.8, beta=0.5, lam=0.1, tau=0.01)
-    ode = compile_ode(2, 1)
-    p = parameter_vector(model, sgd_noise=False, beta=0.5)
-    keep, P = _independent(2, 1)
+    drift = Drift(model, sgd_noise=False).at_beta(0.5)
+    keep, P = independent_coordinates(2, 1)
     y_closed = pack_state(closed_form_state(model, (L, N_)))
     start = y_closed[keep] * (1 + 0.02 * np.random.default_rng(1).standard_normal(keep.size))
-    sol = root(lambda z: ode.rhs(P @ z, p)[keep], start, method="hybr", options={"xtol": 1e-13})
+    sol = root(lambda z: drift(P @ z)[keep], start, method="hybr", options={"xtol": 1e-13})
     assert sol.success
     np.testing.assert_allclose(P @ sol.x, y_closed, atol=1e-10)
 
@@ -120,7 +124,7 @@ def test_finite_tau_fixed_points_have_zero_residual(model):
     for point in fixed_points(model, sgd_noise=True):
         assert point.success, point.message
         assert point.residual < 1e-15, point.name
-        # D = beta / (Q_kk + beta) holds exactly at finite tau (spec section 6).
+        # D = beta / (Q_kk + beta) holds exactly at finite tau (dD/dt = 0 alone gives it).
         np.testing.assert_allclose(
             point.state.D, point.beta / (np.diag(point.state.Q) + point.beta), rtol=1e-12
         )
@@ -134,7 +138,7 @@ def test_finite_tau_points_approach_closed_forms_linearly_in_tau():
         shifts.append(np.max(np.abs(learned.y - pack_state(learned.closed_form))))
     assert shifts[1] > 0
     assert shifts[0] / shifts[1] == pytest.approx(2.0, rel=0.02)
-    # Noise orthogonal to W_star: Q > m^2 at finite tau (spec section 6).
+    # Noise orthogonal to W_star: Q > m^2 at finite tau.
     assert learned.state.Q[0, 0] > learned.state.m[0, 0] ** 2
 
 
@@ -148,14 +152,14 @@ def test_fixed_point_enumeration_and_labels():
     below_eta = names(fixed_points(Model(M=2, beta=0.5), sgd_noise=False))
     assert below_eta["learned+noise"] is Stability.STABLE
     assert below_eta["learned+collapsed"] is Stability.SADDLE
-    # beta = eta: the spare latent is marginal (spec section 8).
+    # beta = eta: the spare latent is marginal (docs/results.md, "Claim 3").
     at_eta = names(fixed_points(Model(M=2, beta=1.0), sgd_noise=False))
     assert at_eta["learned+collapsed"] is Stability.MARGINAL
     above_eta = names(fixed_points(Model(M=2, beta=1.5), sgd_noise=False))
     assert above_eta["learned+collapsed"] is Stability.STABLE
 
 
-def test_spec_example_J_max():
+def test_paper_example_J_max():
     """rho = eta = beta = 1, lam = 0: J_max = -tau (3 - sqrt 5)/2 (float64 round-off, 1e-12)."""
     tau = 0.01
     (learned, _) = fixed_points(Model(rho=1.0, eta=1.0, beta=1.0, tau=tau), sgd_noise=False)
@@ -186,13 +190,11 @@ def test_stability_labels_confirmed_by_integrating_perturbations(model):
     """Stable: a 1e-4 kick decays (by > 10x after 6/|J_max|, e^-6 expected up to transients).
     Saddle: a kick along the top eigenvector grows (by > 5x after 4/J_top, e^4 expected)."""
     M, M_star = model.M, model.M_star
-    keep, P = _independent(M, M_star)
-    ode = compile_ode(M, M_star)
-    p = parameter_vector(model, beta=model.schedule.final)
-    from linvae.analysis.stability import reduced_jacobian
+    keep, P = independent_coordinates(M, M_star)
+    drift = Drift(model).at_beta(model.schedule.final)
 
     for point in fixed_points(model):
-        J = reduced_jacobian(ode.jac(point.y, p), M, M_star)
+        J = reduced_jacobian(drift.jacobian(point.y), M, M_star)
         ev, vec = np.linalg.eig(J)
         top = int(np.argmax(ev.real))
         if point.stability is Stability.STABLE:
@@ -248,7 +250,7 @@ def test_threshold_does_not_depend_on_tau():
 
 @pytest.mark.parametrize("offset", [-0.3, 0.3])
 def test_ode_reaches_learned_below_and_collapsed_above_threshold(offset):
-    """Spec 6: beta > beta* collapses whatever the training time; beta < beta* learns.
+    """beta > beta* collapses whatever the training time; beta < beta* learns.
 
     ODE (rtol 1e-8) from an N = 200 random initialization, tau = 0.05, for 40 relaxation times.
     Collapse: |m| never exceeds its start by more than 1.5x (the early transient, while Q

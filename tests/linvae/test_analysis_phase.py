@@ -52,8 +52,8 @@ def test_stability_diagram_values_match_fixed_points():
             assert pd.values["top_eigenvalue"][i, j] == pytest.approx(
                 stable[0].top_eigenvalue, abs=1e-12
             )
-    spec = stability_diagram(Model(tau=0.01), betas=np.array([1.0]), values=np.array([1.0]))
-    assert spec.values["top_eigenvalue"][0, 0] == pytest.approx(
+    example = stability_diagram(Model(tau=0.01), betas=np.array([1.0]), values=np.array([1.0]))
+    assert example.values["top_eigenvalue"][0, 0] == pytest.approx(
         -0.01 * (3 - math.sqrt(5)) / 2, rel=1e-12
     )
 

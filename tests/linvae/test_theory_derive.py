@@ -1,4 +1,5 @@
-"""The sympy-derived ODEs against the matrix forms of spec section 5.2, and their Jacobian."""
+"""The sympy-derived ODEs against their matrix forms (docs/theory.md, section "The result"),
+and their Jacobian."""
 
 from __future__ import annotations
 
@@ -69,7 +70,7 @@ def packed(M, M_star, params, xi):
     return parameter_vector(model, T=params["T"], sgd_noise=bool(xi), beta=params["beta"])
 
 
-def test_field_moments_are_those_of_spec_5_1():
+def test_field_moments_are_those_of_the_matrix_forms():
     ode = derive_ode(2, 2)
     M, M_star = 2, 2
     sym = {s.name: s for s in (*ode.state_symbols, *ode.parameter_symbols)}

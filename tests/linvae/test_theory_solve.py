@@ -17,7 +17,7 @@ from linvae import (
     TanhAnneal,
     Trajectory,
 )
-from linvae.theory import initial_conditions_from, solve_ode
+from linvae.theory import Drift, initial_conditions_from, solve_ode
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -95,7 +95,8 @@ def test_methods_agree(method, shape):
 
 
 def test_reaches_the_learned_fixed_point_without_noise():
-    """Spec section 6: m^2 = Q = nu - beta, d = m / nu, E = d^2, R = m d, D = beta / nu."""
+    """m^2 = Q = nu - beta, d = m / nu, E = d^2, R = m d, D = beta / nu (docs/results.md,
+    section "Fixed points and their stability")."""
     rho, eta, beta = 1.0, 1.0, 0.5
     nu = rho + eta
     model = Model(rho=rho, eta=eta, beta=beta, tau=0.1)
@@ -111,7 +112,8 @@ def test_reaches_the_learned_fixed_point_without_noise():
 
 
 def test_noise_keeps_D_equal_beta_over_Q_plus_beta():
-    """Spec section 6: at finite tau D = beta / (Q + beta) still holds at the fixed point."""
+    """At finite tau D = beta / (Q + beta) still holds at the fixed point (dD/dt has no tau^2
+    term)."""
     model = Model(rho=1.0, eta=1.0, beta=0.5, tau=0.1)
     sol = solve_ode(model, t_max=3000.0, dt=100.0, init=scalar_init())
     Q, D = sol.Q[0, -1, 0, 0], sol.D[0, -1, 0]
@@ -211,3 +213,38 @@ def test_save_load_roundtrip(tmp_path):
     back = Trajectory.load(path)
     np.testing.assert_array_equal(back.eps_g, sol.eps_g)
     assert back.source == "ode" and back.meta["method"] == "LSODA"
+
+
+# ----------------------------------------------------------------------------- the drift
+def test_drift_is_the_one_right_hand_side():
+    """Drift(model)(t, y) writes beta(t) and evaluates the compiled drift; the matrix-form drift
+    gives the same numbers (the derived and matrix forms agree to round-off, 1e-12 on O(1)
+    values); at_beta and the batched jacobians give exactly what the time-dependent drift gives
+    at the same beta (same compiled function, same parameters)."""
+    schedule = TanhAnneal(beta_final=1.0, gamma=0.1)
+    model = Model(M=2, rho=1.3, eta=0.8, lam=0.1, tau=0.05, beta=schedule)
+    y = np.concatenate(
+        [
+            np.array([0.2, -0.1, 0.15, 0.05]),  # m, d
+            (np.eye(2) + 0.1).ravel(),  # Q
+            (np.eye(2) + 0.05).ravel(),  # E
+            np.array([0.1, 0.0, 0.02, 0.1]),  # R
+            np.array([0.9, 1.1]),  # D
+        ]
+    )
+    drift = Drift(model)
+    reference = Drift(model, rhs="matrix-form")
+    t = 3.0
+    beta_t = math.tanh(0.1 * t)
+    assert drift.beta(t) == beta_t
+    np.testing.assert_allclose(drift(t, y), reference(t, y), rtol=0, atol=1e-12)
+    assert np.array_equal(drift(t, y), drift.at_beta(beta_t)(y))
+    assert np.array_equal(drift.frozen(t).jacobian(y), drift.jacobian(t, y))
+    batched = drift.jacobians(np.stack([y, 2 * y]), beta=np.array([beta_t, 0.5]))
+    assert np.array_equal(batched[0], drift.jacobian(t, y))
+    assert np.array_equal(batched[1], drift.at_beta(0.5).jacobian(2 * y))
+    assert drift.has_jacobian and not reference.has_jacobian
+    with pytest.raises(ValueError, match="has no Jacobian"):
+        reference.jacobian(t, y)
+    with pytest.raises(ValueError, match="The `rhs` parameter of Drift"):
+        Drift(model, rhs="numeric")
