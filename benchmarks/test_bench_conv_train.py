@@ -18,12 +18,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from conv_study.train import (  # noqa: E402
-    TrainConfig,
-    _new_state,
-    _Progress,
-    _train_epoch,
-)
+from conv_study.train import TrainConfig, new_train_state, train_epoch  # noqa: E402
 
 N_IMAGES = int(os.environ.get("CONV_BENCH_IMAGES", "2048"))
 THREADS = int(os.environ.get("CONV_BENCH_THREADS", "1"))
@@ -38,13 +33,10 @@ def test_bench_train_epoch_cpu(benchmark, shape, channels):
         config = TrainConfig(latent_dim=128, device="cpu", seed=0)
         images = np.random.default_rng(0).random((N_IMAGES, channels, 32, 32), dtype=np.float32)
         x_train = torch.from_numpy(images)
-        state = _new_state(config, channels, torch.device("cpu"))
-        silent = _Progress(None, 1, 0)
+        state = new_train_state(config, channels, torch.device("cpu"))
 
         def one_epoch():
-            return _train_epoch(
-                state, x_train, config=config, epoch=1, amp_dtype=None, progress=silent
-            )
+            return train_epoch(state, x_train, config=config, epoch=1)
 
         metrics = benchmark.pedantic(one_epoch, rounds=1, iterations=1, warmup_rounds=0)
     finally:

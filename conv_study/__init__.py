@@ -1,9 +1,40 @@
 """Conv-VAE geometry study: intrinsic dimension and information imbalance layer by layer.
 
 Reproduces Camboulin, Doimo & Glielmo, "Understanding Variational Autoencoders with
-Intrinsic Dimension and Information Imbalance" (arXiv 2411.01978). The estimators
-(:mod:`conv_study.estimators`) need only numpy; training and the representations need the
-``conv`` extra (torch).
+Intrinsic Dimension and Information Imbalance" (arXiv 2411.01978).
+
+* :mod:`conv_study.constants` - layer names, bottleneck index, image size, dataset names,
+  the paper's checkpoint epochs and K values;
+* :mod:`conv_study.data` - offline readers, the study's split, downloads;
+* :mod:`conv_study.config`, :mod:`conv_study.model`, :mod:`conv_study.train` - the training
+  recipe, the network and the resumable training loop;
+* :mod:`conv_study.runs` - the run-directory format, read without the training code;
+* :mod:`conv_study.estimators` - 2NN intrinsic dimension and information imbalance;
+* :mod:`conv_study.analysis`, :mod:`conv_study.figures` - the layer study and its figures;
+* :mod:`conv_study.cli` - the ``conv-study`` program.
+
+The estimators need only numpy and numba; training and the representations need the ``conv``
+extra (torch). Importing the package is light (scientific-Python SPEC 1): submodules load on
+first use, so ``import conv_study`` loads none of numba, sympy, matplotlib, torch or dask.
 """
 
-__version__ = "0.1.0"
+import lazy_loader as _lazy
+
+from linvae.utils.version import __version__
+
+__getattr__, __dir__, __all__ = _lazy.attach(
+    __name__,
+    submodules=[
+        "analysis",
+        "cli",
+        "config",
+        "constants",
+        "data",
+        "estimators",
+        "figures",
+        "model",
+        "runs",
+        "train",
+    ],
+)
+__all__ = [*__all__, "__version__"]

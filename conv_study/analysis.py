@@ -1,6 +1,6 @@
 """The layer-by-layer study: ID and information-imbalance profiles of trained checkpoints.
 
-For every checkpoint of a training run (see :func:`conv_study.train.load_run`) the eleven
+For every checkpoint of a training run (see :func:`conv_study.runs.load_run`) the eleven
 representations l0..l10 (and the posterior mean ``mu``) of the evaluation images are computed
 with bottleneck noise from a generator seeded per checkpoint (:func:`checkpoint_seed`), and
 :func:`analyze_representations` turns them into
@@ -13,11 +13,12 @@ with bottleneck noise from a generator seeded per checkpoint (:func:`checkpoint_
 :func:`analyze_run` caches the results as ``analysis.json`` in the run directory and only
 computes checkpoints it has not seen (with the same settings). :func:`read_profile` reads the
 ID profile: local maxima in the encoder and the decoder ("single" or "double" hunchback) and
-whether the bottleneck K is above the data's ID (spec section 6 predicts the second hunchback
-then).
+whether the bottleneck K is above the data's ID (the study predicts the second hunchback then;
+see the estimators page, docs/conv-study-estimators.md, "Command line").
 
-The core (:func:`analyze_representations`, :func:`read_profile`, :func:`load_analysis`) needs
-only numpy; :func:`analyze_run` needs torch (the ``conv`` extra).
+Runs are opened with :mod:`conv_study.runs`, without the training code. The core
+(:func:`analyze_representations`, :func:`read_profile`, :func:`load_analysis`) needs only
+numpy; :func:`analyze_run` needs torch (the ``conv`` extra) for the forward passes.
 
 Symbols
 -------
@@ -36,7 +37,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -46,8 +46,11 @@ from typing import Any, Literal
 import numpy as np
 from scipy.signal import find_peaks
 
-from conv_study import __version__
+from conv_study.constants import LATENT_LAYER, LAYER_NAMES, PAPER_N_EVAL
 from conv_study.estimators import layer_geometry, relative_imbalance_difference, study_pairs
+from conv_study.runs import load_run, run_label
+from linvae.utils.io import atomic_write_json
+from linvae.utils.version import __version__
 
 __all__ = [
     "ANALYSIS_FILE",
@@ -66,9 +69,6 @@ logger = logging.getLogger(__name__)
 
 #: Cache file written into each run directory.
 ANALYSIS_FILE = "analysis.json"
-#: The analysed representations, in network order (as :data:`conv_study.model.LAYER_NAMES`).
-LAYER_NAMES: tuple[str, ...] = tuple(f"l{i}" for i in range(11))
-_LATENT_LAYER = 5
 _FORMAT = 1
 
 
@@ -232,7 +232,7 @@ class ProfileReading:
     latent_dim : int or None
         K, when known.
     predicted_shape : {"single", "double"} or None
-        "double" when K > data ID (spec section 6), None without K.
+        "double" when K > data ID (the study's prediction), None without K.
     agrees : bool or None
         Whether ``shape`` matches ``predicted_shape``.
     """
@@ -276,8 +276,8 @@ def checkpoint_seed(seed: int, epoch: int) -> int:
 
     Examples
     --------
-    >>> checkpoint_seed(0, 10) == checkpoint_seed(0, 10) != checkpoint_seed(0, 20)
-    True
+    >>> len({checkpoint_seed(0, 10), checkpoint_seed(0, 20), checkpoint_seed(1, 10)})
+    3
     """
     state = np.random.SeedSequence([int(seed), int(epoch), 0xA7A1]).generate_state(1)[0]
     return int(state) & 0x7FFFFFFF
@@ -310,7 +310,7 @@ def analyze_representations(
     representations : mapping name -> array (N, D_l), or sequence of arrays
         The layers (a mapping must hold every name in ``layers``; an extra ``"mu"`` gets an
         ID too). A sequence is taken in order, named l0, l1, ...
-    layers : sequence of str, default l0..l10
+    layers : sequence of str, default :data:`~conv_study.constants.LAYER_NAMES` (l0..l10)
         Names to analyse, in network order, when ``representations`` is a mapping.
     k : int, default 1
         Neighbours averaged in the imbalance (the paper: 1).
@@ -402,7 +402,7 @@ def analyze_representations(
 def read_profile(
     ids: Sequence[float],
     *,
-    latent_layer: int = _LATENT_LAYER,
+    latent_layer: int = LATENT_LAYER,
     latent_dim: int | None = None,
     min_prominence: float = 0.2,
 ) -> ProfileReading:
@@ -473,21 +473,8 @@ def read_profile(
 
 
 # --------------------------------------------------------------------------------------
-# Runs (torch needed from here on, imported lazily)
+# Runs (the forward passes need torch)
 # --------------------------------------------------------------------------------------
-
-
-def _write_json_atomic(path: Path, obj: Any) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(obj, fh, indent=1, allow_nan=False)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def load_analysis(run_dir: str | os.PathLike[str]) -> RunAnalysis | None:
@@ -526,7 +513,7 @@ def _eval_metrics(records: Sequence[Mapping[str, Any]]) -> tuple[dict[str, Any],
 def analyze_run(
     run_dir: str | os.PathLike[str],
     *,
-    points: int = 5000,
+    points: int = PAPER_N_EVAL,
     epochs: Sequence[int] | None = None,
     k: int = 1,
     discard: float = 0.1,
@@ -569,8 +556,8 @@ def analyze_run(
     FileNotFoundError
         If ``run_dir`` is not a run directory.
     """
+    # The network is torch (the `conv` extra); the rest of the analysis is not.
     from conv_study.model import compute_representations
-    from conv_study.train import load_run, run_label
 
     run = load_run(run_dir)
     images = run.eval_images()
@@ -628,7 +615,7 @@ def analyze_run(
             gram_device=None if str(device).startswith("cpu") else device,
         )
         done[epoch] = geo
-        _write_json_atomic(run.path / ANALYSIS_FILE, snapshot().to_json())
+        atomic_write_json(run.path / ANALYSIS_FILE, snapshot().to_json(), indent=1)
         logger.info(
             "%s: epoch %d analysed (%d/%d, %.1f s): ID %s",
             run.path,
@@ -640,5 +627,5 @@ def analyze_run(
         )
     result = snapshot()
     if not todo and cached is not None and cached.metrics != metrics:
-        _write_json_atomic(run.path / ANALYSIS_FILE, result.to_json())
+        atomic_write_json(run.path / ANALYSIS_FILE, result.to_json(), indent=1)
     return result

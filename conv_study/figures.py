@@ -22,12 +22,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from conv_study.analysis import RunAnalysis, load_analysis
+from conv_study.constants import LATENT_LAYER, N_LAYERS, OUTPUT_LAYER
 
 __all__ = ["find_analyses", "make_figures"]
 
 logger = logging.getLogger(__name__)
-
-_INPUT, _LATENT, _OUTPUT = 0, 5, 10
 
 
 def find_analyses(runs_dir: str | os.PathLike[str]) -> list[RunAnalysis]:
@@ -77,7 +76,7 @@ def _id_profiles(groups, out: Path) -> Path:
             ax.plot(range(len(last.id)), last.id, "o-", color=color, label=f"K={res.latent_dim}")
         ax.axhline(runs[0].data_id, color="gray", ls=":", label="data ID")
         ax.set(xlabel="layer", ylabel="2NN ID", title=label, yscale="log")
-        ax.set_xticks(range(11))
+        ax.set_xticks(range(N_LAYERS))
         ax.legend(fontsize="small")
     path = out / "id_profiles.png"
     fig.savefig(path, dpi=120, bbox_inches="tight")
@@ -91,13 +90,13 @@ def _imbalance_vs_k(groups, out: Path) -> Path:
         ks = [r.latent_dim for r in runs]
         ax.plot(
             ks,
-            [r.checkpoints[-1].delta_to_first[_OUTPUT] for r in runs],
+            [r.checkpoints[-1].delta_to_first[OUTPUT_LAYER] for r in runs],
             "o-",
             label="Δ(output → input)",
         )
         ax.plot(
             ks,
-            [r.checkpoints[-1].delta_to_first[_LATENT] for r in runs],
+            [r.checkpoints[-1].delta_to_first[LATENT_LAYER] for r in runs],
             "s-",
             label="Δ(z → input)",
         )
@@ -117,8 +116,8 @@ def _training_phases(groups, out: Path) -> Path:
     for col, (label, runs) in enumerate(groups.items()):
         for color, res in zip(_colors(len(runs)), runs, strict=True):
             ep = np.array(res.epochs, dtype=float)
-            out_in = [c.delta_to_first[_OUTPUT] for c in res.checkpoints]
-            z_in = [c.delta_to_first[_LATENT] for c in res.checkpoints]
+            out_in = [c.delta_to_first[OUTPUT_LAYER] for c in res.checkpoints]
+            z_in = [c.delta_to_first[LATENT_LAYER] for c in res.checkpoints]
             axes[0, col].plot(ep, out_in, "o-", color=color, label=f"K={res.latent_dim}")
             axes[1, col].plot(ep, z_in, "o-", color=color)
             kl = [(m["epoch"], m["kl"]) for m in res.metrics if m.get("kl") is not None]
@@ -144,7 +143,8 @@ def _relative_imbalance(groups, out: Path) -> Path:
             rel = res.checkpoints[-1].relative_difference
             ax.plot(np.arange(len(rel)) + 0.5, rel, "o-", color=color, label=f"K={res.latent_dim}")
         ax.axhline(0, color="gray", lw=0.8)
-        ax.set_xticks(np.arange(10) + 0.5, [f"{i}→{i + 1}" for i in range(10)], fontsize="small")
+        transitions = np.arange(N_LAYERS - 1)
+        ax.set_xticks(transitions + 0.5, [f"{i}→{i + 1}" for i in transitions], fontsize="small")
         ax.set(xlabel="transition", ylabel="relative II difference", title=label)
         ax.text(
             0.02, 0.02, "< 0: compression, > 0: expansion", transform=ax.transAxes, fontsize="small"

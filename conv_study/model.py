@@ -55,6 +55,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from conv_study.constants import IMAGE_SIZE, LATENT_LAYER, LAYER_NAMES, MU_NAME
+from linvae.utils.validation import check_int
+
 __all__ = [
     "LAYER_NAMES",
     "ConvVAE",
@@ -63,14 +66,8 @@ __all__ = [
     "layer_sizes",
 ]
 
-#: Names of the eleven analysed representations, in network order.
-LAYER_NAMES: tuple[str, ...] = tuple(f"l{i}" for i in range(11))
-#: Extra tap: the posterior mean at the bottleneck.
-MU_NAME = "mu"
-
 _ENC_CHANNELS = (64, 128, 256, 256)
 _DEC_CHANNELS = (256, 128, 64)
-_IMAGE_SIZE = 32
 _NEG_SLOPE = 0.2
 
 
@@ -96,7 +93,7 @@ def layer_sizes(channels: int, latent_dim: int) -> dict[str, int]:
     """
     _check_channels(channels)
     _check_latent_dim(latent_dim)
-    pixels = _IMAGE_SIZE * _IMAGE_SIZE
+    pixels = IMAGE_SIZE * IMAGE_SIZE
     return {
         "l0": channels * pixels,
         "l1": 64 * 16 * 16,
@@ -224,7 +221,7 @@ class ConvVAE(nn.Module):
 
     # -- pieces -------------------------------------------------------------------------------
     def _check_input(self, x: torch.Tensor) -> None:
-        expected = (self.channels, _IMAGE_SIZE, _IMAGE_SIZE)
+        expected = (self.channels, IMAGE_SIZE, IMAGE_SIZE)
         if x.ndim != 4 or tuple(x.shape[1:]) != expected:
             raise ValueError(
                 f"The input of ConvVAE must have shape (N, {', '.join(map(str, expected))}). "
@@ -344,7 +341,7 @@ class ConvVAE(nn.Module):
         taps["mu"] = mu
         z = self.sample(mu, logvar, generator=generator, eps=eps)
         taps["l5"] = z
-        needs_decoder = any(name in wanted for name in LAYER_NAMES[6:])
+        needs_decoder = any(name in wanted for name in LAYER_NAMES[LATENT_LAYER + 1 :])
         if needs_decoder:
             h = self.decoder_input(z)
             taps["l6"] = h
@@ -413,11 +410,7 @@ def compute_representations(
     >>> reps["l5"].shape
     (3, 2)
     """
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(
-            f"The `batch_size` parameter of compute_representations must be an integer >= 1. "
-            f"Got {batch_size!r}."
-        )
+    batch_size = check_int("batch_size", batch_size, "compute_representations", low=1)
     wanted = _validate_layers(layers)
     if device is None:
         device = next(model.parameters()).device

@@ -1,9 +1,10 @@
-"""Resumable training of the study's conv VAEs, and reading back finished runs.
+"""Resumable training of the study's conv VAEs, and sweeps over datasets and K.
 
-The paper's recipe (spec section 3) is the default :class:`TrainConfig`: loss = binary
-cross-entropy summed over pixels and batch + beta * KL summed (beta = 1), Adam with lr 1e-3 and
-weight decay 1e-4 (coupled L2), batch 256, 200 epochs, checkpoints at epochs 0, 1, 2, 5, 10,
-20, 50, 75, 100, 150, 200. Every number is configurable.
+The paper's recipe is the default :class:`~conv_study.config.TrainConfig` (the setup page,
+docs/conv-study-setup.md, "The training recipe"): loss = binary cross-entropy summed over
+pixels and batch + beta * KL summed (beta = 1), Adam with lr 1e-3 and weight decay 1e-4
+(coupled L2), batch 256, 200 epochs, checkpoints at epochs 0, 1, 2, 5, 10, 20, 50, 75, 100,
+150, 200. Every number is configurable.
 
 Symbols
 -------
@@ -13,21 +14,9 @@ mu, logvar : posterior mean and log-variance; KL = -1/2 sum(1 + logvar - mu^2 - 
 
 Run directory
 -------------
-:func:`train` writes everything into one directory::
-
-    run.json               configuration (TrainConfig, DataConfig), channels, sizes, versions
-    metrics.jsonl          one JSON object per epoch (epoch 0 = untrained)
-    eval_images.npy        the evaluation images as loaded (N, C, H, W), uint8 or float
-    eval_labels.npy        their labels, when the source has labels
-    checkpoints/epoch_0010.pt   model, optimizer, generator states, config, epoch
-    done.json              written last, when all epochs are done
-
-Each ``metrics.jsonl`` line is ``{"epoch": e, "train": {"loss", "recon", "kl"} | null,
-"eval": {"loss", "recon", "kl"}, "seconds": s, "images_per_second": r}``; all losses are true
-per-sample means (sums over every image divided by the number of images). ``train`` is the
-running mean over epoch ``e``'s minibatches in training mode (null for epoch 0); ``eval`` is
-measured after the epoch in eval mode (BatchNorm running statistics) on the whole evaluation
-set, with bottleneck noise from a generator seeded by (seed, epoch).
+:func:`train` writes one run directory in the format of :mod:`conv_study.runs` (settings,
+``metrics.jsonl``, evaluation images, checkpoints, ``done.json``); :func:`load_run` reads it
+back (re-exported here from :mod:`conv_study.runs`, which needs no training code).
 
 Resuming
 --------
@@ -38,14 +27,6 @@ bottleneck-noise generator (training draws from no global generator; the global 
 generator states are saved too, for the record), truncates ``metrics.jsonl`` to that epoch and
 goes on. On the CPU with the same thread count, the resumed run is bitwise identical to an
 uninterrupted one.
-
-Reading runs (for the analysis)
--------------------------------
-:func:`load_run` returns a :class:`Run`: ``run.train_config``, ``run.data_config``,
-``run.checkpoint_epochs`` (the epochs with a checkpoint on disk), ``run.load_model(epoch)``
-(a :class:`~conv_study.model.ConvVAE` in eval mode), ``run.eval_images()`` (float32
-(N, C, 32, 32) in [0, 1], exactly the network input used during training),
-``run.eval_labels()`` and ``run.metrics()``.
 
 Example
 -------
@@ -65,23 +46,46 @@ import json
 import logging
 import math
 import os
-import re
 import sys
-import tempfile
 import time
 import warnings
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from tqdm.auto import tqdm
 
-from conv_study import __version__
+from conv_study.config import TrainConfig
+from conv_study.constants import PAPER_CHECKPOINT_EPOCHS, PAPER_LATENT_DIMS
 from conv_study.data import DataConfig, StudyData, load_study_data, to_model_input
 from conv_study.model import ConvVAE
+from conv_study.runs import (
+    DONE_FILE,
+    EVAL_IMAGES_FILE,
+    EVAL_LABELS_FILE,
+    METRICS_FILE,
+    RUN_FORMAT,
+    Run,
+    available_checkpoints,
+    check_same_run,
+    checkpoint_path,
+    config_to_json,
+    load_checkpoint,
+    load_run,
+    read_metrics,
+    read_run_record,
+    run_label,
+    write_checkpoint,
+    write_metrics,
+    write_run_record,
+)
+from linvae.utils.io import atomic_write, atomic_write_json
+from linvae.utils.validation import check_int
+from linvae.utils.version import __version__
 
 __all__ = [
     "PAPER_CHECKPOINT_EPOCHS",
@@ -91,129 +95,24 @@ __all__ = [
     "SweepEntry",
     "TrainConfig",
     "TrainResult",
+    "TrainState",
+    "eval_seed",
     "load_run",
+    "new_train_state",
     "select_device",
     "sweep",
     "train",
+    "train_epoch",
     "vae_loss_terms",
 ]
 
 logger = logging.getLogger(__name__)
 
-PAPER_CHECKPOINT_EPOCHS: tuple[int, ...] = (0, 1, 2, 5, 10, 20, 50, 75, 100, 150, 200)
-PAPER_LATENT_DIMS: tuple[int, ...] = (2, 4, 8, 16, 32, 64, 128)
-_FORMAT = 1
-_CKPT_RE = re.compile(r"^epoch_(\d+)\.pt$")
-# Fields that may change when a run is resumed; all others define the run.
-_RESUMABLE_FIELDS = frozenset(
-    {"epochs", "checkpoint_epochs", "device", "amp", "deterministic", "num_threads"}
-)
 _EVAL_BATCH = 1000
 
 
 class DivergenceError(RuntimeError):
     """Training produced a non-finite loss."""
-
-
-def _check_int(name: str, value: Any, *, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(
-            f"The `{name}` parameter of TrainConfig must be an integer >= {minimum}. Got {value!r}."
-        )
-
-
-def _check_float(name: str, value: Any, *, low: float, strict: bool) -> None:
-    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-    ok = ok and (value > low if strict else value >= low)
-    if not ok:
-        bracket = "(" if strict else "["
-        raise ValueError(
-            f"The `{name}` parameter of TrainConfig must be in {bracket}{low}, inf). Got {value!r}."
-        )
-
-
-@dataclass(frozen=True, kw_only=True)
-class TrainConfig:
-    """How to train one conv VAE (defaults: the paper's recipe).
-
-    Parameters
-    ----------
-    latent_dim : int
-        Bottleneck dimension K (paper: 2, 4, 8, 16, 32, 64, 128).
-    epochs : int
-        Number of training epochs (paper: 200).
-    batch_size : int
-        Minibatch size (paper: 256). A final minibatch of one image is merged into the
-        previous one (BatchNorm cannot train on a single image).
-    lr : float
-        Adam learning rate (paper: 1e-3).
-    weight_decay : float
-        Adam's coupled L2 weight decay (paper: 1e-4).
-    beta : float
-        Weight of the KL term (paper: 1).
-    checkpoint_epochs : tuple of int
-        Epochs after which to save a checkpoint (0 = untrained). The last epoch is always
-        saved, so that every run can be resumed and read back.
-    seed : int
-        Seeds the initial weights, the data-shuffle generator and the noise generators.
-    device : str
-        ``"auto"`` (cuda, then mps, then cpu) or a torch device string.
-    amp : bool
-        Mixed precision on CUDA (bfloat16 where supported, else float16 with loss scaling);
-        ignored with a warning on other devices.
-    deterministic : bool
-        Use ``torch.use_deterministic_algorithms`` on the CPU during the run (restored after).
-    num_threads : int, optional
-        torch intra-op threads during the run (restored after); default: torch's setting.
-
-    Raises
-    ------
-    ValueError
-        For values out of range; the message names the parameter.
-    """
-
-    latent_dim: int = 2
-    epochs: int = 200
-    batch_size: int = 256
-    lr: float = 1e-3
-    weight_decay: float = 1e-4
-    beta: float = 1.0
-    checkpoint_epochs: tuple[int, ...] = PAPER_CHECKPOINT_EPOCHS
-    seed: int = 0
-    device: str = "auto"
-    amp: bool = False
-    deterministic: bool = True
-    num_threads: int | None = None
-
-    def __post_init__(self) -> None:
-        _check_int("latent_dim", self.latent_dim, minimum=1)
-        _check_int("epochs", self.epochs, minimum=0)
-        _check_int("batch_size", self.batch_size, minimum=2)
-        _check_float("lr", self.lr, low=0.0, strict=True)
-        _check_float("weight_decay", self.weight_decay, low=0.0, strict=False)
-        _check_float("beta", self.beta, low=0.0, strict=False)
-        _check_int("seed", self.seed, minimum=0)
-        if self.num_threads is not None:
-            _check_int("num_threads", self.num_threads, minimum=1)
-        epochs = tuple(self.checkpoint_epochs)
-        if any(isinstance(e, bool) or not isinstance(e, int) or e < 0 for e in epochs):
-            raise ValueError(
-                "The `checkpoint_epochs` parameter of TrainConfig must hold integers >= 0. "
-                f"Got {self.checkpoint_epochs!r}."
-            )
-        object.__setattr__(self, "checkpoint_epochs", tuple(sorted(set(epochs))))
-        if not isinstance(self.device, str) or not self.device:
-            raise ValueError(
-                "The `device` parameter of TrainConfig must be 'auto' or a torch device string "
-                f"such as 'cpu' or 'cuda:0'. Got {self.device!r}."
-            )
-
-    @property
-    def saved_epochs(self) -> tuple[int, ...]:
-        """The checkpoint epochs of this run: those up to ``epochs``, plus ``epochs``."""
-        return tuple(
-            sorted({e for e in self.checkpoint_epochs if e <= self.epochs} | {self.epochs})
-        )
 
 
 @dataclass(frozen=True)
@@ -278,103 +177,34 @@ def vae_loss_terms(
 
 
 # ---------------------------------------------------------------------------------------------
-# Small file helpers
+# Progress (tqdm): one bar per epoch over its minibatches, left with the epoch's summary
 # ---------------------------------------------------------------------------------------------
-def _atomic_write_bytes(path: Path, writer) -> None:
-    """Write via ``writer(file)`` to a temporary file, fsync, then ``os.replace`` onto path."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            writer(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp_name, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp_name)
+def _epoch_bar(stream: TextIO | None, epoch: int, epochs: int, n_batches: int):
+    if stream is None or epoch == 0:
+        return None
+    return tqdm(
+        total=n_batches,
+        desc=f"epoch {epoch}/{epochs}",
+        unit="batch",
+        file=stream,
+        leave=True,
+        dynamic_ncols=True,
+        mininterval=0.2,
+    )
 
 
-def _atomic_write_json(path: Path, obj: Any) -> None:
-    text = json.dumps(obj, indent=2, sort_keys=True) + "\n"
-    _atomic_write_bytes(path, lambda h: h.write(text.encode()))
+def _report_epoch(record: dict[str, Any], bar, stream: TextIO | None, epochs: int) -> None:
+    logger.info("%s", _describe(record))
+    summary = _describe(record, with_epoch=False)
+    if bar is not None:
+        bar.set_postfix_str(summary, refresh=False)
+        bar.close()
+    elif stream is not None:
+        tqdm.write(f"epoch {record['epoch']}/{epochs}: {summary}", file=stream)
 
 
-def _read_metrics(path: Path) -> list[dict[str, Any]]:
-    if not path.is_file():
-        return []
-    records = []
-    for line in path.read_text().splitlines():
-        try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError:
-            # Only the line being written when a run was killed can be partial.
-            logger.warning("ignoring a partial line in %s", path)
-    return records
-
-
-def _checkpoint_path(run_dir: Path, epoch: int) -> Path:
-    return run_dir / "checkpoints" / f"epoch_{epoch:04d}.pt"
-
-
-def _available_checkpoints(run_dir: Path) -> tuple[int, ...]:
-    folder = run_dir / "checkpoints"
-    if not folder.is_dir():
-        return ()
-    found = (_CKPT_RE.match(p.name) for p in folder.iterdir())
-    return tuple(sorted(int(m.group(1)) for m in found if m))
-
-
-def _json_ready(config: Any) -> dict[str, Any]:
-    out = dataclasses.asdict(config)
-    return {k: list(v) if isinstance(v, tuple) else v for k, v in out.items()}
-
-
-def _train_config_from_dict(values: dict[str, Any]) -> TrainConfig:
-    values = dict(values)
-    values["checkpoint_epochs"] = tuple(values.get("checkpoint_epochs", ()))
-    return TrainConfig(**values)
-
-
-# ---------------------------------------------------------------------------------------------
-# Progress
-# ---------------------------------------------------------------------------------------------
-class _Progress:
-    """A one-line progress bar on a terminal; one line per epoch otherwise."""
-
-    def __init__(self, stream: TextIO | None, total_epochs: int, n_batches: int) -> None:
-        self.stream = stream
-        self.total_epochs = total_epochs
-        self.n_batches = n_batches
-        self.tty = bool(stream is not None and getattr(stream, "isatty", lambda: False)())
-        self._last = 0.0
-
-    def batch(self, epoch: int, done: int) -> None:
-        if not self.tty or self.stream is None:
-            return
-        now = time.monotonic()
-        if done < self.n_batches and now - self._last < 0.2:
-            return
-        self._last = now
-        width = 30
-        filled = int(width * done / max(self.n_batches, 1))
-        self.stream.write(
-            f"\repoch {epoch}/{self.total_epochs} [{'#' * filled}{'.' * (width - filled)}] "
-            f"{done}/{self.n_batches}"
-        )
-        self.stream.flush()
-
-    def epoch(self, record: dict[str, Any]) -> None:
-        line = _describe(record)
-        logger.info("%s", line)
-        if self.stream is None:
-            return
-        self.stream.write(("\r" if self.tty else "") + line + ("\x1b[K" if self.tty else "") + "\n")
-        self.stream.flush()
-
-
-def _describe(record: dict[str, Any]) -> str:
-    parts = [f"epoch {record['epoch']}"]
+def _describe(record: dict[str, Any], *, with_epoch: bool = True) -> str:
+    parts = [f"epoch {record['epoch']}"] if with_epoch else []
     for split in ("train", "eval"):
         values = record.get(split)
         if values:
@@ -413,7 +243,17 @@ def _torch_settings(config: TrainConfig, device: torch.device) -> Iterator[None]
         torch.backends.cudnn.benchmark = previous_benchmark
 
 
-def _eval_seed(seed: int, epoch: int) -> int:
+def eval_seed(seed: int, epoch: int) -> int:
+    """Seed of the bottleneck noise of the evaluation after ``epoch`` of a run seeded ``seed``.
+
+    Derived from (seed, epoch) only (``numpy.random.SeedSequence``), so a resumed run
+    evaluates with the same noise as an uninterrupted one.
+
+    Examples
+    --------
+    >>> len({eval_seed(0, 2), eval_seed(0, 3), eval_seed(1, 2)})
+    3
+    """
     return int(np.random.SeedSequence([seed, epoch, 0xE7A1]).generate_state(1)[0])
 
 
@@ -427,18 +267,32 @@ def _batch_bounds(n: int, batch_size: int) -> list[tuple[int, int]]:
 
 
 @dataclass
-class _State:
-    """Mutable training state (internal)."""
+class TrainState:
+    """The mutable state of a training run: what a checkpoint saves and a resume restores.
+
+    Attributes
+    ----------
+    model : ConvVAE
+        The network.
+    optimizer : torch.optim.Optimizer
+        Adam.
+    shuffle_gen : torch.Generator
+        CPU generator of the per-epoch data permutation.
+    noise_gen : torch.Generator
+        Generator of the bottleneck noise, on the training device.
+    scaler : torch.amp.GradScaler or None
+        Loss scaler of float16 mixed precision.
+    """
 
     model: ConvVAE
     optimizer: torch.optim.Optimizer
     shuffle_gen: torch.Generator
     noise_gen: torch.Generator
     scaler: Any = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
-def _new_state(config: TrainConfig, channels: int, device: torch.device) -> _State:
+def new_train_state(config: TrainConfig, channels: int, device: torch.device) -> TrainState:
+    """A fresh :class:`TrainState`: seeded initial weights, optimizer and generators."""
     # Initial weights from a private copy of the global generator, seeded: no global seeding.
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
@@ -447,14 +301,16 @@ def _new_state(config: TrainConfig, channels: int, device: torch.device) -> _Sta
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     shuffle_gen = torch.Generator().manual_seed(config.seed + 1)
     noise_gen = torch.Generator(device=device).manual_seed(config.seed + 2)
-    return _State(model=model, optimizer=optimizer, shuffle_gen=shuffle_gen, noise_gen=noise_gen)
+    return TrainState(
+        model=model, optimizer=optimizer, shuffle_gen=shuffle_gen, noise_gen=noise_gen
+    )
 
 
 def _save_checkpoint(
-    run_dir: Path, epoch: int, state: _State, config: TrainConfig, data: DataConfig
+    run_dir: Path, epoch: int, state: TrainState, config: TrainConfig, data: DataConfig
 ) -> Path:
     payload = {
-        "format": _FORMAT,
+        "format": RUN_FORMAT,
         "epoch": epoch,
         "model": state.model.state_dict(),
         "optimizer": state.optimizer.state_dict(),
@@ -466,25 +322,16 @@ def _save_checkpoint(
             "torch_cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
         },
         "scaler": state.scaler.state_dict() if state.scaler is not None else None,
-        "train_config": _json_ready(config),
-        "data_config": _json_ready(data),
+        "train_config": config_to_json(config),
+        "data_config": config_to_json(data),
         "channels": state.model.channels,
         "conv_study_version": __version__,
         "torch_version": str(torch.__version__),
     }
-    path = _checkpoint_path(run_dir, epoch)
-    _atomic_write_bytes(path, lambda handle: torch.save(payload, handle))
-    return path
+    return write_checkpoint(checkpoint_path(run_dir, epoch), payload)
 
 
-def _load_checkpoint(path: Path, device: torch.device | str = "cpu") -> dict[str, Any]:
-    try:
-        return torch.load(path, map_location=device, weights_only=True)
-    except Exception as err:  # torch raises several types for damaged files
-        raise ValueError(f"Cannot read checkpoint {path}: {err}") from err
-
-
-def _restore_state(state: _State, checkpoint: dict[str, Any], seed: int, epoch: int) -> None:
+def _restore_state(state: TrainState, checkpoint: dict[str, Any], seed: int, epoch: int) -> None:
     state.model.load_state_dict(checkpoint["model"])
     state.optimizer.load_state_dict(checkpoint["optimizer"])
     rng = checkpoint["rng"]
@@ -498,7 +345,7 @@ def _restore_state(state: _State, checkpoint: dict[str, Any], seed: int, epoch: 
             "continuation differs from an uninterrupted run.",
             stacklevel=3,
         )
-        state.noise_gen.manual_seed(_eval_seed(seed + 2, epoch))
+        state.noise_gen.manual_seed(eval_seed(seed + 2, epoch))
     if state.scaler is not None and checkpoint.get("scaler"):
         state.scaler.load_state_dict(checkpoint["scaler"])
 
@@ -508,7 +355,7 @@ def _evaluate(
 ) -> dict[str, float]:
     n = x_eval.shape[0]
     eps_all = torch.randn(
-        (n, model.latent_dim), generator=torch.Generator().manual_seed(_eval_seed(seed, epoch))
+        (n, model.latent_dim), generator=torch.Generator().manual_seed(eval_seed(seed, epoch))
     )
     sums = torch.zeros(2, dtype=torch.float64, device=x_eval.device)
     model.eval()
@@ -532,22 +379,49 @@ def _autocast(device: torch.device, dtype):
     return torch.autocast(device_type=device.type, dtype=dtype)
 
 
-def _train_epoch(
-    state: _State,
+def train_epoch(
+    state: TrainState,
     x_train: torch.Tensor,
     *,
     config: TrainConfig,
     epoch: int,
-    amp_dtype,
-    progress: _Progress,
+    amp_dtype: torch.dtype | None = None,
+    on_batch: Callable[[], object] | None = None,
 ) -> dict[str, float]:
+    """One epoch of minibatch training; the per-sample means of loss, recon and kl.
+
+    Parameters
+    ----------
+    state : TrainState
+        Updated in place.
+    x_train : torch.Tensor, shape (N, C, 32, 32)
+        The training images as network input, on the training device.
+    config : TrainConfig
+        Batch size and beta.
+    epoch : int
+        For messages.
+    amp_dtype : torch.dtype, optional
+        Autocast dtype (mixed precision), None for float32.
+    on_batch : callable, optional
+        Called after every minibatch (a progress bar's ``update``).
+
+    Returns
+    -------
+    dict
+        ``{"loss", "recon", "kl"}``: sums over the epoch's images divided by N.
+
+    Raises
+    ------
+    DivergenceError
+        If a mean is not finite.
+    """
     model, optimizer = state.model, state.optimizer
     n = x_train.shape[0]
     perm = torch.randperm(n, generator=state.shuffle_gen).to(x_train.device)
     bounds = _batch_bounds(n, config.batch_size)
     sums = torch.zeros(3, dtype=torch.float64, device=x_train.device)
     model.train()
-    for i, (start, stop) in enumerate(bounds, start=1):
+    for start, stop in bounds:
         x = x_train.index_select(0, perm[start:stop])
         with _autocast(x.device, amp_dtype):
             out = model(x, generator=state.noise_gen)
@@ -562,7 +436,8 @@ def _train_epoch(
             loss.backward()
             optimizer.step()
         sums += torch.stack([loss.detach(), recon.detach(), kl.detach()]).double()
-        progress.batch(epoch, i)
+        if on_batch is not None:
+            on_batch()
     loss, recon, kl = (sums / n).tolist()
     if not all(math.isfinite(v) for v in (loss, recon, kl)):
         raise DivergenceError(
@@ -570,27 +445,6 @@ def _train_epoch(
             "Lower `lr`, disable `amp`, or resume from an earlier checkpoint."
         )
     return {"loss": loss, "recon": recon, "kl": kl}
-
-
-def _check_same_run(run_dir: Path, saved: dict[str, Any], config: TrainConfig, data: DataConfig):
-    old_train = saved["train_config"]
-    new_train = _json_ready(config)
-    diffs = [
-        f"{key}: {old_train.get(key)!r} -> {new_train[key]!r}"
-        for key in new_train
-        if key not in _RESUMABLE_FIELDS and old_train.get(key) != new_train[key]
-    ]
-    old_data, new_data = saved["data_config"], _json_ready(data)
-    diffs += [
-        f"data {key}: {old_data.get(key)!r} -> {new_data[key]!r}"
-        for key in new_data
-        if old_data.get(key) != new_data[key]
-    ]
-    if diffs:
-        raise ValueError(
-            f"{run_dir} holds a different run ({'; '.join(diffs)}). Use another output "
-            "directory, or the original settings to resume it."
-        )
 
 
 def train(
@@ -643,15 +497,14 @@ def train(
     run_dir = Path(run_dir)
     started = time.perf_counter()
     device = select_device(config.device)
-    run_file = run_dir / "run.json"
-    existing = json.loads(run_file.read_text()) if run_file.is_file() else None
+    existing = read_run_record(run_dir)
     if existing is not None:
         if not resume:
             raise ValueError(
                 f"{run_dir} already holds a run. Pass resume=True (CLI: drop --no-resume) to "
                 "continue it, or choose another directory."
             )
-        _check_same_run(run_dir, existing, config, data)
+        check_same_run(run_dir, existing, config, data)
 
     if study_data is None or study_data.config != data:
         study_data = load_study_data(data)
@@ -667,15 +520,14 @@ def train(
 
     run_dir.mkdir(parents=True, exist_ok=True)
     if existing is None:
-        np.save(run_dir / "eval_images.npy", study_data.eval.images)
+        _save_array(run_dir / EVAL_IMAGES_FILE, study_data.eval.images)
         if study_data.eval.labels is not None:
-            np.save(run_dir / "eval_labels.npy", study_data.eval.labels)
-    _atomic_write_json(
-        run_file,
+            _save_array(run_dir / EVAL_LABELS_FILE, study_data.eval.labels)
+    write_run_record(
+        run_dir,
         {
-            "format": _FORMAT,
-            "train_config": _json_ready(config),
-            "data_config": _json_ready(data),
+            "train_config": config_to_json(config),
+            "data_config": config_to_json(data),
             "channels": channels,
             "n_train": len(study_data.train),
             "n_eval": len(study_data.eval),
@@ -686,41 +538,41 @@ def train(
     )
 
     with _torch_settings(config, device):
-        state = _new_state(config, channels, device)
+        state = new_train_state(config, channels, device)
         if amp_dtype == torch.float16:
             state.scaler = torch.amp.GradScaler("cuda")
         start_epoch, resumed_from = 0, None
-        checkpoints = _available_checkpoints(run_dir)
+        checkpoints = available_checkpoints(run_dir)
         if existing is not None and checkpoints:
             resumed_from = checkpoints[-1]
-            checkpoint = _load_checkpoint(_checkpoint_path(run_dir, resumed_from), device)
+            checkpoint = load_checkpoint(checkpoint_path(run_dir, resumed_from), device)
             _restore_state(state, checkpoint, config.seed, resumed_from)
             start_epoch = resumed_from + 1
             logger.info("resuming %s from epoch %d", run_dir, resumed_from)
-        metrics_path = run_dir / "metrics.jsonl"
-        kept = [r for r in _read_metrics(metrics_path) if r["epoch"] < start_epoch]
-        _atomic_write_bytes(
-            metrics_path, lambda h: h.write("".join(json.dumps(r) + "\n" for r in kept).encode())
+        metrics_path = run_dir / METRICS_FILE
+        write_metrics(
+            metrics_path, [r for r in read_metrics(metrics_path) if r["epoch"] < start_epoch]
         )
-        (run_dir / "done.json").unlink(missing_ok=True)
+        (run_dir / DONE_FILE).unlink(missing_ok=True)
 
         x_train = torch.from_numpy(to_model_input(study_data.train.images)).to(device)
         x_eval = torch.from_numpy(to_model_input(study_data.eval.images)).to(device)
         stream = sys.stderr if progress is True else (progress or None)
-        bar = _Progress(stream, config.epochs, len(_batch_bounds(len(x_train), config.batch_size)))
+        n_batches = len(_batch_bounds(len(x_train), config.batch_size))
         saved = set(config.saved_epochs)
         with metrics_path.open("a") as log:
             for epoch in range(start_epoch, config.epochs + 1):
                 tic = time.perf_counter()
+                bar = _epoch_bar(stream, epoch, config.epochs, n_batches)
                 train_metrics = None
                 if epoch > 0:
-                    train_metrics = _train_epoch(
+                    train_metrics = train_epoch(
                         state,
                         x_train,
                         config=config,
                         epoch=epoch,
                         amp_dtype=amp_dtype,
-                        progress=bar,
+                        on_batch=None if bar is None else bar.update,
                     )
                 eval_metrics = _evaluate(
                     state.model,
@@ -740,12 +592,12 @@ def train(
                 }
                 log.write(json.dumps(record) + "\n")
                 log.flush()
-                bar.epoch(record)
+                _report_epoch(record, bar, stream, config.epochs)
                 if epoch in saved:
                     _save_checkpoint(run_dir, epoch, state, config, data)
-    metrics = _read_metrics(metrics_path)
-    _atomic_write_json(
-        run_dir / "done.json",
+    metrics = read_metrics(metrics_path)
+    atomic_write_json(
+        run_dir / DONE_FILE,
         {"epochs": config.epochs, "final": metrics[-1] if metrics else None},
     )
     return TrainResult(
@@ -758,109 +610,8 @@ def train(
     )
 
 
-# ---------------------------------------------------------------------------------------------
-# Reading runs
-# ---------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Run:
-    """A run directory written by :func:`train` (see :func:`load_run`).
-
-    Attributes
-    ----------
-    path : pathlib.Path
-        The run directory.
-    train_config : TrainConfig
-        The recipe (as last written).
-    data_config : DataConfig
-        The data.
-    channels : int
-        Image channels C.
-    checkpoint_epochs : tuple of int
-        Epochs with a checkpoint on disk when the run was loaded, ascending.
-    complete : bool
-        Whether training finished all ``train_config.epochs`` epochs.
-    """
-
-    path: Path
-    train_config: TrainConfig
-    data_config: DataConfig
-    channels: int
-    checkpoint_epochs: tuple[int, ...]
-    complete: bool
-
-    def checkpoint_path(self, epoch: int) -> Path:
-        """Path of the checkpoint of ``epoch`` (which must exist)."""
-        if epoch not in self.checkpoint_epochs:
-            raise ValueError(
-                f"The `epoch` parameter must be one of the checkpointed epochs "
-                f"{list(self.checkpoint_epochs)} of {self.path}. Got {epoch!r}."
-            )
-        return _checkpoint_path(self.path, epoch)
-
-    def load_model(
-        self, epoch: int | None = None, *, device: str | torch.device = "cpu"
-    ) -> ConvVAE:
-        """The :class:`~conv_study.model.ConvVAE` at ``epoch`` (default: last), in eval mode."""
-        if epoch is None:
-            if not self.checkpoint_epochs:
-                raise ValueError(f"{self.path} has no checkpoint yet.")
-            epoch = self.checkpoint_epochs[-1]
-        checkpoint = _load_checkpoint(self.checkpoint_path(epoch), device)
-        model = ConvVAE(channels=self.channels, latent_dim=self.train_config.latent_dim)
-        model.load_state_dict(checkpoint["model"])
-        return model.to(device).eval()
-
-    def eval_images(self) -> np.ndarray:
-        """The evaluation images as the network saw them: float32 (N, C, 32, 32) in [0, 1]."""
-        return to_model_input(np.load(self.path / "eval_images.npy"))
-
-    def eval_labels(self) -> np.ndarray | None:
-        """Labels of the evaluation images (int64, (N,)), or None when the source has none."""
-        path = self.path / "eval_labels.npy"
-        return np.load(path) if path.is_file() else None
-
-    def metrics(self) -> list[dict[str, Any]]:
-        """The per-epoch records of ``metrics.jsonl`` (see the module docstring)."""
-        return _read_metrics(self.path / "metrics.jsonl")
-
-
-def load_run(run_dir: str | os.PathLike[str]) -> Run:
-    """Open a run directory written by :func:`train`.
-
-    Parameters
-    ----------
-    run_dir : path-like
-        The directory (holding ``run.json``).
-
-    Returns
-    -------
-    Run
-        With ``train_config``, ``data_config``, ``checkpoint_epochs``, ``load_model(epoch)``,
-        ``eval_images()``, ``eval_labels()`` and ``metrics()``.
-
-    Raises
-    ------
-    FileNotFoundError
-        If ``run_dir`` has no ``run.json``.
-    """
-    run_dir = Path(run_dir)
-    run_file = run_dir / "run.json"
-    if not run_file.is_file():
-        raise FileNotFoundError(f"{run_dir} is not a conv-study run directory (no run.json).")
-    saved = json.loads(run_file.read_text())
-    train_config = _train_config_from_dict(saved["train_config"])
-    done_file = run_dir / "done.json"
-    complete = (
-        done_file.is_file() and json.loads(done_file.read_text())["epochs"] >= train_config.epochs
-    )
-    return Run(
-        path=run_dir,
-        train_config=train_config,
-        data_config=DataConfig(**saved["data_config"]),
-        channels=int(saved["channels"]),
-        checkpoint_epochs=_available_checkpoints(run_dir),
-        complete=complete,
-    )
+def _save_array(path: Path, array: np.ndarray) -> None:
+    atomic_write(path, lambda handle: np.save(handle, array))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -889,13 +640,6 @@ class SweepEntry:
     result: TrainResult | None
 
 
-def run_label(data: DataConfig) -> str:
-    """Dataset label used in sweep directory names (the file stem for npz data)."""
-    if data.dataset == "npz":
-        return Path(str(data.path)).stem
-    return data.dataset
-
-
 def sweep(
     out_root: str | os.PathLike[str],
     *,
@@ -915,8 +659,7 @@ def sweep(
         In the order run.
     """
     config = TrainConfig() if config is None else config
-    for k in latent_dims:
-        _check_int("latent_dim", k, minimum=1)
+    latent_dims = [check_int("latent_dims", k, "sweep", low=1) for k in latent_dims]
     out_root = Path(out_root)
     entries = []
     for data in datasets:
@@ -925,11 +668,11 @@ def sweep(
         for k in latent_dims:
             run_config = dataclasses.replace(config, latent_dim=int(k))
             run_dir = out_root / f"{label}-K{k}"
-            if (run_dir / "run.json").is_file():
+            saved = read_run_record(run_dir)
+            if saved is not None:
                 previous = load_run(run_dir)
                 # A directory holding different settings is an error, never a silent skip.
-                saved = json.loads((run_dir / "run.json").read_text())
-                _check_same_run(run_dir, saved, run_config, data)
+                check_same_run(run_dir, saved, run_config, data)
                 if previous.complete and previous.train_config.epochs >= run_config.epochs:
                     logger.info("skipping %s: complete", run_dir)
                     entries.append(SweepEntry(run_dir, label, int(k), True, None))

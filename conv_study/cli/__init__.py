@@ -1,8 +1,10 @@
 """The ``conv-study`` command-line program (also ``python -m conv_study``).
 
-Subcommands: ``train``, ``sweep``, ``download`` (training pipeline) and ``id``, ``ii``,
-``analyze``, ``figures`` (analysis). The command modules import torch inside their command
-functions, so ``conv-study --help``, ``id`` and ``ii`` work without the ``conv`` extra.
+Subcommands: ``train``, ``sweep``, ``download`` (:mod:`conv_study.cli.train`, the training
+pipeline) and ``id``, ``ii``, ``analyze``, ``figures`` (:mod:`conv_study.cli.analysis`). The
+program is built on linvae's public CLI frame (:mod:`linvae.cli.frame`). The command modules
+import torch, numba and matplotlib inside their command functions, so ``conv-study --help``
+and every ``--help`` start without them, and ``id`` and ``ii`` work without the ``conv`` extra.
 """
 
 from __future__ import annotations
@@ -10,13 +12,16 @@ from __future__ import annotations
 import argparse
 import sys
 
-from conv_study import __version__
 from linvae.cli.frame import build_hub_parser, run_hub
+from linvae.utils.version import __version__
 
-_SUBCOMMAND_MODULES = ("conv_study.train_cli", "conv_study.analysis_cli")
+__all__ = ["build_parser", "main"]
+
+_SUBCOMMAND_MODULES = ("conv_study.cli.train", "conv_study.cli.analysis")
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``conv-study`` parser with every subcommand."""
     return build_hub_parser(
         "conv-study",
         "Conv-VAE study: training, intrinsic dimension, information imbalance.",
@@ -26,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run ``conv-study`` with ``argv`` (default: ``sys.argv[1:]``); return the exit code."""
     return run_hub(build_parser(), argv)
 
 

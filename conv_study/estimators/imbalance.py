@@ -1,0 +1,220 @@
+"""Information imbalance between two representations of the same points (Glielmo et al.).
+
+``Delta(A -> B)`` is twice the mean B-rank of each point's nearest A-neighbour(s), over N:
+~0 when A predicts B's neighbourhoods, ~1 when it carries no information about them. The
+ranks are counts of strictly closer points, from the exact float64 distances of
+:mod:`conv_study.estimators.distances`. The definition, the tie convention and the study's
+use of it are in the estimators page (docs/conv-study-estimators.md).
+
+Symbols
+-------
+N : number of points.
+k : neighbours averaged.
+Delta(A -> B) : information imbalance from space A to space B.
+
+References
+----------
+.. [1] A. Glielmo, C. Zeni, B. Cheng, G. Csányi, A. Laio, "Ranking the information content of
+   distance measures", PNAS Nexus 1, pgac039 (2022).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from conv_study.estimators.distances import (
+    DEFAULT_MAX_MEMORY,
+    ScreenedLayer,
+    neighbours_and_ranks,
+)
+from conv_study.estimators.validation import (
+    PRECISIONS,
+    Precision,
+    as_points,
+    check_choice,
+    check_k,
+    check_memory,
+)
+from linvae.utils.version import __version__
+
+__all__ = [
+    "Imbalance",
+    "information_imbalance",
+    "relative_imbalance_difference",
+    "study_pairs",
+]
+
+
+@dataclass(frozen=True)
+class Imbalance:
+    """Result of :func:`information_imbalance`.
+
+    Attributes
+    ----------
+    a_to_b, b_to_a : float
+        ``Delta(A -> B)`` and ``Delta(B -> A)``.
+    ranks_a_to_b, ranks_b_to_a : ndarray of int64, shape (N, k)
+        B-ranks of the first k A-neighbours of each point (and vice versa); rank 1 is the
+        nearest.
+    k : int
+        Number of neighbours averaged.
+    n_points : int
+        N.
+    version : str
+        ``conv_study`` version.
+    """
+
+    a_to_b: float
+    b_to_a: float
+    ranks_a_to_b: np.ndarray = field(repr=False)
+    ranks_b_to_a: np.ndarray = field(repr=False)
+    k: int = 1
+    n_points: int = 0
+    version: str = __version__
+
+
+def information_imbalance(
+    A,
+    B,
+    *,
+    k: int = 1,
+    precision: Precision = "float32",
+    max_memory: int = DEFAULT_MAX_MEMORY,
+) -> Imbalance:
+    """Information imbalance between two representations of the same points, both ways.
+
+    .. math::
+
+        \\Delta(A \\to B) = \\frac{2}{N}\\, \\frac{1}{N k} \\sum_{i=1}^{N}
+            \\sum_{m=1}^{k} r^B_i\\big(n^A_m(i)\\big),
+        \\qquad r^B_i(j) = 1 + \\#\\{l \\ne i : d_B(i, l) < d_B(i, j)\\},
+
+    with ``n^A_m(i)`` the m-th nearest neighbour of ``i`` in A. ~0: A predicts B's
+    neighbourhoods; ~1: no information.
+
+    Parameters
+    ----------
+    A, B : array_like, shapes (N, D_A) and (N, D_B)
+        The same N points in two spaces.
+    k : int, default 1
+        Number of A-neighbours whose B-ranks are averaged.
+    precision, max_memory :
+        Screening options (see :func:`nearest_neighbors`).
+
+    Returns
+    -------
+    Imbalance
+        ``a_to_b``, ``b_to_a``, ``ranks_a_to_b``, ``ranks_b_to_a``, ``k``, ``n_points``.
+
+    Raises
+    ------
+    ValueError
+        If the arrays disagree in N, are not finite (N, D) arrays, or ``k`` is out of range.
+
+    Notes
+    -----
+    Full ranks over all N - 1 neighbours; no sorting (a rank is a count of strictly closer
+    points). Ties: a point's rank is the *minimum* rank of its tie group (1 + strictly closer
+    points); equidistant A-neighbours are taken in increasing index order. Exact duplicates
+    in B all get rank 1.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> X = np.random.default_rng(0).standard_normal((500, 4))
+    >>> res = information_imbalance(X, X[:, :2])
+    >>> res.a_to_b < res.b_to_a
+    True
+    """
+    func = "information_imbalance"
+    A = as_points(A, "A", func, min_points=2)
+    B = as_points(B, "B", func, min_points=2)
+    if A.shape[0] != B.shape[0]:
+        raise ValueError(
+            f"The `A` and `B` arguments of {func} must hold the same points (rows). "
+            f"Got {A.shape[0]} and {B.shape[0]}."
+        )
+    k = check_k(k, A.shape[0], func)
+    check_choice("precision", precision, func, PRECISIONS)
+    max_memory = check_memory(max_memory, func)
+    n = A.shape[0]
+    _, _, ranks = neighbours_and_ranks(
+        [ScreenedLayer(A, precision), ScreenedLayer(B, precision)],
+        k,
+        ((0, 1), (1, 0)),
+        k,
+        max_memory,
+        None,
+    )
+    return Imbalance(
+        a_to_b=float(2.0 * ranks[(0, 1)].mean() / n),
+        b_to_a=float(2.0 * ranks[(1, 0)].mean() / n),
+        ranks_a_to_b=ranks[(0, 1)],
+        ranks_b_to_a=ranks[(1, 0)],
+        k=k,
+        n_points=n,
+    )
+
+
+def relative_imbalance_difference(a_to_b, b_to_a):
+    """Relative difference of the two imbalances between consecutive layers.
+
+    .. math:: \\frac{\\Delta(l \\to l+1) - \\Delta(l+1 \\to l)}
+              {(|\\Delta(l \\to l+1)| + |\\Delta(l+1 \\to l)|) / 2}
+
+    Negative reads "compression" (layer l+1 is predicted by l better than the converse),
+    positive "expansion".
+
+    Parameters
+    ----------
+    a_to_b, b_to_a : float or array_like
+        ``Delta(l -> l+1)`` and ``Delta(l+1 -> l)``.
+
+    Returns
+    -------
+    float or ndarray
+        The relative difference in [-2, 2] (``nan`` where both are 0).
+
+    Examples
+    --------
+    >>> relative_imbalance_difference(0.1, 0.3)
+    -1.0
+    """
+    a = np.asarray(a_to_b, dtype=np.float64)
+    b = np.asarray(b_to_a, dtype=np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = (a - b) / ((np.abs(a) + np.abs(b)) / 2)
+    return float(out) if out.ndim == 0 else out
+
+
+def study_pairs(n_layers: int) -> tuple[tuple[int, int], ...]:
+    """Ordered pairs the layer study needs: consecutive both ways, every layer to first and last.
+
+    ``Delta(l -> l + 1)``, ``Delta(l + 1 -> l)``, ``Delta(l -> 0)`` and ``Delta(l -> L - 1)``.
+
+    Parameters
+    ----------
+    n_layers : int
+        Number of representations L (11 in the paper).
+
+    Returns
+    -------
+    tuple of (int, int)
+        Sorted, without repeats or self-pairs.
+
+    Examples
+    --------
+    >>> study_pairs(3)
+    ((0, 1), (0, 2), (1, 0), (1, 2), (2, 0), (2, 1))
+    """
+    last = n_layers - 1
+    pairs = set()
+    for layer in range(n_layers):
+        for other in (layer - 1, layer + 1, 0, last):
+            if 0 <= other < n_layers and other != layer:
+                pairs.add((layer, other))
+        if layer + 1 < n_layers:
+            pairs.add((layer + 1, layer))
+    return tuple(sorted(pairs))

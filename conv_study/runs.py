@@ -1,0 +1,346 @@
+"""The run directory: what :func:`conv_study.train.train` writes and the analysis reads.
+
+Reading a run needs no training code and, until a checkpoint is opened, no torch: the
+analysis (:mod:`conv_study.analysis`) and the command line open runs through this module.
+
+Layout
+------
+::
+
+    run.json               configuration (TrainConfig, DataConfig), channels, sizes, versions
+    metrics.jsonl          one JSON object per epoch (epoch 0 = untrained)
+    eval_images.npy        the evaluation images as loaded (N, C, H, W), uint8 or float
+    eval_labels.npy        their labels, when the source has labels
+    checkpoints/epoch_0010.pt   model, optimizer, generator states, config, epoch
+    done.json              written last, when all epochs are done
+    analysis.json          written by :func:`conv_study.analysis.analyze_run`
+
+Each ``metrics.jsonl`` line is ``{"epoch": e, "train": {"loss", "recon", "kl"} | null,
+"eval": {"loss", "recon", "kl"}, "seconds": s, "images_per_second": r}``; all losses are true
+per-sample means (sums over every image divided by the number of images). ``train`` is the
+running mean over epoch ``e``'s minibatches in training mode (null for epoch 0); ``eval`` is
+measured after the epoch in eval mode (BatchNorm running statistics) on the whole evaluation
+set, with bottleneck noise from a generator seeded by (seed, epoch).
+
+Every file but ``metrics.jsonl`` (appended line by line; a partial last line is ignored) is
+written atomically (:func:`linvae.utils.io.atomic_write`: temporary file, fsync,
+``os.replace``), so a run killed at any moment leaves only complete files.
+
+Reading runs
+------------
+:func:`load_run` returns a :class:`Run`: ``run.train_config``, ``run.data_config``,
+``run.checkpoint_epochs`` (the epochs with a checkpoint on disk), ``run.load_model(epoch)``
+(a :class:`~conv_study.model.ConvVAE` in eval mode), ``run.eval_images()`` (float32
+(N, C, 32, 32) in [0, 1], exactly the network input used during training),
+``run.eval_labels()`` and ``run.metrics()``.
+
+Example
+-------
+>>> from conv_study.runs import load_run
+>>> run = load_run("runs/fmnist-K16")                                # doctest: +SKIP
+>>> model = run.load_model(200); images = run.eval_images()          # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from conv_study.config import TrainConfig
+from conv_study.data import DataConfig, to_model_input
+from linvae.utils.io import atomic_write, atomic_write_json
+
+if TYPE_CHECKING:  # torch is the `conv` extra; reading a run's files needs none
+    import torch
+
+    from conv_study.model import ConvVAE
+
+__all__ = [
+    "CHECKPOINT_DIR",
+    "DONE_FILE",
+    "EVAL_IMAGES_FILE",
+    "EVAL_LABELS_FILE",
+    "METRICS_FILE",
+    "RESUMABLE_FIELDS",
+    "RUN_FILE",
+    "RUN_FORMAT",
+    "Run",
+    "available_checkpoints",
+    "check_same_run",
+    "checkpoint_path",
+    "config_to_json",
+    "load_checkpoint",
+    "load_run",
+    "read_metrics",
+    "read_run_record",
+    "run_label",
+    "write_checkpoint",
+    "write_metrics",
+    "write_run_record",
+]
+
+logger = logging.getLogger(__name__)
+
+#: Version of the layout, recorded in ``run.json`` and in every checkpoint.
+RUN_FORMAT = 1
+RUN_FILE = "run.json"
+METRICS_FILE = "metrics.jsonl"
+EVAL_IMAGES_FILE = "eval_images.npy"
+EVAL_LABELS_FILE = "eval_labels.npy"
+CHECKPOINT_DIR = "checkpoints"
+DONE_FILE = "done.json"
+#: TrainConfig fields that may change when a run is resumed; all others define the run.
+RESUMABLE_FIELDS = frozenset(
+    {"epochs", "checkpoint_epochs", "device", "amp", "deterministic", "num_threads"}
+)
+_CHECKPOINT_RE = re.compile(r"^epoch_(\d+)\.pt$")
+
+
+# ---------------------------------------------------------------------------------------------
+# Files
+# ---------------------------------------------------------------------------------------------
+def config_to_json(config: TrainConfig | DataConfig) -> dict[str, Any]:
+    """A configuration as the JSON object ``run.json`` stores (tuples become lists)."""
+    out = dataclasses.asdict(config)
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in out.items()}
+
+
+def _train_config_from_json(values: dict[str, Any]) -> TrainConfig:
+    values = dict(values)
+    values["checkpoint_epochs"] = tuple(values.get("checkpoint_epochs", ()))
+    return TrainConfig(**values)
+
+
+def read_run_record(run_dir: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """The content of ``run.json``, or None when ``run_dir`` holds no run yet."""
+    path = Path(run_dir) / RUN_FILE
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def write_run_record(run_dir: str | os.PathLike[str], record: dict[str, Any]) -> Path:
+    """Write ``run.json`` atomically (``record`` holds ``train_config``, ``data_config``...)."""
+    return atomic_write_json(Path(run_dir) / RUN_FILE, {"format": RUN_FORMAT, **record})
+
+
+def read_metrics(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """The records of a ``metrics.jsonl`` file ([] when missing); a partial line is skipped."""
+    path = Path(path)
+    if not path.is_file():
+        return []
+    records = []
+    for line in path.read_text().splitlines():
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            # Only the line being written when a run was killed can be partial.
+            logger.warning("ignoring a partial line in %s", path)
+    return records
+
+
+def write_metrics(path: str | os.PathLike[str], records: Iterable[dict[str, Any]]) -> Path:
+    """Replace a ``metrics.jsonl`` file atomically by ``records``, one JSON line each."""
+    text = "".join(json.dumps(record) + "\n" for record in records)
+    return atomic_write(path, lambda handle: handle.write(text.encode()))
+
+
+def checkpoint_path(run_dir: str | os.PathLike[str], epoch: int) -> Path:
+    """Where the checkpoint of ``epoch`` lives: ``checkpoints/epoch_0010.pt``."""
+    return Path(run_dir) / CHECKPOINT_DIR / f"epoch_{epoch:04d}.pt"
+
+
+def available_checkpoints(run_dir: str | os.PathLike[str]) -> tuple[int, ...]:
+    """Epochs with a (complete) checkpoint on disk, ascending; temporary files are ignored."""
+    folder = Path(run_dir) / CHECKPOINT_DIR
+    if not folder.is_dir():
+        return ()
+    found = (_CHECKPOINT_RE.match(p.name) for p in folder.iterdir())
+    return tuple(sorted(int(m.group(1)) for m in found if m))
+
+
+def write_checkpoint(path: str | os.PathLike[str], payload: dict[str, Any]) -> Path:
+    """Save a checkpoint (a dict of tensors and plain values) atomically with ``torch.save``."""
+    import torch  # the `conv` extra: only checkpoints need it
+
+    return atomic_write(path, lambda handle: torch.save(payload, handle))
+
+
+def load_checkpoint(
+    path: str | os.PathLike[str], device: torch.device | str = "cpu"
+) -> dict[str, Any]:
+    """Read a checkpoint (``weights_only``: tensors and plain values, no code) onto ``device``.
+
+    Raises
+    ------
+    ValueError
+        If the file is damaged or not a checkpoint.
+    """
+    import torch  # the `conv` extra: only checkpoints need it
+
+    try:
+        return torch.load(path, map_location=device, weights_only=True)
+    except Exception as err:  # torch raises several types for damaged files
+        raise ValueError(f"Cannot read checkpoint {path}: {err}") from err
+
+
+def check_same_run(
+    run_dir: str | os.PathLike[str],
+    saved: dict[str, Any],
+    config: TrainConfig,
+    data: DataConfig,
+) -> None:
+    """Refuse to continue ``run_dir`` (whose ``run.json`` is ``saved``) with other settings.
+
+    Only the fields in :data:`RESUMABLE_FIELDS` may differ.
+
+    Raises
+    ------
+    ValueError
+        Naming every differing setting, old -> new.
+    """
+    old_train = saved["train_config"]
+    new_train = config_to_json(config)
+    diffs = [
+        f"{key}: {old_train.get(key)!r} -> {new_train[key]!r}"
+        for key in new_train
+        if key not in RESUMABLE_FIELDS and old_train.get(key) != new_train[key]
+    ]
+    old_data, new_data = saved["data_config"], config_to_json(data)
+    diffs += [
+        f"data {key}: {old_data.get(key)!r} -> {new_data[key]!r}"
+        for key in new_data
+        if old_data.get(key) != new_data[key]
+    ]
+    if diffs:
+        raise ValueError(
+            f"{run_dir} holds a different run ({'; '.join(diffs)}). Use another output "
+            "directory, or the original settings to resume it."
+        )
+
+
+def run_label(data: DataConfig) -> str:
+    """Dataset label of a run (sweep directory names, figures): the file stem for npz data.
+
+    Examples
+    --------
+    >>> run_label(DataConfig(dataset="npz", path="data/blobs.npz"))
+    'blobs'
+    """
+    if data.dataset == "npz":
+        return Path(str(data.path)).stem
+    return data.dataset
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading runs
+# ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Run:
+    """A run directory written by :func:`conv_study.train.train` (see :func:`load_run`).
+
+    Attributes
+    ----------
+    path : pathlib.Path
+        The run directory.
+    train_config : TrainConfig
+        The recipe (as last written).
+    data_config : DataConfig
+        The data.
+    channels : int
+        Image channels C.
+    checkpoint_epochs : tuple of int
+        Epochs with a checkpoint on disk when the run was loaded, ascending.
+    complete : bool
+        Whether training finished all ``train_config.epochs`` epochs.
+    """
+
+    path: Path
+    train_config: TrainConfig
+    data_config: DataConfig
+    channels: int
+    checkpoint_epochs: tuple[int, ...]
+    complete: bool
+
+    def checkpoint_path(self, epoch: int) -> Path:
+        """Path of the checkpoint of ``epoch`` (which must exist)."""
+        if epoch not in self.checkpoint_epochs:
+            raise ValueError(
+                f"The `epoch` parameter must be one of the checkpointed epochs "
+                f"{list(self.checkpoint_epochs)} of {self.path}. Got {epoch!r}."
+            )
+        return checkpoint_path(self.path, epoch)
+
+    def load_model(
+        self, epoch: int | None = None, *, device: torch.device | str = "cpu"
+    ) -> ConvVAE:
+        """The :class:`~conv_study.model.ConvVAE` at ``epoch`` (default: last), in eval mode."""
+        # The network is torch (the `conv` extra); reading the run's files is not.
+        from conv_study import model as network
+
+        if epoch is None:
+            if not self.checkpoint_epochs:
+                raise ValueError(f"{self.path} has no checkpoint yet.")
+            epoch = self.checkpoint_epochs[-1]
+        checkpoint = load_checkpoint(self.checkpoint_path(epoch), device)
+        model = network.ConvVAE(channels=self.channels, latent_dim=self.train_config.latent_dim)
+        model.load_state_dict(checkpoint["model"])
+        return model.to(device).eval()
+
+    def eval_images(self) -> np.ndarray:
+        """The evaluation images as the network saw them: float32 (N, C, 32, 32) in [0, 1]."""
+        return to_model_input(np.load(self.path / EVAL_IMAGES_FILE))
+
+    def eval_labels(self) -> np.ndarray | None:
+        """Labels of the evaluation images (int64, (N,)), or None when the source has none."""
+        path = self.path / EVAL_LABELS_FILE
+        return np.load(path) if path.is_file() else None
+
+    def metrics(self) -> list[dict[str, Any]]:
+        """The per-epoch records of ``metrics.jsonl`` (see the module docstring)."""
+        return read_metrics(self.path / METRICS_FILE)
+
+
+def load_run(run_dir: str | os.PathLike[str]) -> Run:
+    """Open a run directory written by :func:`conv_study.train.train`.
+
+    Parameters
+    ----------
+    run_dir : path-like
+        The directory (holding ``run.json``).
+
+    Returns
+    -------
+    Run
+        With ``train_config``, ``data_config``, ``checkpoint_epochs``, ``load_model(epoch)``,
+        ``eval_images()``, ``eval_labels()`` and ``metrics()``.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``run_dir`` has no ``run.json``.
+    """
+    run_dir = Path(run_dir)
+    saved = read_run_record(run_dir)
+    if saved is None:
+        raise FileNotFoundError(f"{run_dir} is not a conv-study run directory (no run.json).")
+    train_config = _train_config_from_json(saved["train_config"])
+    done_file = run_dir / DONE_FILE
+    complete = (
+        done_file.is_file() and json.loads(done_file.read_text())["epochs"] >= train_config.epochs
+    )
+    return Run(
+        path=run_dir,
+        train_config=train_config,
+        data_config=DataConfig(**saved["data_config"]),
+        channels=int(saved["channels"]),
+        checkpoint_epochs=available_checkpoints(run_dir),
+        complete=complete,
+    )
