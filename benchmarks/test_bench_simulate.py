@@ -25,7 +25,8 @@ import time
 import numpy as np
 import pytest
 
-from linvae import Model, _kernels, simulate
+from linvae import Model, simulate
+from linvae.sgd.kernels import OK, kernel_constants, kernel_state, run_chunk_serial
 from linvae.sgd.rng import seed_states
 
 # The issue's sizes {200, 1e3, 1e4, 1e5}, extended to 1e2 ... 1e6 for the suite's curve.
@@ -38,19 +39,14 @@ def best_seconds(benchmark) -> float:
 
 
 def _kernel_state(N, M, seed=0):
+    """One seed's kernel state (no records) and the constants of a run of N, M."""
     gen = np.random.default_rng(seed)
-    W = gen.standard_normal((1, M, N))
-    V = gen.standard_normal((1, M, N))
-    D = np.ones((1, M))
-    Q = _kernels.gram(W[0])[None]
-    X = np.empty((1, N))
-    states = seed_states([np.random.SeedSequence(seed)])
-    W_star = np.ones((1, N))
-    Ws = W_star / math.sqrt(N)
-    rec = np.array([2**62], dtype=np.int64)
-    outs = [np.empty((1, 1, *s)) for s in [(M, 1), (M, 1), (M, M), (M, M), (M, M), (M,)]]
-    arrays = (W, V, D, Q, X, states, *outs)
-    return arrays, (Ws, W_star, 1.0), rec
+    W = gen.standard_normal((1, N, M))
+    V = gen.standard_normal((1, N, M))
+    streams = seed_states([np.random.SeedSequence(seed)])
+    state = kernel_state(W, V, np.ones((1, M)), streams, M_star=1, n_rec=0)
+    consts = kernel_constants(np.ones((N, 1)), 1.0, 1.0, tau=0.01, tau_D=0.01 / N, lam=0.0)
+    return state, consts
 
 
 def _steps_for(N, M):
@@ -58,12 +54,9 @@ def _steps_for(N, M):
 
 
 def run_steps(N, M, n_steps, state):
-    arrays, (Ws, W_star, sqrt_eta), rec = state
-    consts = (Ws, W_star, sqrt_eta, 0, n_steps, False, np.ones(n_steps), 0.01, 0.01 / N, 0.0,
-              rec, 0)  # fmt: skip
-    status = np.zeros(1, np.int64)
-    _kernels.run_chunk_serial(arrays, consts, status, np.zeros(1, np.int64))
-    assert status[0] == 0
+    kstate, consts = state
+    run_chunk_serial(kstate, consts.chunk(0, np.ones(n_steps), last=False))
+    assert kstate.status[0] == OK
 
 
 @pytest.mark.parametrize("M", [1, 4])

@@ -7,7 +7,8 @@ d = V^T W_star / N  (M x M_star)    encoder-signal overlap
 Q = W^T W / N, E = V^T V / N, R = W^T V / N  (M x M; R is not symmetric)
 D                    (M)             encoder variances
 T = W_star^T W_star / N (M_star x M_star), the identity for the default W_star
-eps_g                                generalization error (spec section 4)
+eps_g                                generalization error (docs/simulator.md, "What is
+                                     recorded")
 
 Every function here accepts arbitrary leading (batch) axes: a seed axis, a time axis, or none.
 The simulator records (m, d, Q, E, R, D) and the ODE integrates them; both then call

@@ -11,7 +11,7 @@ lam     L2 penalty on W and V: lam / (2N) (||W||^2 + ||V||^2)
 tau     learning rate of W and V (D uses tau / N in the simulator)
 
 A :class:`Model` holds what the simulator and the ODE share; the input dimension N, the
-run length and the seeds belong to a simulation (:func:`linvae.simulate`).
+run length and the seeds belong to a simulation (:func:`linvae.sgd.simulate.simulate`).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from linvae.schedules import Schedule, as_schedule
+from linvae.schedules import Schedule, as_schedule, schedule_from_description
 from linvae.utils.validation import check_int, check_real
 
 __all__ = ["Model"]
@@ -128,8 +128,6 @@ class Model:
     @classmethod
     def from_description(cls, desc: dict) -> Model:
         """Inverse of :meth:`describe` (callable schedules cannot be rebuilt)."""
-        from linvae.schedules import schedule_from_description
-
         kw = dict(desc)
         beta = kw.pop("beta")
         kw["beta"] = schedule_from_description(beta) if isinstance(beta, dict) else beta

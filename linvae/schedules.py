@@ -27,6 +27,7 @@ __all__ = [
     "StepSchedule",
     "TanhAnneal",
     "as_schedule",
+    "schedule_from_description",
 ]
 
 

@@ -1,11 +1,19 @@
 """Trajectories of order parameters: the common result type of SGD and ODE runs.
 
-Symbols as in :mod:`linvae.observables`; ``t`` is always step / N.
+Symbols
+-------
+t               training time, step / N (the recording grid: :func:`time_grid`)
+N               input dimension (one SGD step advances t by 1/N)
+S               number of seeds (the leading axis of every array; 1 for an ODE solution)
+m, d, Q, E, R, D, eps_g
+                order parameters and generalization error, as in :mod:`linvae.observables`
+T_matrix        W_star^T W_star / N
 """
 
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -18,10 +26,90 @@ from linvae.observables import (
     generalization_error,
 )
 from linvae.params import Model
+from linvae.utils.io import atomic_write
+from linvae.utils.validation import check_array, check_real
 
-__all__ = ["FinalWeights", "Trajectory"]
+__all__ = ["FinalWeights", "Trajectory", "time_grid"]
 
 OBSERVABLE_NAMES = (*ORDER_PARAMETER_NAMES, "eps_g")
+
+
+def time_grid(
+    t_max: float,
+    dt: float = 1.0,
+    *,
+    N: int | None = None,
+    t_eval: np.ndarray | None = None,
+    owner: str = "time_grid",
+) -> np.ndarray:
+    """The recording grid ``0, dt, 2 dt, ..., t_max`` (t_max included), in units t = step / N.
+
+    The grid is ``k dt`` for k = 0, 1, ... while ``k dt <= t_max``, with ``t_max`` appended
+    when it is not a multiple of ``dt``. Given ``N``, every time is rounded to the nearest
+    SGD step, ``t = round(t N) / N``: the times at which :func:`linvae.sgd.simulate.simulate`
+    records, which an ODE solution must use to be compared with a run point by point.
+
+    Parameters
+    ----------
+    t_max : float
+        Last time, > 0.
+    dt : float
+        Spacing, > 0; at least one SGD step (1/N) when ``N`` is given. Ignored when ``t_eval``
+        is given.
+    N : int, optional
+        Input dimension: round to SGD steps and check that no two times fall within one step.
+    t_eval : array, optional
+        Explicit increasing times in [0, t_max], used instead of the ``dt`` grid (and rounded
+        to SGD steps when ``N`` is given).
+    owner : str
+        The function named in error messages (the caller that received ``t_max``, ``dt``).
+
+    Returns
+    -------
+    t : ndarray, shape (T,)
+        Increasing times.
+
+    Raises
+    ------
+    ValueError
+        ``t_max`` or ``dt`` out of range, ``t_eval`` not increasing in [0, t_max], or two
+        times within one SGD step.
+
+    Examples
+    --------
+    >>> time_grid(7, 2)
+    array([0., 2., 4., 6., 7.])
+    >>> time_grid(1, 0.3, N=10)
+    array([0. , 0.3, 0.6, 0.9, 1. ])
+    """
+    t_max = check_real("t_max", t_max, owner, low=0.0)
+    if t_eval is None:
+        dt = check_real("dt", dt, owner, low=0.0)
+        if N is not None and dt * N < 1.0 - 1e-9:
+            raise ValueError(
+                f"The `dt` parameter of {owner} must be at least 1/N = {1 / N:g} (one SGD "
+                f"step). Got {dt!r}."
+            )
+        n = math.floor(t_max / dt + 1e-9)
+        t = np.arange(n + 1) * dt
+        if t[-1] < t_max - 1e-9 * max(1.0, t_max):
+            t = np.append(t, t_max)
+    else:
+        t = check_array("t_eval", t_eval, owner, shape=(None,))
+        if t.size == 0 or np.any(t < 0) or np.any(np.diff(t) <= 0) or t[-1] > t_max + 1e-12:
+            raise ValueError(
+                f"The `t_eval` parameter of {owner} must be a non-empty increasing array in "
+                f"[0, t_max]. Got {t_eval!r}."
+            )
+    if N is None:
+        return t
+    steps = np.rint(t * N).astype(np.int64)
+    if np.any(np.diff(steps) <= 0):
+        raise ValueError(
+            f"The recording grid of {owner} has two times within one SGD step (1/N = {1 / N:g})."
+            " Use a coarser `dt` or `t_eval`."
+        )
+    return steps / N
 
 
 @dataclass(frozen=True)
@@ -131,8 +219,11 @@ class Trajectory:
     # ------------------------------------------------------------------ files
     def save(self, path: str | Path) -> Path:
         """Write an ``.npz`` with arrays ``t, m, d, Q, E, R, D, eps_g`` (seed axis first) and the
-        run's parameters as JSON in the ``metadata`` entry. Written atomically."""
-        path = Path(path)
+        run's parameters as JSON in the ``metadata`` entry.
+
+        Written atomically (:func:`linvae.utils.io.atomic_write`), at ``path`` exactly (no
+        suffix is added). Returns the path.
+        """
         metadata = {
             "model": self.model.describe(),
             "source": self.source,
@@ -148,10 +239,10 @@ class Trajectory:
                 D_final=self.weights.D,
                 W_star=self.weights.W_star,
             )
-        tmp = path.with_name(path.name + ".tmp.npz")
-        np.savez(tmp, t=self.t, metadata=np.array(json.dumps(metadata)), **arrays)
-        tmp.replace(path)
-        return path
+        metadata_arr = np.array(json.dumps(metadata))
+        return atomic_write(
+            path, lambda handle: np.savez(handle, t=self.t, metadata=metadata_arr, **arrays)
+        )
 
     @classmethod
     def load(cls, path: str | Path) -> Trajectory:

@@ -1,11 +1,18 @@
 """Jitted one-pass SGD of the linear VAE (no validation, no Python objects).
 
-Symbols (spec sections 1-4): N input dimension, M latents, M_star factors; W, V (N x M)
-decoder / encoder weights (stored transposed, (M, N), so each latent's weights are contiguous
-and the loops over i vectorize), D (M) encoder variances, Q = W^T W / N kept up to date in the loop;
-x = sqrt(rho/N) W_star c + sqrt(eta) n one fresh sample per step; a = W^T x / sqrt N,
-mu = V^T x / sqrt N; g = -a + (Q + beta I) mu; tau the learning rate of W, V and tau_D that of
-D; lam the L2 penalty. One step:
+Symbols
+-------
+N           input dimension; M latents; M_star true factors
+W, V        decoder / encoder weights (N x M), stored transposed, (M, N), so that each
+            latent's weights are contiguous and the loops over i vectorize
+D           encoder variances (M)
+Q           W^T W / N, kept up to date in the loop
+x           sqrt(rho/N) W_star c + sqrt(eta) n, one fresh sample per step
+a, mu       W^T x / sqrt N, V^T x / sqrt N
+g           -a + (Q + beta I) mu
+tau, tau_D  learning rates of W, V and of D; lam the L2 penalty
+
+One step (the model and its gradients: docs/simulator.md, section "The model"):
 
     W <- W (I - (tau/N) (mu mu^T + diag D + lam I)) + (tau / sqrt N) x mu^T
     V <- V (1 - tau lam / N) - (tau / sqrt N) x g^T
@@ -14,14 +21,18 @@ D; lam the L2 penalty. One step:
 all gradients at the pre-update parameters. Three passes over i = 1..N per step: the first
 draws n_i (branchy ziggurat, scalar), the second forms x_i and accumulates a, mu (vectorized),
 the third updates W, V and accumulates the new Q (vectorized). The plain-numpy reference is
-:func:`linvae.sgd.reference.sgd_step`.
+``linvae.sgd.reference.sgd_step`` (used by the tests).
 
-Status codes returned per seed: 0 running, 1 non-finite state, 2 D_k <= 0.
+The boundary with Python has names: :class:`KernelState` (the per-seed arrays the kernels
+update in place, built by :func:`kernel_state`) and :class:`KernelConstants` (what every seed
+of one chunk of steps shares, built by :func:`kernel_constants`). Per-seed status codes:
+:data:`OK` running, :data:`NONFINITE` non-finite state, :data:`NONPOSITIVE_D` some D_k <= 0.
 """
 
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numba as nb
 import numpy as np
@@ -263,38 +274,153 @@ def run_seed(
     return OK, s_end, k
 
 
+class KernelState(NamedTuple):
+    """The per-seed arrays that the kernels update in place; leading axis: seed (S).
+
+    Weights are stored transposed. Built by :func:`kernel_state`.
+    """
+
+    W: np.ndarray  # (S, M, N) decoder weights, transposed
+    V: np.ndarray  # (S, M, N) encoder weights, transposed
+    D: np.ndarray  # (S, M) encoder variances
+    Q: np.ndarray  # (S, M, M) W^T W / N of the current W
+    x: np.ndarray  # (S, N) scratch: the current input
+    streams: np.ndarray  # (S, 4) uint64 xoshiro256++ states, one stream per seed
+    m: np.ndarray  # (S, T, M, M_star) recorded order parameters, one row per record
+    d: np.ndarray  # (S, T, M, M_star)
+    Q_rec: np.ndarray  # (S, T, M, M)
+    E: np.ndarray  # (S, T, M, M)
+    R: np.ndarray  # (S, T, M, M)
+    D_rec: np.ndarray  # (S, T, M)
+    status: np.ndarray  # (S,) int64: OK, NONFINITE or NONPOSITIVE_D
+    stop_step: np.ndarray  # (S,) int64: the step at which a seed stopped
+
+
+class KernelConstants(NamedTuple):
+    """What every seed of one chunk of steps shares (read only). Built by
+    :func:`kernel_constants`; :meth:`chunk` moves it to the next chunk."""
+
+    Ws: np.ndarray  # (M_star, N): row l is W_star[:, l] sqrt(rho_l / N)
+    W_star: np.ndarray  # (M_star, N): W_star transposed, for the recorded overlaps
+    sqrt_eta: float
+    s_begin: int  # first step of the chunk
+    s_end: int  # the chunk updates steps s_begin ... s_end - 1
+    include_end: bool  # also record at s_end (the run's last chunk)
+    betas: np.ndarray  # (s_end - s_begin,): betas[s - s_begin] is beta at t = s / N
+    tau: float
+    tau_D: float
+    lam: float
+    rec_steps: np.ndarray  # (T,) int64, increasing: the steps at which to record
+    k0: int  # index of the first entry of rec_steps >= s_begin
+
+    def chunk(self, s_begin: int, betas: np.ndarray, *, last: bool) -> KernelConstants:
+        """The constants of the chunk that starts at step ``s_begin`` and uses ``betas``
+        (one per step); ``last`` records at its end step too."""
+        betas = np.ascontiguousarray(betas, dtype=np.float64)
+        return self._replace(
+            s_begin=int(s_begin),
+            s_end=int(s_begin) + betas.shape[0],
+            include_end=bool(last),
+            betas=betas,
+            k0=int(np.searchsorted(self.rec_steps, s_begin)),
+        )
+
+
+def kernel_state(
+    W: np.ndarray, V: np.ndarray, D: np.ndarray, streams: np.ndarray, *, M_star: int, n_rec: int
+) -> KernelState:
+    """Fresh :class:`KernelState` from weights in the user's layout (copies; Q computed).
+
+    ``W, V`` (S, N, M), ``D`` (S, M), ``streams`` (S, 4) uint64 xoshiro256++ states (see
+    :func:`linvae.sgd.rng.seed_states`); the ``n_rec`` records start as NaN.
+    """
+    W = np.array(np.transpose(W, (0, 2, 1)), dtype=np.float64, order="C")
+    V = np.array(np.transpose(V, (0, 2, 1)), dtype=np.float64, order="C")
+    S, M, N = W.shape
+    return KernelState(
+        W=W,
+        V=V,
+        D=np.array(D, dtype=np.float64, order="C"),
+        Q=np.stack([gram(W[j]) for j in range(S)]),
+        x=np.empty((S, N)),
+        streams=np.array(streams, dtype=np.uint64, order="C"),
+        m=np.full((S, n_rec, M, M_star), np.nan),
+        d=np.full((S, n_rec, M, M_star), np.nan),
+        Q_rec=np.full((S, n_rec, M, M), np.nan),
+        E=np.full((S, n_rec, M, M), np.nan),
+        R=np.full((S, n_rec, M, M), np.nan),
+        D_rec=np.full((S, n_rec, M), np.nan),
+        status=np.zeros(S, dtype=np.int64),
+        stop_step=np.zeros(S, dtype=np.int64),
+    )
+
+
+def kernel_constants(
+    W_star: np.ndarray,
+    rho: float | np.ndarray,
+    eta: float,
+    *,
+    tau: float,
+    tau_D: float,
+    lam: float,
+    rec_steps: np.ndarray | None = None,
+    betas: np.ndarray = (),
+    s_begin: int = 0,
+    last: bool = False,
+) -> KernelConstants:
+    """:class:`KernelConstants` for teacher ``W_star`` (N, M_star), signal ``rho`` (scalar or
+    (M_star,)), noise ``eta`` and the learning rates; the first chunk starts at ``s_begin``
+    with ``betas``. ``rec_steps=None`` records nothing."""
+    N, M_star = W_star.shape
+    W_star_t = np.ascontiguousarray(np.transpose(W_star), dtype=np.float64)
+    rho_vec = np.broadcast_to(np.asarray(rho, dtype=np.float64), (M_star,))
+    Ws = np.ascontiguousarray(W_star_t * np.sqrt(rho_vec / N)[:, None])
+    rec = np.empty(0, dtype=np.int64) if rec_steps is None else rec_steps
+    base = KernelConstants(
+        Ws=Ws,
+        W_star=W_star_t,
+        sqrt_eta=math.sqrt(eta),
+        s_begin=0,
+        s_end=0,
+        include_end=False,
+        betas=np.empty(0),
+        tau=float(tau),
+        tau_D=float(tau_D),
+        lam=float(lam),
+        rec_steps=np.ascontiguousarray(rec, dtype=np.int64),
+        k0=0,
+    )
+    return base.chunk(s_begin, betas, last=last)
+
+
 @nb.njit(cache=True)
-def _advance_seed(j, arrays, consts, status, stop_step):
-    W, V, D, Q, X, states, out_m, out_d, out_Q, out_E, out_R, out_D = arrays
-    Ws, W_star, sqrt_eta, s_begin, s_end, include_end, betas, tau, tau_D, lam, rec, k0 = consts
+def _advance_seed(j, state, c):
     st, stop, _ = run_seed(
-        W[j], V[j], D[j], Q[j], X[j], states[j], Ws, sqrt_eta, s_begin, s_end, include_end,
-        betas, tau, tau_D, lam, rec, k0, W_star,
-        out_m[j], out_d[j], out_Q[j], out_E[j], out_R[j], out_D[j],
+        state.W[j], state.V[j], state.D[j], state.Q[j], state.x[j], state.streams[j], c.Ws,
+        c.sqrt_eta, c.s_begin, c.s_end, c.include_end, c.betas, c.tau, c.tau_D, c.lam,
+        c.rec_steps, c.k0, c.W_star, state.m[j], state.d[j], state.Q_rec[j], state.E[j],
+        state.R[j], state.D_rec[j],
     )  # fmt: skip
-    status[j] = st
-    stop_step[j] = stop
+    state.status[j] = st
+    state.stop_step[j] = stop
 
 
 @nb.njit(cache=True, parallel=True)
-def run_chunk(arrays, consts, status, stop_step):
-    """Advance every seed in parallel (one numba thread per seed at a time).
-
-    ``arrays = (W, V, D, Q, X, states, out_m, out_d, out_Q, out_E, out_R, out_D)``, each with a
-    leading seed axis; ``consts = (Ws, W_star, sqrt_eta, s_begin, s_end, include_end, betas,
-    tau, tau_D, lam, rec_steps, k0)`` shared by all seeds (see :func:`run_seed`). Seeds whose
-    ``status`` is not OK are skipped. Each seed's stream is its own, so results do not depend
-    on the number of threads.
+def run_chunk(state, consts):
+    """Advance every seed of ``state`` (:class:`KernelState`) through the chunk of steps
+    described by ``consts`` (:class:`KernelConstants`), in parallel: one numba thread per
+    seed at a time (see :func:`run_seed`). Seeds whose ``status`` is not OK are skipped. Each
+    seed's stream is its own, so results do not depend on the number of threads.
     """
-    for j in nb.prange(status.shape[0]):
-        if status[j] == OK:
-            _advance_seed(j, arrays, consts, status, stop_step)
+    for j in nb.prange(state.status.shape[0]):
+        if state.status[j] == OK:
+            _advance_seed(j, state, consts)
 
 
 @nb.njit(cache=True)
-def run_chunk_serial(arrays, consts, status, stop_step):
+def run_chunk_serial(state, consts):
     """:func:`run_chunk` on the calling thread only (no parallel region): safe to call from
     several Python threads at once (e.g. a threaded Dask worker), bitwise the same results."""
-    for j in range(status.shape[0]):
-        if status[j] == OK:
-            _advance_seed(j, arrays, consts, status, stop_step)
+    for j in range(state.status.shape[0]):
+        if state.status[j] == OK:
+            _advance_seed(j, state, consts)

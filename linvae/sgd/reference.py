@@ -1,6 +1,10 @@
-"""Plain-numpy references of the jitted kernels (used by the tests, readable, slow).
+"""Plain-numpy references of the jitted kernels: the tests' oracle (readable, slow).
 
-Symbols as in :mod:`linvae.sgd.kernels`.
+Written from the model's equations (docs/simulator.md, section "The model"), independently of
+the kernels; it imports nothing from linvae, and nothing in linvae imports it.
+
+Symbols as in :mod:`linvae.sgd.kernels`: W, V (N x M), D (M), W_star (N x M_star), x (N),
+a = W^T x / sqrt N, mu = V^T x / sqrt N, Q = W^T W / N, g = -a + (Q + beta I) mu.
 """
 
 from __future__ import annotations
@@ -18,8 +22,9 @@ def sample_input(W_star, rho, eta, c, n):
 
 
 def sgd_step(W, V, D, x, *, beta, tau, tau_D, lam):
-    """One SGD step on the per-sample loss of spec section 2, written from the gradients of
-    spec section 3. Returns new (W, V, D); the inputs are not modified."""
+    """One SGD step on the per-sample loss, written from its gradients (both in
+    docs/simulator.md, section "The model"). Returns new (W, V, D); the inputs are not
+    modified."""
     N = W.shape[0]
     sqrt_n = np.sqrt(N)
     Q = W.T @ W / N

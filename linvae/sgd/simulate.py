@@ -1,8 +1,16 @@
 """One-pass SGD of the linear VAE at finite N: the microscopic side of linvae.
 
-Symbols: N input dimension, M latents, M_star factors, W_star (N x M_star) the true factors with
-T = W_star^T W_star / N, t = step / N. See :mod:`linvae.sgd.kernels` for the update and
-:mod:`linvae.observables` for what is recorded.
+Symbols
+-------
+N           input dimension
+M, M_star   latents, true factors
+W_star      the true factors (N x M_star), T = W_star^T W_star / N
+c, n        factor and noise draws of one input, c ~ N(0, I_M_star), n ~ N(0, I_N)
+x           sqrt(rho/N) W_star c + sqrt(eta) n, one fresh input per SGD step
+t           step / N
+
+The model, its SGD and what is recorded: docs/simulator.md. The update itself is in
+:mod:`linvae.sgd.kernels`, the observables in :mod:`linvae.observables`.
 """
 
 from __future__ import annotations
@@ -17,11 +25,20 @@ import numpy as np
 
 from linvae.observables import OrderParameters
 from linvae.params import Model
-from linvae.sgd import kernels as _kernels
-from linvae.sgd.rng import seed_states
-from linvae.trajectory import FinalWeights, Trajectory
+from linvae.sgd.kernels import (
+    NONPOSITIVE_D,
+    OK,
+    KernelState,
+    kernel_constants,
+    kernel_state,
+    run_chunk,
+    run_chunk_serial,
+)
+from linvae.sgd.rng import fill_normals, seed_states
+from linvae.trajectory import FinalWeights, Trajectory, time_grid
 from linvae.utils.progress import make_progress
 from linvae.utils.validation import check_array, check_int, check_real
+from linvae.utils.version import __version__
 
 __all__ = [
     "SimulationDiverged",
@@ -29,6 +46,7 @@ __all__ = [
     "make_teacher",
     "sample_inputs",
     "simulate",
+    "spiked_inputs",
 ]
 
 _OWNER = "simulate"
@@ -124,7 +142,7 @@ def sample_inputs(
     """Draw inputs x = sqrt(rho/N) W_star c + sqrt(eta) n exactly as the simulator does.
 
     The normals come from the simulator's in-kernel generator, in the order one SGD step
-    draws them (c, then n); the formula is :func:`linvae.sgd.reference.sample_input`.
+    draws them (c, then n); :func:`spiked_inputs` turns them into inputs.
 
     Parameters
     ----------
@@ -144,9 +162,6 @@ def sample_inputs(
     x : ndarray, shape (n_samples, N)
         Population covariance (rho/N) W_star W_star^T + eta I.
     """
-    from linvae.sgd.reference import sample_input
-    from linvae.sgd.rng import fill_normals
-
     N = check_int("N", N, "sample_inputs")
     n_samples = check_int("n_samples", n_samples, "sample_inputs")
     root = _normalize_seed(rng)
@@ -157,36 +172,41 @@ def sample_inputs(
     fill_normals(seed_states([root])[0], draws)
     draws = draws.reshape(n_samples, model.M_star + N)
     c, n = draws[:, : model.M_star], draws[:, model.M_star :]
-    return sample_input(W_star, model.rho_vector, model.eta, c.T, n.T).T
+    return spiked_inputs(W_star, model.rho_vector, model.eta, c, n)
 
 
-def _time_grid(t_max, dt, t_eval, N) -> tuple[np.ndarray, np.ndarray]:
-    t_max = check_real("t_max", t_max, _OWNER, low=0.0)
-    if t_eval is None:
-        dt = check_real("dt", dt, _OWNER, low=0.0)
-        if dt * N < 1.0 - 1e-9:
-            raise ValueError(
-                f"The `dt` parameter of {_OWNER} must be at least 1/N = {1 / N:g} (one SGD "
-                f"step). Got {dt!r}."
-            )
-        n = math.floor(t_max / dt + 1e-9)
-        t = np.arange(n + 1) * dt
-        if t[-1] < t_max - 1e-9 * max(1.0, t_max):
-            t = np.append(t, t_max)
-    else:
-        t = check_array("t_eval", t_eval, _OWNER, shape=(None,))
-        if t.size == 0 or np.any(t < 0) or np.any(np.diff(t) <= 0) or t[-1] > t_max + 1e-12:
-            raise ValueError(
-                f"The `t_eval` parameter of {_OWNER} must be a non-empty increasing array in "
-                f"[0, t_max]. Got {t_eval!r}."
-            )
-    steps = np.rint(t * N).astype(np.int64)
-    if np.any(np.diff(steps) <= 0):
-        raise ValueError(
-            f"The recording grid of {_OWNER} has two times within one SGD step (1/N = {1 / N:g})."
-            " Use a coarser `dt` or `t_eval`."
-        )
-    return steps / N, steps
+def spiked_inputs(
+    W_star: np.ndarray, rho: float | np.ndarray, eta: float, c: np.ndarray, n: np.ndarray
+) -> np.ndarray:
+    """Inputs x = sqrt(rho/N) W_star c + sqrt(eta) n from given draws, one per row.
+
+    Parameters
+    ----------
+    W_star : array, shape (N, M_star)
+        True factors.
+    rho : float or array, shape (M_star,)
+        Signal strength, shared or per factor (row l of c is scaled by sqrt(rho_l / N)).
+    eta : float
+        Noise strength.
+    c : array, shape (n_samples, M_star)
+        Factor draws.
+    n : array, shape (n_samples, N)
+        Noise draws.
+
+    Returns
+    -------
+    x : ndarray, shape (n_samples, N)
+
+    Examples
+    --------
+    >>> spiked_inputs(np.ones((4, 1)), 4.0, 1.0, np.array([[1.0]]), np.zeros((1, 4)))
+    array([[1., 1., 1., 1.]])
+    """
+    N, M_star = W_star.shape
+    scale = np.sqrt(np.broadcast_to(np.asarray(rho, dtype=np.float64), (M_star,)) / N)
+    # (N, M_star) @ (M_star, n_samples), then transposed: this order of operations keeps
+    # sample_inputs bit-identical to earlier versions.
+    return (W_star @ (scale[:, None] * np.asarray(c).T) + np.sqrt(eta) * np.asarray(n).T).T
 
 
 def _initial_weights(init, n_seeds, N, M, seed_seqs):
@@ -241,7 +261,8 @@ def simulate(
     """Train the linear VAE by one-pass SGD and record its order parameters.
 
     Each step draws a fresh ``x = sqrt(rho/N) W_star c + sqrt(eta) n`` and applies
-    ``W -= tau grad_W``, ``V -= tau grad_V``, ``D -= tau_D grad_D`` (spec sections 1-3).
+    ``W -= tau grad_W``, ``V -= tau grad_V``, ``D -= tau_D grad_D`` (the loss and its gradients:
+    docs/simulator.md, section "The model").
 
     Parameters
     ----------
@@ -274,7 +295,8 @@ def simulate(
         on it. With ``n_threads=1`` (or one seed) no numba parallel region is entered, so
         several Python threads may call :func:`simulate` at once.
     progress : bool or callable
-        True draws a bar on stderr; a callable receives ``(steps_done, steps_total)``.
+        True draws a tqdm bar on stderr, closed however the run ends; a callable receives
+        ``(steps_done, steps_total)`` after each chunk of steps.
 
     Returns
     -------
@@ -323,7 +345,8 @@ def simulate(
     n_seeds = check_int("n_seeds", n_seeds, _OWNER, low=1)
     tau = model.tau
     tau_D = tau / N if tau_D is None else check_real("tau_D", tau_D, _OWNER, low=0.0)
-    t_grid, rec_steps = _time_grid(t_max, dt, t_eval, N)
+    t_grid = time_grid(t_max, dt, N=N, t_eval=t_eval, owner=_OWNER)
+    rec_steps = np.rint(t_grid * N).astype(np.int64)
     if n_threads is not None:
         n_threads = check_int("n_threads", n_threads, _OWNER, high=numba.config.NUMBA_NUM_THREADS)
     root = _normalize_seed(rng)
@@ -342,30 +365,16 @@ def simulate(
                 f"The `W_star` parameter of {_OWNER} must have linearly independent columns."
             )
     T_matrix = W_star_arr.T @ W_star_arr / N
-    # The kernel stores every N x k matrix transposed, (k, N).
-    W_star_t = np.ascontiguousarray(W_star_arr.T)
-    Ws = np.ascontiguousarray(W_star_t * np.sqrt(model.rho_vector / N)[:, None])
 
     W, V, D, init_kind = _initial_weights(init, n_seeds, N, model.M, init_ss)
-    W = np.ascontiguousarray(W.transpose(0, 2, 1))
-    V = np.ascontiguousarray(V.transpose(0, 2, 1))
-    Q = np.stack([_kernels.gram(W[j]) for j in range(n_seeds)])
-    X = np.empty((n_seeds, N))
-    states = seed_states(data_ss)
-
-    M, M_star, n_rec = model.M, model.M_star, len(rec_steps)
-    out = OrderParameters(
-        m=np.full((n_seeds, n_rec, M, M_star), np.nan),
-        d=np.full((n_seeds, n_rec, M, M_star), np.nan),
-        Q=np.full((n_seeds, n_rec, M, M), np.nan),
-        E=np.full((n_seeds, n_rec, M, M), np.nan),
-        R=np.full((n_seeds, n_rec, M, M), np.nan),
-        D=np.full((n_seeds, n_rec, M), np.nan),
-    )
-    status = np.zeros(n_seeds, dtype=np.int64)
-    stop_step = np.zeros(n_seeds, dtype=np.int64)
+    n_rec = len(rec_steps)
+    state = kernel_state(W, V, D, seed_states(data_ss), M_star=model.M_star, n_rec=n_rec)
+    consts = kernel_constants(
+        W_star_arr, model.rho_vector, model.eta, tau=tau, tau_D=tau_D, lam=model.lam,
+        rec_steps=rec_steps,
+    )  # fmt: skip
     total = int(rec_steps[-1])
-    chunk = max(1, _CHUNK_WORK // (N * (M + M_star)))
+    chunk = max(1, _CHUNK_WORK // (N * (model.M + model.M_star)))
     schedule = model.schedule
     meta = {
         "seed_entropy": str(root.entropy),
@@ -377,16 +386,23 @@ def simulate(
         "steps": total,
         "dt": None if t_eval is not None else float(dt),
         "t_max": float(t_max),
-        "version": _version(),
+        "version": __version__,
     }
 
     def result(n_done: int) -> Trajectory:
-        op = OrderParameters(**{k: v[:, :n_done] for k, v in out.as_dict().items()})
+        op = OrderParameters(
+            m=state.m[:, :n_done],
+            d=state.d[:, :n_done],
+            Q=state.Q_rec[:, :n_done],
+            E=state.E[:, :n_done],
+            R=state.R[:, :n_done],
+            D=state.D_rec[:, :n_done],
+        )
         weights = (
             FinalWeights(
-                W=W.transpose(0, 2, 1).copy(),
-                V=V.transpose(0, 2, 1).copy(),
-                D=D.copy(),
+                W=state.W.transpose(0, 2, 1).copy(),
+                V=state.V.transpose(0, 2, 1).copy(),
+                D=state.D.copy(),
                 W_star=W_star_arr,
             )
             if return_weights
@@ -403,27 +419,20 @@ def simulate(
             weights=weights,
         )
 
-    report = make_progress(progress, total, f"SGD N={N} M={M} seeds={n_seeds}")
-    previous_threads = numba.get_num_threads()
-    if n_threads is not None:
-        numba.set_num_threads(n_threads)
-    started = time.perf_counter()
     # One seed or one thread: no parallel region (cheaper, and safe in threaded callers).
-    serial = n_seeds == 1 or n_threads == 1
-    arrays = (W, V, D, Q, X, states, out.m, out.d, out.Q, out.E, out.R, out.D)
-    kernel = _kernels.run_chunk_serial if serial else _kernels.run_chunk
+    kernel = run_chunk_serial if n_seeds == 1 or n_threads == 1 else run_chunk
+    previous_threads = numba.get_num_threads()
+    report = make_progress(progress, total, f"SGD N={N} M={model.M} seeds={n_seeds}")
+    started = time.perf_counter()
     s = 0
     try:
+        if n_threads is not None:
+            numba.set_num_threads(n_threads)
         while True:
             s_end = min(s + chunk, total)
-            betas = np.ascontiguousarray(schedule(np.arange(s, s_end) / N), dtype=np.float64)
-            k0 = int(np.searchsorted(rec_steps, s))
-            consts = (
-                Ws, W_star_t, math.sqrt(model.eta), s, s_end, s_end == total, betas, tau,
-                tau_D, model.lam, rec_steps, k0,
-            )  # fmt: skip
-            kernel(arrays, consts, status, stop_step)
-            if np.any(status != _kernels.OK):
+            betas = schedule(np.arange(s, s_end) / N)
+            kernel(state, consts.chunk(s, betas, last=s_end == total))
+            if np.any(state.status != OK):
                 break
             s = s_end
             if report is not None:
@@ -437,21 +446,22 @@ def simulate(
     finally:
         if n_threads is not None:
             numba.set_num_threads(previous_threads)
+        if report is not None:
+            report.close()
     meta["wall_time_s"] = time.perf_counter() - started
-    if report is not None:
-        report(total, final=True)
-    if np.any(status != _kernels.OK):
-        _raise_diverged(status, stop_step, rec_steps, N, model, tau_D, result)
+    if np.any(state.status != OK):
+        _raise_diverged(state, rec_steps, N, model, tau_D, result)
     return result(n_rec)
 
 
-def _raise_diverged(status, stop_step, rec_steps, N, model, tau_D, result):
-    j = int(np.flatnonzero(status != _kernels.OK)[0])
-    step = int(stop_step[j])
+def _raise_diverged(state: KernelState, rec_steps, N, model, tau_D, result):
+    j = int(np.flatnonzero(state.status != OK)[0])
+    step = int(state.stop_step[j])
     t = step / N
+    nonpositive_d = state.status[j] == NONPOSITIVE_D
     what = (
         "an encoder variance D_k became <= 0"
-        if status[j] == _kernels.NONPOSITIVE_D
+        if nonpositive_d
         else "the weights became non-finite (NaN or inf)"
     )
     done = int(np.searchsorted(rec_steps, step, side="left"))
@@ -459,14 +469,8 @@ def _raise_diverged(status, stop_step, rec_steps, N, model, tau_D, result):
         f"SGD diverged for seed {j} at t = {t:g} (step {step}): {what}. The learning rate is "
         f"too large for this problem: lower `tau` (now {model.tau:g}; the ODE limit assumes "
         f"tau small, e.g. tau <= 0.1 / (rho + eta) = {0.1 / model.nu:.3g})"
-        + (f" or `tau_D` (now {tau_D:g})" if status[j] == _kernels.NONPOSITIVE_D else "")
+        + (f" or `tau_D` (now {tau_D:g})" if nonpositive_d else "")
         + ".",
         result(done),
         t,
     )
-
-
-def _version() -> str:
-    from linvae import __version__
-
-    return __version__

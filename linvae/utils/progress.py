@@ -2,24 +2,27 @@
 
 Long computations take a ``progress`` argument: ``False`` shows nothing, ``True`` shows a bar on
 stderr, and a callable is called as ``progress(done, total)`` (for a caller's own display).
-:func:`make_progress` turns that argument into one callable ``report(done, final=False)``.
+:func:`make_progress` turns that argument into one reporter, ``report(done)``, with
+``report.close()`` to call when the computation ends, however it ends (``try``/``finally``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-__all__ = ["ProgressBar", "make_progress"]
+__all__ = ["CallbackProgress", "ProgressBar", "make_progress"]
 
 
 class ProgressBar:
     """``ProgressBar(total, label)(done)``: a tqdm bar advanced to ``done`` of ``total``.
 
-    ``done`` is absolute (a time t, a count of points), not an increment; ``final=True`` closes
-    the bar. tqdm limits redraws to ``mininterval`` seconds.
+    ``done`` is absolute (a time t, a count of points), not an increment; ``final=True`` or
+    :meth:`close` closes the bar (closing twice is harmless). tqdm limits redraws to
+    ``mininterval`` seconds.
     """
 
     def __init__(self, total: float, label: str = "", *, unit: str = "it", mininterval=0.2):
+        # tqdm.auto takes ~80 ms to import (it probes for a notebook): only a drawn bar pays.
         from tqdm.auto import tqdm
 
         self.total = float(total)
@@ -44,15 +47,32 @@ class ProgressBar:
         self._bar.close()
 
 
+class CallbackProgress:
+    """``CallbackProgress(callback, total)(done)`` calls ``callback(done, total)``; the
+    reporter of a callable ``progress`` argument (:meth:`close` does nothing)."""
+
+    def __init__(self, callback: Callable[[float, float], None], total: float):
+        self.callback = callback
+        self.total = total
+
+    def __call__(self, done: float, *, final: bool = False) -> None:
+        self.callback(done, self.total)
+
+    def close(self) -> None:
+        pass
+
+
 def make_progress(
     progress: bool | Callable[[float, float], None], total: float, label: str
-) -> Callable[..., None] | None:
+) -> ProgressBar | CallbackProgress | None:
     """Normalize the ``progress`` argument of long computations.
 
-    False: nothing; True: a tqdm bar on stderr; a callable: called as ``progress(done, total)``.
+    False: None (nothing to report); True: a tqdm :class:`ProgressBar` on stderr; a callable:
+    a :class:`CallbackProgress` that calls ``progress(done, total)``. Both reporters are
+    called as ``report(done)`` and have ``close()``.
     """
     if progress is True:
         return ProgressBar(total, label)
     if callable(progress):
-        return lambda done, final=False: progress(done, total)
+        return CallbackProgress(progress, total)
     return None

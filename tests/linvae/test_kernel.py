@@ -1,11 +1,10 @@
 """The jitted SGD loop against the plain-numpy reference step, on identical random draws."""
 
-import math
-
 import numpy as np
 import pytest
 
-from linvae.sgd import kernels as _kernels
+from linvae import Model, order_parameters, simulate
+from linvae.sgd.kernels import OK, kernel_constants, kernel_state, run_chunk
 from linvae.sgd.reference import sample_input, sgd_step
 from linvae.sgd.rng import fill_normals, seed_states
 from linvae.sgd.simulate import make_teacher
@@ -16,29 +15,12 @@ ATOL = 1e-12
 
 
 def _run_kernel(W, V, D, W_star, rho, eta, betas, tau, tau_D, lam, state):
-    """Advance transposed copies of (W, V, D) by len(betas) steps with the jitted loop."""
-    N, M = W.shape
-    Wt = np.array(W.T, order="C")[None]  # a copy: for M = 1, W.T is already contiguous
-    Vt = np.array(V.T, order="C")[None]
-    Dk = D.copy()[None]
-    Q = _kernels.gram(Wt[0])[None]
-    X = np.empty((1, N))
-    W_star_t = np.ascontiguousarray(W_star.T)
-    rho_vec = np.broadcast_to(np.asarray(rho, dtype=float), (W_star.shape[1],))
-    Ws = np.ascontiguousarray(W_star_t * np.sqrt(rho_vec / N)[:, None])
-    rec = np.array([10**15], dtype=np.int64)
-    M_star = W_star.shape[1]
-    outs = [np.empty((1, 1, *shape)) for shape in [(M, M_star)] * 2 + [(M, M)] * 3 + [(M,)]]
-    status = np.zeros(1, dtype=np.int64)
-    stop = np.zeros(1, dtype=np.int64)
-    arrays = (Wt, Vt, Dk, Q, X, state[None].copy(), *outs)
-    consts = (
-        Ws, W_star_t, math.sqrt(eta), 0, len(betas), False, np.asarray(betas, dtype=np.float64),
-        tau, tau_D, lam, rec, 0,
-    )  # fmt: skip
-    _kernels.run_chunk(arrays, consts, status, stop)
-    assert status[0] == _kernels.OK
-    return Wt[0].T, Vt[0].T, Dk[0], Q[0]
+    """Advance copies of (W, V, D) by len(betas) steps with the jitted loop (no records)."""
+    ks = kernel_state(W[None], V[None], D[None], state[None], M_star=W_star.shape[1], n_rec=0)
+    consts = kernel_constants(W_star, rho, eta, tau=tau, tau_D=tau_D, lam=lam, betas=betas)
+    run_chunk(ks, consts)
+    assert ks.status[0] == OK
+    return ks.W[0].T, ks.V[0].T, ks.D[0], ks.Q[0]
 
 
 @pytest.mark.parametrize(
@@ -82,8 +64,6 @@ def test_kernel_matches_numpy_reference(N, M, M_star, lam, rho):
 
 
 def test_recorded_order_parameters_match_weights():
-    from linvae import Model, order_parameters, simulate
-
     run = simulate(
         Model(M=2, M_star=2, rho=(1.0, 2.0), beta=0.5, tau=0.2), N=150, t_max=3, dt=1,
         n_seeds=2, rng=3, return_weights=True,

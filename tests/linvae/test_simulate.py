@@ -1,6 +1,11 @@
 """The simulator's public behaviour: sampler statistics, physics, reproducibility, errors."""
 
+import functools
+import importlib
 import math
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -18,6 +23,12 @@ from linvae import (
     sample_inputs,
     simulate,
 )
+from linvae.schedules import schedule_from_description
+from linvae.trajectory import time_grid
+from linvae.utils.progress import ProgressBar
+
+# The module itself (``linvae.simulate`` is the function), to replace its progress reporter.
+simulate_module = importlib.import_module("linvae.sgd.simulate")
 
 
 @pytest.mark.parametrize(("M_star", "rho"), [(1, 1.0), (2, (1.0, 3.0)), (3, 2.0)])
@@ -122,6 +133,65 @@ def test_interrupt_keeps_what_was_recorded():
     np.testing.assert_array_equal(partial.eps_g, full.eps_g[:, : len(partial.t)])
 
 
+def test_progress_bar_on_stderr_and_silence_by_default(capsys):
+    simulate(Model(tau=0.1), N=50, t_max=4, dt=1, rng=0)
+    assert capsys.readouterr() == ("", "")  # progress=False: nothing at all
+    simulate(Model(tau=0.1), N=50, t_max=4, dt=1, rng=0, progress=True)
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert "SGD N=50 M=1 seeds=1" in err and "100%" in err and "200/200" in err
+
+
+def test_progress_callable_gets_steps_done_and_total():
+    calls = []
+    simulate(Model(tau=0.1), N=50, t_max=4, dt=1, rng=0, progress=lambda *a: calls.append(a))
+    assert calls and all(total == 200 for _, total in calls)
+    done = [d for d, _ in calls]
+    assert done == sorted(done) and done[-1] == 200
+
+
+@pytest.mark.parametrize("ending", ["finished", "diverged", "interrupted"])
+def test_progress_bar_closed_however_the_run_ends(monkeypatch, capsys, ending):
+    bars = []
+
+    class SpyBar(ProgressBar):
+        closed = False
+
+        def __call__(self, done, *, final=False):
+            super().__call__(done, final=final)
+            if ending == "interrupted":
+                raise KeyboardInterrupt
+
+        def close(self):
+            super().close()
+            self.closed = True
+
+    def make_spy(progress, total, label):
+        bars.append(SpyBar(total, label))
+        return bars[-1]
+
+    monkeypatch.setattr(simulate_module, "make_progress", make_spy)
+    run = functools.partial(simulate, N=100, t_max=50, dt=1, rng=0, progress=True)
+    if ending == "finished":
+        run(Model(tau=0.1))
+    elif ending == "diverged":
+        with pytest.raises(SimulationDiverged):
+            run(Model(tau=5.0))
+    else:
+        with pytest.raises(SimulationInterrupted):
+            run(Model(tau=0.1))
+    assert len(bars) == 1 and bars[0].closed
+    assert "SGD N=100" in capsys.readouterr().err
+
+
+def test_time_grid_is_the_recording_grid():
+    run = simulate(Model(tau=0.1), N=30, t_max=2, dt=0.3, rng=0)
+    np.testing.assert_array_equal(run.t, time_grid(2, 0.3, N=30))
+    np.testing.assert_allclose(time_grid(2, 0.3), [0, 0.3, 0.6, 0.9, 1.2, 1.5, 1.8, 2.0])
+    with pytest.raises(ValueError, match="`dt` parameter of time_grid"):
+        time_grid(2, 0.01, N=30)
+
+
 def test_given_initialization_and_final_weights():
     N, M = 80, 2
     gen = np.random.default_rng(0)
@@ -136,6 +206,11 @@ def test_given_initialization_and_final_weights():
 def test_save_load_roundtrip(tmp_path):
     run = simulate(Model(M=2, M_star=2, rho=(1, 2), tau=0.1), N=60, t_max=4, dt=1, n_seeds=2)
     path = run.save(tmp_path / "run.npz")
+    # Written atomically: nothing else left in the folder; the usual permissions of a new file.
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run.npz"]
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask
     back = Trajectory.load(path)
     for name in ("t", "m", "d", "Q", "E", "R", "D", "eps_g"):
         np.testing.assert_array_equal(getattr(back, name), getattr(run, name))
@@ -198,10 +273,6 @@ def test_m_star_larger_than_n_rejected():
 def test_no_allocation_per_step():
     """The jitted loop allocates per chunk, never per step (numba runtime statistics, which
     must be switched on before numba loads: hence a subprocess)."""
-    import os
-    import subprocess
-    import sys
-
     script = """
 from numba.core.runtime import rtsys
 from linvae import Model, simulate
@@ -250,8 +321,6 @@ def test_callable_schedule_survives_save_load_with_warning(tmp_path):
     ],
 )
 def test_schedule_description_round_trip(schedule):
-    from linvae.schedules import schedule_from_description
-
     desc = schedule.describe()
     assert desc["kind"] == schedule.kind
     assert schedule_from_description(desc) == schedule
