@@ -11,7 +11,7 @@ lam     L2 penalty on W and V: lam / (2N) (||W||^2 + ||V||^2)
 tau     learning rate of W and V (D uses tau / N in the simulator)
 
 A :class:`Model` holds what the simulator and the ODE share; the input dimension N, the
-run length and the seeds belong to a simulation (:func:`linvae.sgd.simulate.simulate`).
+run length and the seeds belong to a simulation (:func:`linvae.sgd.simulator.simulate`).
 """
 
 from __future__ import annotations

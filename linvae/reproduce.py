@@ -46,7 +46,7 @@ from linvae.plot.labels import LABELS
 from linvae.plot.phase import plot_error_vs_beta, plot_phase_diagram
 from linvae.plot.trajectory import plot_observable, save_figure
 from linvae.schedules import TanhAnneal
-from linvae.sgd.simulate import simulate
+from linvae.sgd.simulator import simulate
 from linvae.theory import solve_ode
 from linvae.theory.initial import initial_order_parameters
 from linvae.utils.version import __version__

@@ -46,7 +46,7 @@ def time_grid(
 
     The grid is ``k dt`` for k = 0, 1, ... while ``k dt <= t_max``, with ``t_max`` appended
     when it is not a multiple of ``dt``. Given ``N``, every time is rounded to the nearest
-    SGD step, ``t = round(t N) / N``: the times at which :func:`linvae.sgd.simulate.simulate`
+    SGD step, ``t = round(t N) / N``: the times at which :func:`linvae.sgd.simulator.simulate`
     records, which an ODE solution must use to be compared with a run point by point.
 
     Parameters

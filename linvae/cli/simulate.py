@@ -43,7 +43,7 @@ def add_subcommands(subparsers) -> None:
 
 def run_simulate(args: argparse.Namespace) -> int:
     # Heavy (numba): loaded only when the command runs.
-    from linvae.sgd.simulate import SimulationDiverged, SimulationInterrupted, simulate
+    from linvae.sgd.simulator import SimulationDiverged, SimulationInterrupted, simulate
 
     try:
         model = model_from_options(args)

@@ -1,6 +1,7 @@
 """One-pass SGD of the linear VAE: the simulator, its numba kernels and random numbers.
 
-* :func:`simulate` - the public entry point (validation, seeds, recording, results).
+* :mod:`linvae.sgd.simulator` - :func:`simulate`, the public entry point (validation, seeds,
+  recording, results), and :func:`sample_inputs` / :func:`make_teacher` for the data model.
 * :mod:`linvae.sgd.kernels` - the jitted training loop (no validation, no Python objects).
 * :mod:`linvae.sgd.rng` - xoshiro256++ streams and the ziggurat normal sampler.
 * :mod:`linvae.sgd.reference` - plain-numpy twins of the kernels, for the tests.
@@ -12,13 +13,15 @@ import lazy_loader as _lazy
 
 __getattr__, __dir__, __all__ = _lazy.attach(
     __name__,
+    submodules=["kernels", "reference", "rng", "simulator"],
     submod_attrs={
-        "simulate": [
+        "simulator": [
             "SimulationDiverged",
             "SimulationInterrupted",
             "make_teacher",
             "sample_inputs",
             "simulate",
+            "spiked_inputs",
         ],
     },
 )

@@ -76,7 +76,7 @@ def compute_point(settings: Mapping[str, Any], threads: int | None = 1) -> dict[
 def _compute(settings: Mapping[str, Any], threads: int | None):
     # Heavy: the simulator loads numba, the solver scipy.integrate. Imported when a point is
     # computed, so that defining, reading and plotting sweeps stays light.
-    from linvae.sgd.simulate import simulate
+    from linvae.sgd.simulator import simulate
     from linvae.theory import solve_ode
 
     model = Model.from_description(settings["model"])

@@ -7,7 +7,7 @@ from linvae import Model, order_parameters, simulate
 from linvae.sgd.kernels import OK, kernel_constants, kernel_state, run_chunk
 from linvae.sgd.reference import sample_input, sgd_step
 from linvae.sgd.rng import fill_normals, seed_states
-from linvae.sgd.simulate import make_teacher
+from linvae.sgd.simulator import make_teacher
 
 # float64 round-off: each step is O(N M) additions of O(1) numbers, relative error ~1e-15 per
 # step; over 20 steps, 1e-12 absolute leaves two orders of magnitude of margin.

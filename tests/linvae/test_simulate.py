@@ -28,7 +28,7 @@ from linvae.trajectory import time_grid
 from linvae.utils.progress import ProgressBar
 
 # The module itself (``linvae.simulate`` is the function), to replace its progress reporter.
-simulate_module = importlib.import_module("linvae.sgd.simulate")
+simulate_module = importlib.import_module("linvae.sgd.simulator")
 
 
 @pytest.mark.parametrize(("M_star", "rho"), [(1, 1.0), (2, (1.0, 3.0)), (3, 2.0)])
