@@ -17,6 +17,7 @@ import numpy as np
 
 from linvae.observables import OrderParameters
 from linvae.params import Model
+from linvae.theory.solve import solve_ode
 from linvae.trajectory import time_grid
 from linvae.utils.version import __version__
 
@@ -74,10 +75,9 @@ def compute_point(settings: Mapping[str, Any], threads: int | None = 1) -> dict[
 
 
 def _compute(settings: Mapping[str, Any], threads: int | None):
-    # Heavy: the simulator loads numba, the solver scipy.integrate. Imported when a point is
-    # computed, so that defining, reading and plotting sweeps stays light.
+    # Heavy (numba): the simulator is imported when a point is computed, so that defining,
+    # reading and plotting sweeps stays light.
     from linvae.sgd.simulator import simulate
-    from linvae.theory import solve_ode
 
     model = Model.from_description(settings["model"])
     run = settings["run"]
