@@ -21,7 +21,6 @@ import itertools
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
 __all__ = [
     "ORDER_PARAMETER_NAMES",
@@ -104,6 +103,10 @@ def _best_matching(score: np.ndarray) -> np.ndarray:
                 total = sum(score[..., i, perm[i]] for i in range(M))
                 best = total if best is None else np.maximum(best, total)
         return best
+    # scipy.optimize costs ~0.5 s to import; only large M and M_star need it, so it is loaded
+    # here and every command-line start (which imports this module) stays fast.
+    from scipy.optimize import linear_sum_assignment
+
     flat = score.reshape(-1, M, M_star)
     out = np.empty(flat.shape[0])
     for i, s in enumerate(flat):

@@ -422,7 +422,7 @@ def simulate(
     # One seed or one thread: no parallel region (cheaper, and safe in threaded callers).
     kernel = run_chunk_serial if n_seeds == 1 or n_threads == 1 else run_chunk
     previous_threads = numba.get_num_threads()
-    report = make_progress(progress, total, f"SGD N={N} M={model.M} seeds={n_seeds}")
+    report = make_progress(progress, total, f"SGD N={N} M={model.M} seeds={n_seeds}", unit="steps")
     started = time.perf_counter()
     s = 0
     try:

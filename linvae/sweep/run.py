@@ -111,7 +111,7 @@ def run_sweep(
     todo = [i for i in range(sweep.size) if i not in done and i not in failed]
     total = sweep.size
 
-    report = make_progress(progress, total, "sweep")
+    report = make_progress(progress, total, "sweep", unit="points")
     try:
         if report is not None:
             report(len(done) + len(failed))

@@ -33,7 +33,8 @@ class ProgressBar:
             mininterval=mininterval,
             leave=True,
             dynamic_ncols=True,
-            bar_format="{l_bar}{bar}| {n:.4g}/{total:.4g} [{elapsed}<{remaining}]",
+            unit_scale=True,  # 300k/1.5M steps, not 300000.0/1500000.0
+            bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} {unit} [{elapsed}<{remaining}]",
         )
 
     def __call__(self, done: float, *, final: bool = False) -> None:
@@ -63,7 +64,7 @@ class CallbackProgress:
 
 
 def make_progress(
-    progress: bool | Callable[[float, float], None], total: float, label: str
+    progress: bool | Callable[[float, float], None], total: float, label: str, *, unit: str = "it"
 ) -> ProgressBar | CallbackProgress | None:
     """Normalize the ``progress`` argument of long computations.
 
@@ -72,7 +73,7 @@ def make_progress(
     called as ``report(done)`` and have ``close()``.
     """
     if progress is True:
-        return ProgressBar(total, label)
+        return ProgressBar(total, label, unit=unit)
     if callable(progress):
         return CallbackProgress(progress, total)
     return None
