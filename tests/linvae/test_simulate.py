@@ -166,8 +166,8 @@ def test_progress_bar_closed_however_the_run_ends(monkeypatch, capsys, ending):
             super().close()
             self.closed = True
 
-    def make_spy(progress, total, label):
-        bars.append(SpyBar(total, label))
+    def make_spy(progress, total, label, **options):
+        bars.append(SpyBar(total, label, **options))
         return bars[-1]
 
     monkeypatch.setattr(simulate_module, "make_progress", make_spy)
