@@ -1,7 +1,7 @@
 """Start-up cost: importing the packages and starting the command-line programs.
 
 Each figure is a whole fresh interpreter (``python -c ...``), as a user's script or shell pays
-it. The package faces are lazy (scientific-Python SPEC 1), so ``import linvae`` and the
+it. The package faces are lazy (scientific-Python SPEC-1), so ``import linvae`` and the
 ``--help`` of both programs load none of numba, sympy, matplotlib, torch or dask; the check
 sits next to the timing. Before the lazy faces, on the project's 2-core machine, each of the
 three took about 1 s (numba and the simulator were imported just to parse arguments).

@@ -14,7 +14,7 @@ Intrinsic Dimension and Information Imbalance" (arXiv 2411.01978).
 * :mod:`conv_study.cli` - the ``conv-study`` program.
 
 The estimators need only numpy and numba; training and the representations need the ``conv``
-extra (torch). Importing the package is light (scientific-Python SPEC 1): submodules load on
+extra (torch). Importing the package is light (scientific-Python SPEC-1): submodules load on
 first use, so ``import conv_study`` loads none of numba, sympy, matplotlib, torch or dask.
 """
 

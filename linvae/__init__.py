@@ -5,7 +5,7 @@ that SGD follows as the input dimension N grows (:func:`solve_ode`), and the fix
 analysis built on them (:mod:`linvae.analysis`) (Ichikawa & Hukushima, AISTATS 2024, arXiv
 2310.15440).
 
-Importing the package is light (scientific-Python SPEC 1): the names below load their modules
+Importing the package is light (scientific-Python SPEC-1): the names below load their modules
 on first use, so ``import linvae`` loads neither numba nor sympy nor matplotlib.
 """
 

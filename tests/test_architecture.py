@@ -890,7 +890,7 @@ def test_moved_modules_are_gone():
 # --------------------------------------------------------------------------------------------
 
 SPEC_CITATION = re.compile(r"spec(ification)? ?(section|sections|[0-9])", re.IGNORECASE)
-# The scientific-Python SPEC documents (SPEC 1: lazy loading) are another thing: upper case.
+# The scientific-Python SPEC documents (SPEC-1: lazy loading) are another thing: upper case.
 SCIENTIFIC_PYTHON_SPEC = re.compile(r"SPEC ?[0-9]")
 TEXT_SUFFIXES = {".py", ".md", ".yml", ".yaml", ".toml", ".txt", ".js", ".cfg", ".ini"}
 

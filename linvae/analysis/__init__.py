@@ -2,7 +2,7 @@
 diagrams and finite-size scaling: the paper's results computed from the order-parameter ODEs
 (the results page, docs/results.md).
 
-Importing the package is light (scientific-Python SPEC 1): the names below load their modules
+Importing the package is light (scientific-Python SPEC-1): the names below load their modules
 on first use. Helpers not listed here are imported from their modules, e.g.
 :func:`linvae.analysis.stability.closed_form_state` or
 :func:`linvae.analysis.annealing.settling_time`.

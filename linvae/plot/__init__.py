@@ -9,7 +9,7 @@
 
 Every drawing function is ``plot_<what>(data, ...)``; those of one panel take ``ax=None``
 (a new figure otherwise) and return the Axes, :func:`plot_compare` returns its Figure.
-The face is lazy (scientific-Python SPEC 1): ``import linvae.plot`` loads no matplotlib; the
+The face is lazy (scientific-Python SPEC-1): ``import linvae.plot`` loads no matplotlib; the
 names below load their module on first use.
 """
 

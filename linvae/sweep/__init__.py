@@ -22,7 +22,7 @@ sweep's seed, and with a fixed thread count, so a point's numbers do not depend 
 or in which order it ran: serial, process-pool and Dask runs are bit-identical.
 
 The finite-size scaling of SGD around its ODE limit, a sweep over N, lives in
-:mod:`linvae.analysis.finite_size`. Importing this package is light (scientific-Python SPEC 1):
+:mod:`linvae.analysis.finite_size`. Importing this package is light (scientific-Python SPEC-1):
 names load their module on first use, and numba is loaded only when a point is computed.
 """
 

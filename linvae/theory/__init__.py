@@ -9,7 +9,7 @@
 * :func:`linvae.theory.reference.matrix_form_drift` - the plain-numpy matrix forms (docs/theory.md,
   section "The result").
 
-Importing the package is light (scientific-Python SPEC 1): the names below load their modules
+Importing the package is light (scientific-Python SPEC-1): the names below load their modules
 on first use, and sympy and numba load only when a drift is first compiled. Plotting lives in
 :mod:`linvae.plot.compare`, which nothing in the core imports.
 """
