@@ -205,12 +205,15 @@ class Drift:
         """The KL weight beta(t) of the model's schedule at one time."""
         return self._beta_of_t(t)
 
+    def _params_at(self, t: float) -> np.ndarray:
+        """The parameter vector with beta set to beta(t) (one buffer, updated in place)."""
+        self._p[self._beta_index] = self._beta_of_t(t)
+        return self._p
+
     def __call__(self, t: float, y: np.ndarray) -> np.ndarray:
         """dy/dt at time ``t`` and flat state ``y`` (shape (n,)), shape (n,)."""
-        p = self._p
-        p[self._beta_index] = self._beta_of_t(t)
         # Contiguous input keeps numba to one specialization (solvers may pass views).
-        return self._rhs(np.ascontiguousarray(y), p)
+        return self._rhs(np.ascontiguousarray(y), self._params_at(t))
 
     def jacobian(self, t: float, y: np.ndarray) -> np.ndarray:
         """df/dy at time ``t`` and flat state ``y``, shape (n, n), in the flat coordinates.
@@ -222,9 +225,7 @@ class Drift:
         """
         if self._jac is None:
             raise ValueError(_NO_JACOBIAN)
-        p = self._p
-        p[self._beta_index] = self._beta_of_t(t)
-        return self._jac(np.ascontiguousarray(y), p)
+        return self._jac(np.ascontiguousarray(y), self._params_at(t))
 
     def at_beta(self, beta: float) -> FrozenDrift:
         """The autonomous drift at a fixed KL weight (fixed points, Jacobians, thresholds)."""
