@@ -119,8 +119,8 @@ out = {}
 for M, M_star in %r:
     c = compile_ode(M, M_star)
     start = time.perf_counter()
-    n = len(c.rhs(np.ones(2 * M * M_star + 3 * M * M + M), np.ones(c.n_params)))
-    c.jac(np.ones(n), np.ones(c.n_params))
+    n = len(c.rhs(np.ones(2 * M * M_star + 3 * M * M + M), np.ones(c.layout.size)))
+    c.jac(np.ones(n), np.ones(c.layout.size))
     out[f"{M},{M_star}"] = dict(derive_s=c.derivation_seconds, compile_rhs_s=c.compile_seconds,
                                 compile_jac_s=time.perf_counter() - start)
 print(json.dumps(out))

@@ -15,6 +15,9 @@ from linvae.trajectory import OBSERVABLE_NAMES, Trajectory
 
 __all__ = ["Comparison", "compare"]
 
+# Relative tolerance (absolute below |t| = 1) within which a run time and an ODE time match.
+_TIME_RTOL = 1e-9
+
 
 @dataclass(frozen=True)
 class Comparison:
@@ -89,24 +92,42 @@ def compare(run: Trajectory, ode: Trajectory, observable: str = "eps_g") -> Comp
             f"The `observable` parameter of compare must be one of {', '.join(OBSERVABLE_NAMES)}."
             f" Got {observable!r}."
         )
-    common, i_run, i_ode = np.intersect1d(run.t, ode.t, assume_unique=True, return_indices=True)
-    if common.size == 0:
+    i_run, i_ode = _matching_times(run.t, ode.t)
+    if i_run.size == 0:
         raise ValueError(
             "The run and the ODE solution share no time point; solve the ODE with t_eval=run.t."
         )
-    sgd = getattr(run, observable)[:, i_run]
-    theory = getattr(ode, observable)[:, i_ode].mean(axis=0)
-    if sgd.shape[1:] != theory.shape:
+    sgd_mean = run.mean(observable)[i_run]
+    theory = ode.mean(observable)[i_ode]
+    if sgd_mean.shape != theory.shape:
         raise ValueError(
-            f"The run's {observable} has shape {sgd.shape[2:]} per time and the ODE's "
+            f"The run's {observable} has shape {sgd_mean.shape[1:]} per time and the ODE's "
             f"{theory.shape[1:]}: they are not the same model (M, M_star)."
         )
-    std = sgd.std(axis=0, ddof=1) if sgd.shape[0] >= 2 else np.zeros_like(theory)
     return Comparison(
         observable=observable,
-        t=common,
-        sgd_mean=sgd.mean(axis=0),
-        sgd_std=std,
+        t=run.t[i_run],
+        sgd_mean=sgd_mean,
+        sgd_std=run.std(observable)[i_run],
         ode=theory,
-        n_seeds=sgd.shape[0],
+        n_seeds=run.n_seeds,
     )
+
+
+def _matching_times(t_run: np.ndarray, t_ode: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Indices ``(i_run, i_ode)`` of the times the two increasing grids share.
+
+    Times match within ``_TIME_RTOL * max(1, |t|)``: a run records at ``step / N`` and the ODE
+    at ``k * dt``, which can differ in the last bits for the same time (0.3 vs 3 * 0.1).
+    """
+    t_run = np.asarray(t_run, dtype=np.float64)
+    t_ode = np.asarray(t_ode, dtype=np.float64)
+    if t_run.size == 0 or t_ode.size == 0:
+        empty = np.empty(0, dtype=np.intp)
+        return empty, empty
+    after = np.searchsorted(t_ode, t_run)
+    right = np.minimum(after, t_ode.size - 1)
+    left = np.maximum(after - 1, 0)
+    nearest = np.where(np.abs(t_run - t_ode[left]) <= np.abs(t_ode[right] - t_run), left, right)
+    ok = np.abs(t_run - t_ode[nearest]) <= _TIME_RTOL * np.maximum(1.0, np.abs(t_run))
+    return np.flatnonzero(ok), nearest[ok]

@@ -28,6 +28,7 @@ from typing import Literal
 import numpy as np
 from scipy.optimize import brentq
 
+from linvae.observables import state_size
 from linvae.params import Model
 from linvae.theory.drift import Drift
 
@@ -102,7 +103,7 @@ class CollapseThreshold:
 def _collapsed_signal_top(drift: Drift, beta: float, factor: int) -> float:
     """Top real eigenvalue of the (m, d) block for one factor at the collapsed point."""
     M, M_star = drift.model.M, drift.model.M_star
-    n = 2 * M * M_star + 3 * M * M + M
+    n = state_size(M, M_star)
     y = np.zeros(n)
     y[n - M :] = 1.0
     J = drift.at_beta(beta).jacobian(y)

@@ -21,7 +21,6 @@ __getattr__, __dir__, __all__ = _lazy.attach(
             "make_teacher",
             "sample_inputs",
             "simulate",
-            "spiked_inputs",
         ],
     },
 )

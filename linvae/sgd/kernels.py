@@ -365,12 +365,10 @@ def kernel_constants(
     lam: float,
     rec_steps: np.ndarray | None = None,
     betas: np.ndarray = (),
-    s_begin: int = 0,
-    last: bool = False,
 ) -> KernelConstants:
     """:class:`KernelConstants` for teacher ``W_star`` (N, M_star), signal ``rho`` (scalar or
-    (M_star,)), noise ``eta`` and the learning rates; the first chunk starts at ``s_begin``
-    with ``betas``. ``rec_steps=None`` records nothing."""
+    (M_star,)), noise ``eta`` and the learning rates; the first chunk starts at step 0 with
+    ``betas`` (:meth:`KernelConstants.chunk` moves on). ``rec_steps=None`` records nothing."""
     N, M_star = W_star.shape
     W_star_t = np.ascontiguousarray(np.transpose(W_star), dtype=np.float64)
     rho_vec = np.broadcast_to(np.asarray(rho, dtype=np.float64), (M_star,))
@@ -390,7 +388,7 @@ def kernel_constants(
         rec_steps=np.ascontiguousarray(rec, dtype=np.int64),
         k0=0,
     )
-    return base.chunk(s_begin, betas, last=last)
+    return base.chunk(0, betas, last=False)
 
 
 @nb.njit(cache=True)

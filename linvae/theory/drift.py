@@ -34,12 +34,12 @@ from linvae.theory.reference import matrix_form_drift
 from linvae.theory.rhs import CompiledODE, compile_ode, parameter_layout, parameter_vector
 from linvae.utils.validation import check_array
 
-__all__ = ["Drift", "FrozenDrift", "scalar_schedule"]
+__all__ = ["Drift", "FrozenDrift"]
 
 RhsKind = Literal["derived", "matrix-form"]
 
 
-def scalar_schedule(schedule: Schedule) -> Callable[[float], float]:
+def _scalar_schedule(schedule: Schedule) -> Callable[[float], float]:
     """beta(t) for one float t, without the array machinery of ``Schedule.__call__``.
 
     The right-hand side is called thousands of times per solve; the common schedules get a
@@ -48,7 +48,7 @@ def scalar_schedule(schedule: Schedule) -> Callable[[float], float]:
     Examples
     --------
     >>> from linvae.schedules import TanhAnneal
-    >>> round(scalar_schedule(TanhAnneal(beta_final=1.0, gamma=0.5))(2.0), 6)
+    >>> round(_scalar_schedule(TanhAnneal(beta_final=1.0, gamma=0.5))(2.0), 6)
     0.761594
     """
     if isinstance(schedule, Constant):
@@ -84,26 +84,30 @@ class FrozenDrift:
     beta : float
         The KL weight.
     parameters : ndarray, shape (n_params,)
-        The parameter vector, read-only.
+        The parameter vector, as a read-only view.
     """
 
-    __slots__ = ("_jac", "_rhs", "beta", "parameters")
+    __slots__ = ("_jac", "_p", "_rhs", "beta", "parameters")
 
     def __init__(self, rhs, jac, parameters: np.ndarray, beta: float):
         self._rhs, self._jac = rhs, jac
         self.beta = beta
-        parameters.setflags(write=False)
-        self.parameters = parameters
+        # The compiled functions get the writable array: a read-only one is another numba
+        # type, and would compile a second specialization (seconds) on first use.
+        self._p = parameters
+        view = parameters.view()
+        view.flags.writeable = False
+        self.parameters = view
 
     def __call__(self, y: np.ndarray) -> np.ndarray:
         """dy/dt at the flat state ``y``, shape (n,)."""
-        return self._rhs(np.ascontiguousarray(y), self.parameters)
+        return self._rhs(np.ascontiguousarray(y), self._p)
 
     def jacobian(self, y: np.ndarray) -> np.ndarray:
         """df/dy at ``y``, shape (n, n), in the flat coordinates."""
         if self._jac is None:
             raise ValueError(_NO_JACOBIAN)
-        return self._jac(np.ascontiguousarray(y), self.parameters)
+        return self._jac(np.ascontiguousarray(y), self._p)
 
     def __repr__(self) -> str:
         return f"FrozenDrift(beta={self.beta!r})"
@@ -132,6 +136,9 @@ class Drift:
         The sympy-derived drift compiled by :func:`linvae.theory.rhs.compile_ode` (with its
         Jacobian), or the plain-numpy matrix forms of :mod:`linvae.theory.reference` (no
         Jacobian; for cross-checks and benchmarks).
+    owner : str
+        The function named in error messages about invalid arguments (a caller that builds
+        its drift from its own arguments, e.g. ``"solve_ode"``, passes its name).
 
     Attributes
     ----------
@@ -168,22 +175,23 @@ class Drift:
         T: np.ndarray | None = None,
         sgd_noise: bool = True,
         rhs: RhsKind = "derived",
+        owner: str = "Drift",
     ):
         if not isinstance(model, Model):
-            raise TypeError(f"The `model` parameter of Drift must be a Model. Got {model!r}.")
+            raise TypeError(f"The `model` parameter of {owner} must be a Model. Got {model!r}.")
         if rhs not in ("derived", "matrix-form"):
             raise ValueError(
-                f"The `rhs` parameter of Drift must be 'derived' or 'matrix-form'. Got {rhs!r}."
+                f"The `rhs` parameter of {owner} must be 'derived' or 'matrix-form'. Got {rhs!r}."
             )
         M_star = model.M_star
-        T = np.eye(M_star) if T is None else check_array("T", T, "Drift", shape=(M_star, M_star))
+        T = np.eye(M_star) if T is None else check_array("T", T, owner, shape=(M_star, M_star))
         self.model = model
         self.T = T
         self.sgd_noise = bool(sgd_noise)
         self.rhs = rhs
         self._layout = parameter_layout(M_star)
         self._beta_index = self._layout.beta
-        self._beta_of_t = scalar_schedule(model.schedule)
+        self._beta_of_t = _scalar_schedule(model.schedule)
         self._p = parameter_vector(model, T=T, sgd_noise=sgd_noise)
         if rhs == "derived":
             # sympy/numba: loaded here, on first use (compile_ode imports them).
@@ -232,10 +240,6 @@ class Drift:
         p = self._p.copy()
         p[self._beta_index] = beta
         return FrozenDrift(self._rhs, self._jac, p, beta)
-
-    def frozen(self, t: float) -> FrozenDrift:
-        """The autonomous drift with beta frozen at its value beta(t)."""
-        return self.at_beta(self._beta_of_t(t))
 
     def jacobians(
         self,

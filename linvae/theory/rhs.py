@@ -63,7 +63,7 @@ class CompiledODE:
     M, M_star : int
         Shape.
     rhs : callable ``(y, p) -> f``
-        numba-compiled; ``y`` shape (n,), ``p`` shape (n_params,); returns shape (n,).
+        numba-compiled; ``y`` shape (n,), ``p`` shape (layout.size,); returns shape (n,).
     jac : callable ``(y, p) -> J``
         numba-compiled on its first call; returns shape (n, n).
     source : str
@@ -72,10 +72,8 @@ class CompiledODE:
         SHA-256 of ``source``.
     path : Path or None
         The cached module file, or None when the cache directory was not writable.
-    beta_index : int
-        Position of beta in ``p`` (:class:`linvae.theory.drift.Drift` writes beta(t) there).
-    n_params : int
-        Length of ``p``.
+    layout : ParameterLayout
+        Where each parameter sits in ``p`` (``layout.size`` is its length).
     derivation_seconds : float
         Time spent deriving and generating the source (sympy + CSE + printing), or reading it
         from the disk cache.
@@ -92,8 +90,7 @@ class CompiledODE:
     source: str
     source_hash: str
     path: Path | None
-    beta_index: int
-    n_params: int
+    layout: ParameterLayout
     derivation_seconds: float
     from_disk_cache: bool
     compile_seconds: float
@@ -146,11 +143,6 @@ def parameter_layout(M_star: int) -> ParameterLayout:
     )
 
 
-def n_parameters(M_star: int) -> int:
-    """Length of the parameter vector."""
-    return parameter_layout(M_star).size
-
-
 def parameter_vector(
     model: Model, *, T: np.ndarray | None = None, sgd_noise: bool = True, beta: float = 0.0
 ) -> np.ndarray:
@@ -169,7 +161,7 @@ def parameter_vector(
 
     Returns
     -------
-    ndarray, shape (n_parameters(M_star),)
+    ndarray, shape (parameter_layout(M_star).size,)
         In the order of :func:`parameter_layout`.
     """
     M_star = model.M_star
@@ -380,7 +372,8 @@ def compile_ode(M: int, M_star: int, *, disk_cache: bool = True) -> CompiledODE:
         rhs = numba.njit(namespace[RHS_NAME])
         jac = numba.njit(namespace[JAC_NAME])
     n = state_size(M, M_star)
-    rhs(np.ones(n), np.ones(n_parameters(M_star)))  # compile (or load) now, not mid-solve
+    layout = parameter_layout(M_star)
+    rhs(np.ones(n), np.ones(layout.size))  # compile (or load) now, not mid-solve
     compiled = time.perf_counter()
     return CompiledODE(
         M=M,
@@ -390,8 +383,7 @@ def compile_ode(M: int, M_star: int, *, disk_cache: bool = True) -> CompiledODE:
         source=source,
         source_hash=hashlib.sha256(source.encode()).hexdigest(),
         path=path,
-        beta_index=parameter_layout(M_star).beta,
-        n_params=n_parameters(M_star),
+        layout=layout,
         derivation_seconds=derived - start,
         from_disk_cache=from_disk,
         compile_seconds=compiled - derived,

@@ -243,10 +243,6 @@ def solve_ode(
         )
     rtol = check_real("rtol", rtol, owner, low=0.0)
     atol = check_real("atol", atol, owner, low=0.0)
-    if rhs not in ("derived", "matrix-form"):
-        raise ValueError(
-            f"The `rhs` parameter of {owner} must be 'derived' or 'matrix-form'. Got {rhs!r}."
-        )
     if isinstance(init, Trajectory):
         if T is None and init.T_matrix is not None:
             T = init.T_matrix
@@ -262,7 +258,6 @@ def solve_ode(
         )
     init_op = _check_init(init_op, model)
     M, M_star = model.M, model.M_star
-    T = np.eye(M_star) if T is None else check_array("T", T, owner, shape=(M_star, M_star))
     if t_eval is None:
         dt = check_real("dt", dt, owner, low=0.0)
         t_eval = np.arange(int(np.floor(t_max / dt * (1 + 1e-12))) + 1) * dt
@@ -278,6 +273,8 @@ def solve_ode(
                 f"The `t_eval` parameter of {owner} must not go beyond t_max = {t_max:g}. "
                 f"Got a last time {t_eval[-1]:g}."
             )
+    # Drift checks `rhs` and `T` (in the name of solve_ode) and compiles the right-hand side.
+    drift = Drift(model, T=T, sgd_noise=sgd_noise, rhs=rhs, owner=owner)
     if np.all(init_op.m == 0) and np.all(init_op.d == 0):
         warnings.warn(
             "solve_ode starts on the invariant manifold m = d = 0: the ODE never leaves it "
@@ -289,7 +286,6 @@ def solve_ode(
     y0 = pack_state(init_op)
     meta: dict = {"method": method, "rtol": rtol, "atol": atol, "sgd_noise": bool(sgd_noise)}
     meta.update(init=init_note, rhs=rhs, linvae_version=__version__)
-    drift = Drift(model, T=T, sgd_noise=sgd_noise, rhs=rhs)
     if drift.compiled is not None:
         compiled = drift.compiled
         _LOG.info(
@@ -335,7 +331,7 @@ def solve_ode(
     meta.update(nfev=nfev, njev=njev, success=True, message=" | ".join(messages))
     op = unpack_state(y[None], M, M_star)
     return Trajectory.from_order_parameters(
-        np.concatenate(ts), op, model=model, source="ode", T_matrix=T, meta=meta
+        np.concatenate(ts), op, model=model, source="ode", T_matrix=drift.T, meta=meta
     )
 
 

@@ -16,6 +16,7 @@ from linvae import (
     StepSchedule,
     TanhAnneal,
     Trajectory,
+    compare,
 )
 from linvae.theory import Drift, initial_conditions_from, solve_ode
 
@@ -147,6 +148,33 @@ def fake_run(M=1, M_star=1, S=3, n_t=4, seed=0):
     )
 
 
+def test_compare_matches_times_that_differ_by_round_off():
+    # A run records at step / N, an ODE at k * dt: the same times, not always the same floats.
+    N, n_t = 10, 31
+    fake = fake_run(n_t=n_t)
+    t_run = np.arange(n_t) / N
+    run = Trajectory.from_order_parameters(
+        t_run, fake.order_parameters(), model=fake.model, source="sgd", N=N
+    )
+    ode_op = fake_run(S=1, n_t=n_t, seed=1).order_parameters()
+    k_dt = np.arange(n_t) * 0.1
+    assert np.any(k_dt != t_run)  # e.g. 3 * 0.1 != 3 / 10
+    for t_ode in (k_dt, t_run + 1e-13):
+        ode = Trajectory.from_order_parameters(t_ode, ode_op, model=fake.model, source="ode")
+        c = compare(run, ode, "m")
+        assert np.array_equal(c.t, t_run)
+        assert np.array_equal(c.ode, ode.m[0])
+        assert np.array_equal(c.sgd_mean, run.m.mean(axis=0))
+        assert np.array_equal(c.sgd_std, run.m.std(axis=0, ddof=1))
+        assert c.n_seeds == 3
+    midpoints = fake_run(S=1, n_t=n_t - 1, seed=2).order_parameters()
+    between = Trajectory.from_order_parameters(
+        t_run[:-1] + 0.05, midpoints, model=fake.model, source="ode"
+    )
+    with pytest.raises(ValueError, match="share no time point"):
+        compare(run, between)
+
+
 def test_sign_alignment_before_averaging():
     run = fake_run(M=2, M_star=1, S=4)
     init = initial_conditions_from(run)
@@ -239,7 +267,13 @@ def test_drift_is_the_one_right_hand_side():
     assert drift.beta(t) == beta_t
     np.testing.assert_allclose(drift(t, y), reference(t, y), rtol=0, atol=1e-12)
     assert np.array_equal(drift(t, y), drift.at_beta(beta_t)(y))
-    assert np.array_equal(drift.frozen(t).jacobian(y), drift.jacobian(t, y))
+    frozen = drift.at_beta(drift.beta(t))
+    assert np.array_equal(frozen.jacobian(y), drift.jacobian(t, y))
+    assert not frozen.parameters.flags.writeable
+    # The compiled functions only ever see writable parameter arrays: a read-only one is
+    # another numba type and would cost a second compilation.
+    for dispatcher in (drift.compiled.rhs, drift.compiled.jac):
+        assert all(arg.mutable for signature in dispatcher.signatures for arg in signature)
     batched = drift.jacobians(np.stack([y, 2 * y]), beta=np.array([beta_t, 0.5]))
     assert np.array_equal(batched[0], drift.jacobian(t, y))
     assert np.array_equal(batched[1], drift.at_beta(0.5).jacobian(2 * y))
