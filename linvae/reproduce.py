@@ -21,7 +21,6 @@ Figures (each as PNG and PDF), with the numbers behind them in ``manifest.json``
 
 from __future__ import annotations
 
-import json
 import math
 import sys
 import time
@@ -49,6 +48,7 @@ from linvae.schedules import TanhAnneal
 from linvae.sgd.simulator import simulate
 from linvae.theory import solve_ode
 from linvae.theory.initial import initial_order_parameters
+from linvae.utils.io import atomic_write_json, to_jsonable
 from linvae.utils.version import __version__
 
 __all__ = ["ReproduceSettings", "reproduce"]
@@ -150,14 +150,8 @@ def _figure(nrows=1, ncols=1, size=(6.0, 4.0)):
 
 def _save(fig, out: Path, name: str, figures: list) -> None:
     for suffix in ("png", "pdf"):
-        path = save_figure(fig, out / f"{name}.{suffix}", dpi=130, close=False)
+        path = save_figure(fig, out / f"{name}.{suffix}", dpi=130)
         figures.append(str(path.relative_to(out)))
-
-
-def _finite(x):
-    if isinstance(x, float | np.floating):
-        return float(x) if math.isfinite(x) else None
-    return x
 
 
 def _tail_mean(traj, frac: float = 0.1):
@@ -317,7 +311,7 @@ def reproduce(out_dir: str | Path, *, quick: bool = False, progress: bool = True
                 "eps_g_formula": res.eps_g_formula,
                 "eps_g_star": res.eps_g_star,
                 "ode_final": float(res.trajectory.eps_g[0, -1]),
-                "t_conv": _finite(res.t_conv),
+                "t_conv": res.t_conv,
             }
             if beta == 1.0 and M > 1:
                 entry["decay_exponent"] = decay_exponent(
@@ -372,7 +366,7 @@ def reproduce(out_dir: str | Path, *, quick: bool = False, progress: bool = True
     model = replace(base, beta=beta_f)
     init = initial_order_parameters(model, N=s.N, rng=seed)
     opt = optimal_annealing_rate(model, init=init, n_grid=s.n_grid_anneal)
-    ann_numbers["beta_f=1"] = {k: _finite(v) for k, v in opt.as_dict().items()}
+    ann_numbers["beta_f=1"] = opt.as_dict()
     ax = axes[0, 0]
     t_max = min(opt.t_max, 4 * opt.t_conv_constant) if math.isfinite(opt.t_conv_constant) else None
     t_max = t_max or opt.t_max
@@ -411,7 +405,7 @@ def reproduce(out_dir: str | Path, *, quick: bool = False, progress: bool = True
             o = optimal_annealing_rate(
                 m2, init=initial_order_parameters(m2, N=s.N, rng=seed), n_grid=s.n_grid_anneal
             )
-            ann_numbers["beta_f=1.8"] = {k: _finite(v) for k, v in o.as_dict().items()}
+            ann_numbers["beta_f=1.8"] = o.as_dict()
         ok = np.isfinite(o.t_conv)
         (line,) = ax.plot(
             o.gammas[ok] / o.gamma_c,
@@ -463,23 +457,8 @@ def reproduce(out_dir: str | Path, *, quick: bool = False, progress: bool = True
         "wall_time_s": time.perf_counter() - start,
         "linvae_version": __version__,
     }
-    manifest = _clean(manifest)
-    (out / "manifest.json").write_text(json.dumps(manifest, indent=1, allow_nan=False))
+    manifest = to_jsonable(manifest)  # plain JSON: numpy to Python, inf and NaN to None
+    atomic_write_json(out / "manifest.json", manifest, indent=1)
     if progress:
         sys.stderr.write(f"done: {len(figures)} files in {manifest['wall_time_s']:.1f} s\n")
     return manifest
-
-
-def _clean(value):
-    """Plain JSON: numpy to Python, tuples to lists, inf and NaN to None."""
-    if isinstance(value, dict):
-        return {str(k): _clean(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_clean(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return _clean(value.tolist())
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value

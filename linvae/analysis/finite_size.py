@@ -19,9 +19,8 @@ import numpy as np
 from linvae.params import Model
 from linvae.sweep.grid import Sweep
 from linvae.sweep.run import run_sweep
-from linvae.sweep.store import SweepResult
+from linvae.sweep.store import SweepResult, write_json
 from linvae.trajectory import OBSERVABLE_NAMES
-from linvae.utils.io import atomic_write_json
 
 __all__ = ["FiniteSizeScaling", "finite_size_scaling", "fit_power_law"]
 
@@ -193,8 +192,8 @@ def finite_size_scaling(
             "`tau` or change the sizes, then rerun on the same directory."
         )
     fss = _scaling_of(result, observable)
-    # Indented like the sweep's own JSON files, next to which it lies.
-    atomic_write_json(Path(out_dir) / "finite_size.json", fss.describe(), indent=1)
+    # Written like the sweep's own JSON files, next to which it lies.
+    write_json(Path(out_dir) / "finite_size.json", fss.describe())
     return fss
 
 

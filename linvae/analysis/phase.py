@@ -44,6 +44,7 @@ from linvae.schedules import Constant, TanhAnneal
 from linvae.theory.drift import Drift
 from linvae.theory.initial import initial_order_parameters
 from linvae.trajectory import Trajectory
+from linvae.utils.io import to_jsonable
 
 __all__ = [
     "Phase",
@@ -105,10 +106,7 @@ class PhaseDiagram:
         """JSON-able summary; with ``arrays`` the axes, maps and boundaries as nested lists."""
 
         def clean(a):
-            a = np.asarray(a)
-            if a.dtype.kind == "f":
-                return np.where(np.isfinite(a), a, None).tolist()
-            return a.tolist()
+            return to_jsonable(np.asarray(a))  # nested lists, inf and NaN as None
 
         out = {
             "kind": self.kind,

@@ -10,34 +10,25 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 
-from linvae.cli.frame import report_error
-from linvae.cli.options import add_model_options, model_from_options, parse_floats
+from linvae.cli.options import (
+    add_model_options,
+    add_sgd_noise_option,
+    model_from_options,
+    parse_floats,
+)
 from linvae.params import Model
 from linvae.schedules import Constant
+from linvae.utils.io import atomic_write_json, to_jsonable
 
 _KINDS = ("beta-rho", "beta-eta", "beta-lam", "gamma-beta_f", "M-beta")
 
 
-def _json_default(value):
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    raise TypeError(f"not JSON-able: {type(value).__name__}")
-
-
-def _finite(value: float):
-    return None if value is None or not math.isfinite(value) else value
-
-
 def _print(obj) -> None:
-    print(json.dumps(obj, default=_json_default))
+    print(json.dumps(to_jsonable(obj)))
 
 
 def add_subcommands(subparsers) -> None:
@@ -65,9 +56,7 @@ def add_subcommands(subparsers) -> None:
         description="Closed forms (tau -> 0) refined by a root solve at finite tau.",
     )
     add_model_options(p)
-    p.add_argument(
-        "--no-sgd-noise", action="store_true", help="tau -> 0 limit (exact closed forms)"
-    )
+    add_sgd_noise_option(p, help="tau -> 0 limit (exact closed forms)")
     p.set_defaults(func=run_fixed_points)
 
     p = subparsers.add_parser(
@@ -82,7 +71,7 @@ def add_subcommands(subparsers) -> None:
     p.add_argument("--N", type=int, default=200, help="N of the imitated initialization")
     p.add_argument("--seed", type=int, default=0, help="seed of the initialization")
     p.add_argument("--n-grid", type=int, default=12, help="grid points in gamma (default 12)")
-    p.add_argument("--no-sgd-noise", action="store_true", help="drop the O(tau^2) terms")
+    add_sgd_noise_option(p, help="drop the O(tau^2) terms")
     p.set_defaults(func=run_anneal)
 
     p = subparsers.add_parser(
@@ -122,23 +111,20 @@ def add_subcommands(subparsers) -> None:
 def run_threshold(args: argparse.Namespace) -> int:
     from linvae.analysis.threshold import collapse_threshold  # heavy: on command run only
 
-    try:
-        rho = args.rho
-        M_star = 1 if isinstance(rho, float) else len(rho)
-        model = Model(M=M_star, M_star=M_star, rho=rho, eta=args.eta, lam=args.lam)
-        out = {}
-        if args.method in ("analytic", "both"):
-            out = collapse_threshold(model).as_dict()
-        if args.method in ("numerical", "both"):
-            num = collapse_threshold(model, method="numerical")
-            if args.method == "numerical":
-                out = num.as_dict()
-            else:
-                out["beta_star_numerical"] = num.beta_star
-                out["per_factor_numerical"] = num.per_factor.tolist()
-                out["method"] = "both"
-    except ValueError as err:
-        return report_error("linvae threshold", err)
+    rho = args.rho
+    M_star = 1 if isinstance(rho, float) else len(rho)
+    model = Model(M=M_star, M_star=M_star, rho=rho, eta=args.eta, lam=args.lam)
+    out = {}
+    if args.method in ("analytic", "both"):
+        out = collapse_threshold(model).as_dict()
+    if args.method in ("numerical", "both"):
+        num = collapse_threshold(model, method="numerical")
+        if args.method == "numerical":
+            out = num.as_dict()
+        else:
+            out["beta_star_numerical"] = num.beta_star
+            out["per_factor_numerical"] = num.per_factor.tolist()
+            out["method"] = "both"
     _print(out)
     return 0
 
@@ -146,11 +132,8 @@ def run_threshold(args: argparse.Namespace) -> int:
 def run_fixed_points(args: argparse.Namespace) -> int:
     from linvae.analysis.stability import fixed_points  # heavy: on command run only
 
-    try:
-        model = model_from_options(args)
-        points = fixed_points(model, sgd_noise=not args.no_sgd_noise)
-    except ValueError as err:
-        return report_error("linvae fixed-points", err)
+    model = model_from_options(args)
+    points = fixed_points(model, sgd_noise=not args.no_sgd_noise)
     _print([p.as_dict() for p in points])
     return 0
 
@@ -160,23 +143,19 @@ def run_anneal(args: argparse.Namespace) -> int:
     from linvae.analysis.annealing import optimal_annealing_rate
     from linvae.theory.initial import initial_order_parameters
 
-    try:
-        model = model_from_options(args)
-        if args.beta_final is not None:
-            model = replace(model, beta=Constant(beta=args.beta_final))
-        init = initial_order_parameters(model, N=args.N, rng=args.seed)
-        opt = optimal_annealing_rate(
-            model,
-            init=init,
-            tol=args.tol,
-            t_max=args.t_max,
-            n_grid=args.n_grid,
-            sgd_noise=not args.no_sgd_noise,
-        )
-    except ValueError as err:
-        return report_error("linvae anneal", err)
-    out = {k: _finite(v) if isinstance(v, float) else v for k, v in opt.as_dict().items()}
-    _print(out)
+    model = model_from_options(args)
+    if args.beta_final is not None:
+        model = replace(model, beta=Constant(beta=args.beta_final))
+    init = initial_order_parameters(model, N=args.N, rng=args.seed)
+    opt = optimal_annealing_rate(
+        model,
+        init=init,
+        tol=args.tol,
+        t_max=args.t_max,
+        n_grid=args.n_grid,
+        sgd_noise=not args.no_sgd_noise,
+    )
+    _print(opt.as_dict())  # inf and NaN as null
     return 0
 
 
@@ -193,42 +172,38 @@ def run_phase_diagram(args: argparse.Namespace) -> int:
     from linvae.plot.phase import plot_phase_diagram
     from linvae.plot.trajectory import save_figure
 
-    try:
-        model = model_from_options(args)
-        kind = args.kind
-        if kind in ("beta-rho", "beta-eta", "beta-lam"):
-            xl, xh, nx = _grid(args.x_min, args.x_max, args.nx, (0.02, 4.0, 100))
-            yl, yh, ny = _grid(
-                args.y_min,
-                args.y_max,
-                args.ny,
-                (0.0, 1.0, 100) if kind == "beta-lam" else (0.05, 3.0, 100),
-            )
-            diagram = phase.stability_diagram(
-                model,
-                betas=np.linspace(xl, xh, nx),
-                values=np.linspace(yl, yh, ny),
-                axis=kind.split("-")[1],
-            )
-        elif kind == "gamma-beta_f":
-            xl, xh, nx = _grid(args.x_min, args.x_max, args.nx, (1e-3, 1e-1, 12))
-            yl, yh, ny = _grid(args.y_min, args.y_max, args.ny, (0.25, 1.9, 8))
-            diagram = phase.annealing_diagram(
-                model, gammas=np.geomspace(xl, xh, nx), beta_finals=np.linspace(yl, yh, ny)
-            )
-        else:
-            xl, xh, nx = _grid(args.x_min, args.x_max, args.nx, (0.02, 2.5, 100))
-            yl, yh, ny = _grid(args.y_min, args.y_max, args.ny, (1, 6, 6))
-            Ms = np.arange(int(yl), int(yh) + 1)
-            diagram = phase.penalty_diagram(model, Ms=Ms, betas=np.linspace(xl, xh, nx))
-        ax = plot_phase_diagram(diagram, args.value)
-    except ValueError as err:
-        return report_error("linvae phase-diagram", err)
+    model = model_from_options(args)
+    kind = args.kind
+    if kind in ("beta-rho", "beta-eta", "beta-lam"):
+        xl, xh, nx = _grid(args.x_min, args.x_max, args.nx, (0.02, 4.0, 100))
+        yl, yh, ny = _grid(
+            args.y_min,
+            args.y_max,
+            args.ny,
+            (0.0, 1.0, 100) if kind == "beta-lam" else (0.05, 3.0, 100),
+        )
+        diagram = phase.stability_diagram(
+            model,
+            betas=np.linspace(xl, xh, nx),
+            values=np.linspace(yl, yh, ny),
+            axis=kind.split("-")[1],
+        )
+    elif kind == "gamma-beta_f":
+        xl, xh, nx = _grid(args.x_min, args.x_max, args.nx, (1e-3, 1e-1, 12))
+        yl, yh, ny = _grid(args.y_min, args.y_max, args.ny, (0.25, 1.9, 8))
+        diagram = phase.annealing_diagram(
+            model, gammas=np.geomspace(xl, xh, nx), beta_finals=np.linspace(yl, yh, ny)
+        )
+    else:
+        xl, xh, nx = _grid(args.x_min, args.x_max, args.nx, (0.02, 2.5, 100))
+        yl, yh, ny = _grid(args.y_min, args.y_max, args.ny, (1, 6, 6))
+        Ms = np.arange(int(yl), int(yh) + 1)
+        diagram = phase.penalty_diagram(model, Ms=Ms, betas=np.linspace(xl, xh, nx))
+    ax = plot_phase_diagram(diagram, args.value)
     out = diagram.as_dict()
     out["figure"] = str(save_figure(ax.figure, args.out))
     if args.data:
-        path = Path(args.data)
-        path.write_text(json.dumps(diagram.as_dict(arrays=True), default=_json_default))
+        path = atomic_write_json(args.data, diagram.as_dict(arrays=True), indent=None)
         out["data"] = str(path)
     _print(out)
     return 0

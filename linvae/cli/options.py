@@ -1,9 +1,10 @@
-"""The model and schedule options shared by the linvae subcommands, defined once.
+"""The options shared by the linvae subcommands, defined once.
 
-``add_model_options(parser)`` adds them (paper notation: ``--M``, ``--rho``, ``--beta``, ...)
-and ``model_from_options(args)`` turns the parsed namespace into a
+``add_model_options(parser)`` adds the model and schedule options (paper notation: ``--M``,
+``--rho``, ``--beta``, ...) and ``model_from_options(args)`` turns the parsed namespace into a
 :class:`~linvae.params.Model` with its KL schedule. The symbols are those of the theory page
-(docs/theory.md, section "Conventions").
+(docs/theory.md, section "Conventions"). ``add_solver_options(parser)`` adds the ODE solver's
+options, ``add_sgd_noise_option(parser, help=...)`` the ``--no-sgd-noise`` switch.
 """
 
 from __future__ import annotations
@@ -12,8 +13,18 @@ import argparse
 
 from linvae.params import Model
 from linvae.schedules import Constant, LinearRamp, StepSchedule, TanhAnneal
+from linvae.theory.solve import METHODS
 
-__all__ = ["add_model_options", "model_from_options", "parse_floats"]
+__all__ = [
+    "add_model_options",
+    "add_sgd_noise_option",
+    "add_solver_options",
+    "model_from_options",
+    "parse_floats",
+]
+
+# The ``method`` values of :func:`linvae.theory.solve_ode` (its own list is private; importing
+# it would load the solver, which ``linvae --help`` must not).
 
 
 def parse_floats(text: str) -> float | tuple[float, ...]:
@@ -53,6 +64,21 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
     )
     a.add_argument("--gamma", type=float, help="rate of the tanh schedule")
     a.add_argument("--t-ramp", type=float, help="ramp length (linear) or switch time (step)")
+
+
+def add_sgd_noise_option(parser, *, help: str) -> None:
+    """Add ``--no-sgd-noise`` (``args.no_sgd_noise``) to ``parser`` or an argument group."""
+    parser.add_argument("--no-sgd-noise", action="store_true", help=help)
+
+
+def add_solver_options(parser: argparse.ArgumentParser) -> None:
+    """Add the ODE solver's options (``--method``, ``--rtol``, ``--atol``, ``--no-sgd-noise``)
+    to ``parser``, as one argument group."""
+    s = parser.add_argument_group("ODE solver")
+    s.add_argument("--method", choices=METHODS, default="LSODA", help="solve_ivp method")
+    s.add_argument("--rtol", type=float, default=1e-8, help="relative tolerance (default 1e-8)")
+    s.add_argument("--atol", type=float, default=1e-10, help="absolute tolerance (default 1e-10)")
+    add_sgd_noise_option(s, help="drop the O(tau^2) SGD-noise terms")
 
 
 def model_from_options(args: argparse.Namespace) -> Model:

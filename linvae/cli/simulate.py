@@ -10,7 +10,6 @@ import argparse
 import json
 import sys
 
-from linvae.cli.frame import report_error
 from linvae.cli.options import add_model_options, model_from_options
 
 
@@ -45,8 +44,8 @@ def run_simulate(args: argparse.Namespace) -> int:
     # Heavy (numba): loaded only when the command runs.
     from linvae.sgd.simulator import SimulationDiverged, SimulationInterrupted, simulate
 
+    model = model_from_options(args)
     try:
-        model = model_from_options(args)
         traj = simulate(
             model,
             N=args.N,
@@ -60,8 +59,6 @@ def run_simulate(args: argparse.Namespace) -> int:
             return_weights=args.save_weights,
             progress=not args.quiet,
         )
-    except ValueError as err:
-        return report_error("linvae simulate", err)
     except SimulationInterrupted as stop:
         path = stop.partial.save(args.out)
         print(f"\ninterrupted: saved {len(stop.partial.t)} grid points to {path}", file=sys.stderr)

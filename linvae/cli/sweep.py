@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 import tomllib
 from pathlib import Path
 
@@ -56,8 +55,8 @@ def run(args: argparse.Namespace) -> int:
         with open(args.config, "rb") as f:
             config = tomllib.load(f)
     except (OSError, tomllib.TOMLDecodeError) as err:
-        print(f"linvae sweep: cannot read {args.config}: {err}", file=sys.stderr)
-        return 2
+        # Reported by the CLI frame like every bad input ("linvae sweep: error: ...").
+        raise ValueError(f"cannot read {args.config}: {err}") from err
     scheduler = args.scheduler or ("serial" if args.serial else "processes")
     options = {
         "scheduler": scheduler,
@@ -66,38 +65,34 @@ def run(args: argparse.Namespace) -> int:
         "retry_failed": not args.no_retry_failed,
         "progress": not args.no_progress,
     }
-    try:
-        if "finite_size" in config:
-            fss_table = dict(config.pop("finite_size"))
-            if "grid" in config:
-                raise ValueError("A [finite_size] sweep sweeps N itself; remove the [grid] table.")
-            allowed = {"model", "t_max", "dt", "n_seeds", "seed", "ode"}
-            unknown = set(config) - allowed - {"kind"}
-            if unknown:
-                raise ValueError(
-                    f"Unknown entries {sorted(unknown)} next to [finite_size]; allowed: "
-                    f"{sorted(allowed)}."
-                )
-            kw = {k: v for k, v in config.items() if k in allowed - {"model"}}
-            fss = finite_size_scaling(
-                model_from_config(config.get("model", {})),
-                **fss_table,
-                **kw,
-                out_dir=args.out,
-                **options,
+    if "finite_size" in config:
+        fss_table = dict(config.pop("finite_size"))
+        if "grid" in config:
+            raise ValueError("A [finite_size] sweep sweeps N itself; remove the [grid] table.")
+        allowed = {"model", "t_max", "dt", "n_seeds", "seed", "ode"}
+        unknown = set(config) - allowed - {"kind"}
+        if unknown:
+            raise ValueError(
+                f"Unknown entries {sorted(unknown)} next to [finite_size]; allowed: "
+                f"{sorted(allowed)}."
             )
-            figure = args.out / "finite_size.png"
-            plot_finite_size_scaling(fss, path=figure)
-            print(
-                f"deviation ~ N^({fss.exponent:.3f} ± {fss.exponent_err:.3f}) "
-                f"(theory: -1/2); {args.out / 'finite_size.json'}, {figure}"
-            )
-            return 0
-        sweep = Sweep.from_description(config)
-        result = run_sweep(sweep, args.out, **options)
-    except ValueError as err:
-        print(f"linvae sweep: {err}", file=sys.stderr)
-        return 2
+        kw = {k: v for k, v in config.items() if k in allowed - {"model"}}
+        fss = finite_size_scaling(
+            model_from_config(config.get("model", {})),
+            **fss_table,
+            **kw,
+            out_dir=args.out,
+            **options,
+        )
+        figure = args.out / "finite_size.png"
+        plot_finite_size_scaling(fss, path=figure)
+        print(
+            f"deviation ~ N^({fss.exponent:.3f} ± {fss.exponent_err:.3f}) "
+            f"(theory: -1/2); {args.out / 'finite_size.json'}, {figure}"
+        )
+        return 0
+    sweep = Sweep.from_description(config)
+    result = run_sweep(sweep, args.out, **options)
     n_done = int((result.status == "done").sum())
     print(f"{n_done} of {sweep.size} points done; results in {args.out / 'results.npz'}")
     for failure in result.failures:

@@ -17,13 +17,10 @@ import warnings
 
 import numpy as np
 
-from linvae.cli.frame import report_error
-from linvae.cli.options import add_model_options, model_from_options
+from linvae.cli.options import add_model_options, add_solver_options, model_from_options
 from linvae.comparison import compare
 from linvae.observables import ORDER_PARAMETER_NAMES, OrderParameters
 from linvae.trajectory import Trajectory
-
-_METHODS = ("LSODA", "RK45", "RK23", "DOP853", "Radau", "BDF")
 
 _INIT_VALUES_FORMAT = """\
 --init-values takes the initial order parameters as name=values pairs separated by commas or
@@ -84,14 +81,6 @@ def parse_init_values(text: str, M: int, M_star: int) -> OrderParameters:
     return OrderParameters(**out)
 
 
-def _add_solver_arguments(parser: argparse.ArgumentParser) -> None:
-    s = parser.add_argument_group("ODE solver")
-    s.add_argument("--method", choices=_METHODS, default="LSODA", help="solve_ivp method")
-    s.add_argument("--rtol", type=float, default=1e-8, help="relative tolerance (default 1e-8)")
-    s.add_argument("--atol", type=float, default=1e-10, help="absolute tolerance (default 1e-10)")
-    s.add_argument("--no-sgd-noise", action="store_true", help="drop the O(tau^2) SGD-noise terms")
-
-
 def add_subcommands(subparsers) -> None:
     p = subparsers.add_parser(
         "ode",
@@ -110,7 +99,7 @@ def add_subcommands(subparsers) -> None:
     init = g.add_mutually_exclusive_group(required=True)
     init.add_argument("--init", help="a run .npz: start from its measured t = 0 values")
     init.add_argument("--init-values", help="m=..,d=..,Q=..,E=..,R=..,D=.. (see above)")
-    _add_solver_arguments(p)
+    add_solver_options(p)
     p.add_argument("--out", default="ode.npz", help="output .npz (default ode.npz)")
     p.set_defaults(func=run_ode)
 
@@ -129,7 +118,7 @@ def add_subcommands(subparsers) -> None:
     )
     c.add_argument("--show-seeds", action="store_true", help="draw every seed thinly")
     c.add_argument("--save-ode", help="also write the solved ODE to this .npz")
-    _add_solver_arguments(c)
+    add_solver_options(c)
     c.add_argument("--out", default="compare.png", help="figure file (default compare.png)")
     c.set_defaults(func=run_compare)
 
@@ -137,33 +126,30 @@ def add_subcommands(subparsers) -> None:
 def run_ode(args: argparse.Namespace) -> int:
     from linvae.theory import solve_ode  # sympy, numba: loaded only when the command runs
 
-    try:
-        model = model_from_options(args)
-        if args.init is not None:
-            init = Trajectory.load(args.init)
-            if (init.model.M, init.model.M_star) != (model.M, model.M_star):
-                raise ValueError(
-                    f"{args.init} has M = {init.model.M}, M_star = {init.model.M_star}; pass "
-                    "the same --M and --M-star."
-                )
-        else:
-            init = parse_init_values(args.init_values, model.M, model.M_star)
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            sol = solve_ode(
-                model,
-                t_max=args.t_max,
-                dt=args.dt,
-                init=init,
-                method=args.method,
-                rtol=args.rtol,
-                atol=args.atol,
-                sgd_noise=not args.no_sgd_noise,
+    model = model_from_options(args)
+    if args.init is not None:
+        init = Trajectory.load(args.init)
+        if (init.model.M, init.model.M_star) != (model.M, model.M_star):
+            raise ValueError(
+                f"{args.init} has M = {init.model.M}, M_star = {init.model.M_star}; pass "
+                "the same --M and --M-star."
             )
-        for w in caught:
-            print(f"linvae ode: warning: {w.message}", file=sys.stderr)
-    except (ValueError, FileNotFoundError) as err:
-        return report_error("linvae ode", err)
+    else:
+        init = parse_init_values(args.init_values, model.M, model.M_star)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        sol = solve_ode(
+            model,
+            t_max=args.t_max,
+            dt=args.dt,
+            init=init,
+            method=args.method,
+            rtol=args.rtol,
+            atol=args.atol,
+            sgd_noise=not args.no_sgd_noise,
+        )
+    for w in caught:
+        print(f"linvae ode: warning: {w.message}", file=sys.stderr)
     path = sol.save(args.out)
     summary = {
         "out": str(path),
@@ -184,27 +170,24 @@ def run_compare(args: argparse.Namespace) -> int:
     from linvae.plot.trajectory import save_figure
     from linvae.theory import solve_ode
 
-    try:
-        run = Trajectory.load(args.run)
-        if args.ode:
-            ode = Trajectory.load(args.ode)
-        else:
-            ode = solve_ode(
-                run.model,
-                t_max=float(run.t[-1]),
-                t_eval=run.t,
-                init=run,
-                method=args.method,
-                rtol=args.rtol,
-                atol=args.atol,
-                sgd_noise=not args.no_sgd_noise,
-            )
-            if args.save_ode:
-                ode.save(args.save_ode)
-        names = tuple(n.strip() for n in args.observables.split(",") if n.strip())
-        fig = plot_compare(run, ode, names=names, show_seeds=args.show_seeds)
-    except (ValueError, FileNotFoundError) as err:
-        return report_error("linvae compare", err)
+    run = Trajectory.load(args.run)
+    if args.ode:
+        ode = Trajectory.load(args.ode)
+    else:
+        ode = solve_ode(
+            run.model,
+            t_max=float(run.t[-1]),
+            t_eval=run.t,
+            init=run,
+            method=args.method,
+            rtol=args.rtol,
+            atol=args.atol,
+            sgd_noise=not args.no_sgd_noise,
+        )
+        if args.save_ode:
+            ode.save(args.save_ode)
+    names = tuple(n.strip() for n in args.observables.split(",") if n.strip())
+    fig = plot_compare(run, ode, names=names, show_seeds=args.show_seeds)
     path = save_figure(fig, args.out)
     summary = {"out": str(path)}
     try:

@@ -99,7 +99,7 @@ def _default_label(traj: Trajectory) -> str:
     return f"SGD N={traj.N}, {traj.n_seeds} seeds, {beta_text}"
 
 
-def save_figure(fig: Figure, path: str | Path, *, dpi: float = 150, close: bool = True) -> Path:
+def save_figure(fig: Figure, path: str | Path, *, dpi: float = 150) -> Path:
     """Save ``fig`` to ``path`` (format from the suffix, folders created) and close it.
 
     Parameters
@@ -109,9 +109,6 @@ def save_figure(fig: Figure, path: str | Path, *, dpi: float = 150, close: bool 
         ``.png``, ``.pdf``, ``.svg``, ...
     dpi : float
         Resolution of raster formats.
-    close : bool
-        Close the figure afterwards (frees its memory in pyplot); pass False to save it again,
-        e.g. in another format.
 
     Returns
     -------
@@ -121,6 +118,5 @@ def save_figure(fig: Figure, path: str | Path, *, dpi: float = 150, close: bool 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=dpi)
-    if close:
-        plt.close(fig)
+    plt.close(fig)  # frees its memory in pyplot; a closed figure can still be saved again
     return path

@@ -46,7 +46,6 @@ __all__ = [
     "make_teacher",
     "sample_inputs",
     "simulate",
-    "spiked_inputs",
 ]
 
 _OWNER = "simulate"
@@ -142,7 +141,7 @@ def sample_inputs(
     """Draw inputs x = sqrt(rho/N) W_star c + sqrt(eta) n exactly as the simulator does.
 
     The normals come from the simulator's in-kernel generator, in the order one SGD step
-    draws them (c, then n); :func:`spiked_inputs` turns them into inputs.
+    draws them (c, then n).
 
     Parameters
     ----------
@@ -172,10 +171,10 @@ def sample_inputs(
     fill_normals(seed_states([root])[0], draws)
     draws = draws.reshape(n_samples, model.M_star + N)
     c, n = draws[:, : model.M_star], draws[:, model.M_star :]
-    return spiked_inputs(W_star, model.rho_vector, model.eta, c, n)
+    return _spiked_inputs(W_star, model.rho_vector, model.eta, c, n)
 
 
-def spiked_inputs(
+def _spiked_inputs(
     W_star: np.ndarray, rho: float | np.ndarray, eta: float, c: np.ndarray, n: np.ndarray
 ) -> np.ndarray:
     """Inputs x = sqrt(rho/N) W_star c + sqrt(eta) n from given draws, one per row.
@@ -199,7 +198,7 @@ def spiked_inputs(
 
     Examples
     --------
-    >>> spiked_inputs(np.ones((4, 1)), 4.0, 1.0, np.array([[1.0]]), np.zeros((1, 4)))
+    >>> _spiked_inputs(np.ones((4, 1)), 4.0, 1.0, np.array([[1.0]]), np.zeros((1, 4)))
     array([[1., 1., 1., 1.]])
     """
     N, M_star = W_star.shape
@@ -435,8 +434,7 @@ def simulate(
             if np.any(state.status != OK):
                 break
             s = s_end
-            if report is not None:
-                report(s)
+            report(s)
             if s == total:
                 break
     except KeyboardInterrupt:
@@ -446,8 +444,7 @@ def simulate(
     finally:
         if n_threads is not None:
             numba.set_num_threads(previous_threads)
-        if report is not None:
-            report.close()
+        report.close()
     meta["wall_time_s"] = time.perf_counter() - started
     if np.any(state.status != OK):
         _raise_diverged(state, rec_steps, N, model, tau_D, result)

@@ -168,15 +168,7 @@ class Sweep:
                 f"The `kind` parameter of {owner} must be 'sgd', 'ode' or 'both'. "
                 f"Got {self.kind!r}."
             )
-        if (
-            isinstance(self.seed, bool)
-            or not isinstance(self.seed, int | np.integer)
-            or self.seed < 0
-        ):
-            raise ValueError(
-                f"The `seed` parameter of {owner} must be a non-negative int. Got {self.seed!r}."
-            )
-        object.__setattr__(self, "seed", int(self.seed))
+        object.__setattr__(self, "seed", check_int("seed", self.seed, owner, low=0))
         bad = [k for k in self.ode if k not in ODE_OPTIONS]
         if bad:
             raise ValueError(
@@ -297,9 +289,7 @@ class Sweep:
         """Read a sweep from a TOML file (the layout of :meth:`from_description`; see
         ``docs/sweeps.md``)."""
         with open(path, "rb") as f:
-            config = tomllib.load(f)
-        config.pop("finite_size", None)
-        return cls.from_description(config)
+            return cls.from_description(tomllib.load(f))
 
 
 def model_from_config(desc: Mapping[str, Any]) -> Model:

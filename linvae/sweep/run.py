@@ -19,7 +19,7 @@ from linvae.sweep import store
 from linvae.sweep.compute import compute_point
 from linvae.sweep.execution import Execution, execution_from
 from linvae.sweep.grid import Sweep, format_params
-from linvae.utils.progress import ProgressBar, make_progress
+from linvae.utils.progress import make_progress
 from linvae.utils.validation import check_int
 
 __all__ = ["run_sweep"]
@@ -98,8 +98,6 @@ def run_sweep(
     if not isinstance(sweep, Sweep):
         raise ValueError(f"The `sweep` parameter of run_sweep must be a Sweep. Got {sweep!r}.")
     threads_per_point = check_int("threads_per_point", threads_per_point, "run_sweep")
-    if workers is not None:
-        workers = check_int("workers", workers, "run_sweep")
     execution = execution_from(scheduler, workers)
     directory = Path(out_dir)
     store.prepare_directory(sweep, directory)
@@ -113,8 +111,7 @@ def run_sweep(
 
     report = make_progress(progress, total, "sweep", unit="points")
     try:
-        if report is not None:
-            report(len(done) + len(failed))
+        report(len(done) + len(failed))
         store.write_index(sweep, directory, done, failed)
 
         def on_outcome(index: int, outcome: Mapping[str, Any]) -> None:
@@ -132,15 +129,13 @@ def run_sweep(
                 done.add(index)
                 failed.pop(index, None)
             store.write_index(sweep, directory, done, failed)
-            if report is not None:
-                report(len(done) + len(failed))
+            report(len(done) + len(failed))
 
         if todo:
             compute = functools.partial(compute_point, threads=threads_per_point)
             execution.run(compute, [(i, sweep.settings(i)) for i in todo], on_outcome)
     finally:
-        if isinstance(report, ProgressBar):
-            report.close()
+        report.close()
     result = store.load_sweep(directory)
     result.save(directory / "results.npz")
     if failed:

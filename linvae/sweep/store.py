@@ -283,11 +283,15 @@ def load_sweep(out_dir: str | Path) -> SweepResult:
             found = read_point(p)
             if found is not None:
                 points[i] = found[0]
-    failures = []
-    if index_path(directory).exists():
-        for entry in json.loads(index_path(directory).read_text()).get("points", []):
-            if entry.get("status") == "failed" and entry["index"] not in points:
-                failures.append({k: entry.get(k) for k in ("index", "parameters", "error")})
+    failures = [
+        {
+            "index": i,
+            "parameters": {k: jsonable(v) for k, v in sweep.parameters(i).items()},
+            "error": error,
+        }
+        for i, error in recorded_failures(directory).items()
+        if i not in points
+    ]
     failed_idx = {f["index"] for f in failures}
     status = np.array(
         [

@@ -25,7 +25,6 @@ from collections.abc import Sequence
 from typing import Literal
 
 import numpy as np
-from scipy.integrate import solve_ivp
 
 from linvae.observables import OrderParameters, pack_state, unpack_state
 from linvae.params import Model
@@ -35,10 +34,11 @@ from linvae.trajectory import Trajectory
 from linvae.utils.validation import check_array, check_real
 from linvae.utils.version import __version__
 
-__all__ = ["initial_conditions_from", "solve_ode"]
+__all__ = ["METHODS", "initial_conditions_from", "solve_ode"]
 
 _LOG = logging.getLogger(__name__)
-_METHODS = ("LSODA", "RK45", "RK23", "DOP853", "Radau", "BDF")
+#: The :func:`scipy.integrate.solve_ivp` methods :func:`solve_ode` accepts.
+METHODS = ("LSODA", "RK45", "RK23", "DOP853", "Radau", "BDF")
 _IMPLICIT = ("LSODA", "Radau", "BDF")
 
 
@@ -237,9 +237,9 @@ def solve_ode(
     if not isinstance(model, Model):
         raise TypeError(f"The `model` parameter of {owner} must be a Model. Got {model!r}.")
     t_max = check_real("t_max", t_max, owner, low=0.0)
-    if method not in _METHODS:
+    if method not in METHODS:
         raise ValueError(
-            f"The `method` parameter of {owner} must be one of {_METHODS}. Got {method!r}."
+            f"The `method` parameter of {owner} must be one of {METHODS}. Got {method!r}."
         )
     rtol = check_real("rtol", rtol, owner, low=0.0)
     atol = check_real("atol", atol, owner, low=0.0)
@@ -309,6 +309,10 @@ def solve_ode(
         last = hi == t_max
         inside = (t_eval >= lo) & ((t_eval <= hi) if last else (t_eval < hi))
         options = {"jac": drift.jacobian} if use_jac else {}
+        # scipy.integrate costs ~0.5 s to import: loaded when an ODE is solved, so the
+        # command line (which reads METHODS from here) starts fast.
+        from scipy.integrate import solve_ivp
+
         sol = solve_ivp(
             drift,
             (lo, hi),

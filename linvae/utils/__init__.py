@@ -3,15 +3,17 @@
 Public, like scikit-learn's ``utils``: :mod:`conv_study` builds on these too.
 """
 
-from linvae.utils.io import atomic_write, atomic_write_json
-from linvae.utils.progress import CallbackProgress, ProgressBar, make_progress
+from linvae.utils.io import atomic_write, atomic_write_json, to_jsonable
+from linvae.utils.progress import CallbackProgress, NullProgress, ProgressBar, make_progress
 from linvae.utils.version import __version__
 
 __all__ = [
     "CallbackProgress",
+    "NullProgress",
     "ProgressBar",
     "__version__",
     "atomic_write",
     "atomic_write_json",
     "make_progress",
+    "to_jsonable",
 ]

@@ -4,20 +4,24 @@ Every file the package writes (run files, sweep points and indexes, generated co
 conv-study checkpoints and analyses) goes through :func:`atomic_write`: the content is written
 to a temporary file in the destination folder, flushed and fsync'ed, then moved onto the
 destination with :func:`os.replace` (atomic on POSIX and Windows). The temporary file is
-removed if writing fails.
+removed if writing fails. JSON files go through :func:`atomic_write_json`, which makes the
+object plain JSON first (:func:`to_jsonable`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
-import tempfile
+import secrets
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["atomic_write", "atomic_write_json"]
+import numpy as np
+
+__all__ = ["atomic_write", "atomic_write_json", "to_jsonable"]
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], Any]) -> Path:
@@ -38,7 +42,9 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], Any]) -> 
     Notes
     -----
     The file gets the usual permissions of a new file (``0666`` masked by the umask), not the
-    ``0600`` of :func:`tempfile.mkstemp`.
+    ``0600`` of :func:`tempfile.mkstemp`: the temporary file is created with mode ``0666`` and
+    the process umask applies to it (the umask is never changed, so threads are safe). Its
+    name, ``.NAME.PID.RANDOM.tmp`` in the destination folder, is unique to each write.
 
     Examples
     --------
@@ -49,13 +55,13 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], Any]) -> 
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     try:
         with os.fdopen(fd, "wb") as handle:
             write(handle)
             handle.flush()
             os.fsync(handle.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     finally:
         with contextlib.suppress(FileNotFoundError):
@@ -64,12 +70,36 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], Any]) -> 
 
 
 def atomic_write_json(path: str | os.PathLike, obj: Any, *, indent: int | None = 2) -> Path:
-    """Write ``obj`` as strict JSON (no NaN), with a final newline, atomically."""
-    text = json.dumps(obj, indent=indent, allow_nan=False) + "\n"
+    """Write ``to_jsonable(obj)`` as strict JSON, with a final newline, atomically.
+
+    ``indent`` as in :func:`json.dumps`; the JSON is strict (``allow_nan=False``), which
+    :func:`to_jsonable` guarantees for floats (inf and NaN become null).
+    """
+    text = json.dumps(to_jsonable(obj), indent=indent, allow_nan=False) + "\n"
     return atomic_write(path, lambda handle: handle.write(text.encode()))
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+def to_jsonable(obj: Any) -> Any:
+    """``obj`` as plain JSON values, recursively.
+
+    numpy scalars and arrays become Python numbers and (nested) lists, tuples become lists,
+    mapping keys strings (``str(key)``), and the non-finite floats (inf, NaN) None: what strict
+    JSON can hold. Other values are returned as they are.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> to_jsonable({"a": (np.float64(1.5), float("nan")), 2: np.array([1, 2])})
+    {'a': [1.5, None], '2': [1, 2]}
+    """
+    if isinstance(obj, dict):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [to_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return to_jsonable(obj.tolist())
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj

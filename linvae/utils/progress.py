@@ -3,22 +3,22 @@
 Long computations take a ``progress`` argument: ``False`` shows nothing, ``True`` shows a bar on
 stderr, and a callable is called as ``progress(done, total)`` (for a caller's own display).
 :func:`make_progress` turns that argument into one reporter, ``report(done)``, with
-``report.close()`` to call when the computation ends, however it ends (``try``/``finally``).
+``report.close()`` to call when the computation ends, however it ends (``try``/``finally``);
+``progress=False`` gets a :class:`NullProgress` that does nothing, so callers need no test.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-__all__ = ["CallbackProgress", "ProgressBar", "make_progress"]
+__all__ = ["CallbackProgress", "NullProgress", "ProgressBar", "make_progress"]
 
 
 class ProgressBar:
     """``ProgressBar(total, label)(done)``: a tqdm bar advanced to ``done`` of ``total``.
 
-    ``done`` is absolute (a time t, a count of points), not an increment; ``final=True`` or
-    :meth:`close` closes the bar (closing twice is harmless). tqdm limits redraws to
-    ``mininterval`` seconds.
+    ``done`` is absolute (a time t, a count of points), not an increment; :meth:`close` closes
+    the bar (closing twice is harmless). tqdm limits redraws to ``mininterval`` seconds.
     """
 
     def __init__(self, total: float, label: str = "", *, unit: str = "it", mininterval=0.2):
@@ -37,12 +37,10 @@ class ProgressBar:
             bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} {unit} [{elapsed}<{remaining}]",
         )
 
-    def __call__(self, done: float, *, final: bool = False) -> None:
+    def __call__(self, done: float) -> None:
         done = min(float(done), self.total)
         if done > self._bar.n:
             self._bar.update(done - self._bar.n)
-        if final:
-            self.close()
 
     def close(self) -> None:
         self._bar.close()
@@ -56,8 +54,18 @@ class CallbackProgress:
         self.callback = callback
         self.total = total
 
-    def __call__(self, done: float, *, final: bool = False) -> None:
+    def __call__(self, done: float) -> None:
         self.callback(done, self.total)
+
+    def close(self) -> None:
+        pass
+
+
+class NullProgress:
+    """The reporter of ``progress=False``: calling it and :meth:`close` do nothing."""
+
+    def __call__(self, done: float) -> None:
+        pass
 
     def close(self) -> None:
         pass
@@ -65,15 +73,15 @@ class CallbackProgress:
 
 def make_progress(
     progress: bool | Callable[[float, float], None], total: float, label: str, *, unit: str = "it"
-) -> ProgressBar | CallbackProgress | None:
+) -> ProgressBar | CallbackProgress | NullProgress:
     """Normalize the ``progress`` argument of long computations.
 
-    False: None (nothing to report); True: a tqdm :class:`ProgressBar` on stderr; a callable:
-    a :class:`CallbackProgress` that calls ``progress(done, total)``. Both reporters are
-    called as ``report(done)`` and have ``close()``.
+    False: a :class:`NullProgress` (reports nothing); True: a tqdm :class:`ProgressBar` on
+    stderr; a callable: a :class:`CallbackProgress` that calls ``progress(done, total)``. Every
+    reporter is called as ``report(done)`` and has ``close()``.
     """
     if progress is True:
         return ProgressBar(total, label, unit=unit)
     if callable(progress):
         return CallbackProgress(progress, total)
-    return None
+    return NullProgress()

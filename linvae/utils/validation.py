@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from numbers import Integral, Real
 
 import numpy as np
@@ -57,6 +58,15 @@ def check_int(
     if x < low or x > high:
         _fail(name, owner, requirement, value, fix)
     return x
+
+
+def check_choice(
+    name: str, value: object, owner: str, allowed: Iterable, *, fix: str | None = None
+) -> None:
+    """Raise unless ``value`` is one of ``allowed`` (listed in the message, comma separated)."""
+    allowed = tuple(allowed)
+    if value not in allowed:
+        _fail(name, owner, "one of " + ", ".join(str(a) for a in allowed), value, fix)
 
 
 def check_array(

@@ -46,13 +46,3 @@ def test_python_dash_m_entry_point():
         [sys.executable, "-m", "linvae", "--help"], capture_output=True, text=True, check=True
     )
     assert "simulate" in proc.stdout
-
-
-def test_help_loads_no_heavy_module():
-    """``linvae --help`` and ``linvae <cmd> --help`` build the parser without numba & co."""
-    code = (
-        "import sys; from linvae.cli import build_parser; build_parser(); "
-        "print([m for m in ('numba', 'sympy', 'matplotlib', 'torch', 'dask') if m in sys.modules])"
-    )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert proc.stdout.strip() == "[]"

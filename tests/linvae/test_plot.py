@@ -58,7 +58,7 @@ def test_save_figure_twice_then_closed(tmp_path):
 
     ax = plot_observable(_small_run(), "m", logy=False)
     assert ax.get_ylabel() == "$m$"
-    png = save_figure(ax.figure, tmp_path / "sub" / "f.png", close=False)
+    png = save_figure(ax.figure, tmp_path / "sub" / "f.png")
     pdf = save_figure(ax.figure, tmp_path / "sub" / "f.pdf")
     assert png.stat().st_size > 1000 and pdf.stat().st_size > 1000
     assert ax.figure.number not in plt.get_fignums()

@@ -157,8 +157,8 @@ def test_progress_bar_closed_however_the_run_ends(monkeypatch, capsys, ending):
     class SpyBar(ProgressBar):
         closed = False
 
-        def __call__(self, done, *, final=False):
-            super().__call__(done, final=final)
+        def __call__(self, done):
+            super().__call__(done)
             if ending == "interrupted":
                 raise KeyboardInterrupt
 
