@@ -44,12 +44,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from scipy.signal import find_peaks
 
-from conv_study.constants import LATENT_LAYER, LAYER_NAMES, PAPER_N_EVAL
-from conv_study.estimators import layer_geometry, relative_imbalance_difference, study_pairs
-from conv_study.runs import load_run, run_label
+from conv_study.constants import LATENT_LAYER, LAYER_NAMES, MU_NAME, PAPER_N_EVAL, TwoNNMethod
+from conv_study.runs import ANALYSIS_FILE, load_run, run_label
 from linvae.utils.io import atomic_write_json
+from linvae.utils.validation import check_int, check_real
 from linvae.utils.version import __version__
 
 __all__ = [
@@ -67,8 +66,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-#: Cache file written into each run directory.
-ANALYSIS_FILE = "analysis.json"
 _FORMAT = 1
 
 
@@ -289,7 +286,7 @@ def analyze_representations(
     layers: Sequence[str] = LAYER_NAMES,
     k: int = 1,
     discard: float = 0.1,
-    method: Literal["base", "ml"] = "base",
+    method: TwoNNMethod = "base",
     epoch: int | None = None,
     seed: int | None = None,
     progress: Callable[[int, int], None] | None = None,
@@ -342,6 +339,10 @@ def analyze_representations(
     >>> len(geo.id), len(geo.relative_difference)
     (5, 4)
     """
+    # numba: loaded when representations are analysed
+    from conv_study.estimators.geometry import layer_geometry
+    from conv_study.estimators.imbalance import relative_imbalance_difference, study_pairs
+
     if isinstance(representations, Mapping):
         missing = [name for name in layers if name not in representations]
         if missing:
@@ -351,7 +352,7 @@ def analyze_representations(
             )
         names = tuple(layers)
         arrays = [representations[name] for name in names]
-        mu = representations.get("mu")
+        mu = representations.get(MU_NAME)
     else:
         arrays = list(representations)
         names = tuple(f"l{i}" for i in range(len(arrays)))
@@ -440,16 +441,16 @@ def read_profile(
     >>> read_profile([12, 60, 80, 50, 30, 8, 10, 40, 60, 30, 12], latent_dim=8).shape
     'double'
     """
-    if not 0 < min_prominence <= 1:
-        raise ValueError(
-            f"The `min_prominence` parameter of read_profile must be in (0, 1]. "
-            f"Got {min_prominence}."
-        )
+    min_prominence = check_real(
+        "min_prominence", min_prominence, "read_profile", low=0.0, high=1.0, high_open=False
+    )
     ids = np.asarray(ids, dtype=np.float64)
     if ids.size < 3 or not np.all(np.isfinite(ids)):
         raise ValueError(
             f"The `ids` argument of read_profile must hold at least 3 finite values. Got {ids}."
         )
+    from scipy.signal import find_peaks  # scipy.signal (~1 s): loaded when a profile is read
+
     found, props = find_peaks(ids, prominence=0.0)
     keep = props["prominences"] >= min_prominence * ids[found]
     peaks = tuple(int(p) for p in found[keep])
@@ -517,7 +518,7 @@ def analyze_run(
     epochs: Sequence[int] | None = None,
     k: int = 1,
     discard: float = 0.1,
-    method: Literal["base", "ml"] = "base",
+    method: TwoNNMethod = "base",
     device: str = "cpu",
     force: bool = False,
 ) -> RunAnalysis:
@@ -561,7 +562,8 @@ def analyze_run(
 
     run = load_run(run_dir)
     images = run.eval_images()
-    if not 1 <= int(points) <= len(images):
+    points = check_int("points", points, "analyze_run", low=1)
+    if points > len(images):
         raise ValueError(
             f"The `points` parameter of analyze_run must be in [1, {len(images)}] (the run's "
             f"evaluation images). Got {points}."
@@ -601,9 +603,6 @@ def analyze_run(
         reps = compute_representations(model, images, seed=seed, device=device)
         del model
 
-        def progress(done_rows: int, total: int, epoch=epoch) -> None:
-            logger.debug("epoch %d: estimator rows %d/%d", epoch, done_rows, total)
-
         geo = analyze_representations(
             reps,
             k=k,
@@ -611,7 +610,6 @@ def analyze_run(
             method=method,
             epoch=epoch,
             seed=seed,
-            progress=progress,
             gram_device=None if str(device).startswith("cpu") else device,
         )
         done[epoch] = geo

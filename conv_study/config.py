@@ -94,12 +94,10 @@ class TrainConfig:
         }
         if self.num_threads is not None:
             checked["num_threads"] = check_int("num_threads", self.num_threads, owner, low=1)
-        epochs = tuple(self.checkpoint_epochs)
-        if any(isinstance(e, bool) or not isinstance(e, int) or e < 0 for e in epochs):
-            raise ValueError(
-                f"The `checkpoint_epochs` parameter of {owner} must hold integers >= 0. "
-                f"Got {self.checkpoint_epochs!r}."
-            )
+        epochs = tuple(
+            check_int(f"checkpoint_epochs[{i}]", e, owner, low=0)
+            for i, e in enumerate(self.checkpoint_epochs)
+        )
         checked["checkpoint_epochs"] = tuple(sorted(set(epochs)))
         if not isinstance(self.device, str) or not self.device:
             raise ValueError(

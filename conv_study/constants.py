@@ -35,7 +35,9 @@ __all__ = [
     "PAPER_LATENT_DIMS",
     "PAPER_N_EVAL",
     "PAPER_TRAIN_FRACTION",
+    "TWONN_METHODS",
     "DatasetName",
+    "TwoNNMethod",
 ]
 
 # -- the network's analysed representations -------------------------------------------------
@@ -61,6 +63,12 @@ DOWNLOADABLE_DATASETS: tuple[str, ...] = ("mnist", "fashion-mnist", "cifar10")
 PAPER_TRAIN_FRACTION = 0.8
 #: ... and the first 5000 test images for evaluation (and analysis).
 PAPER_N_EVAL = 5000
+
+# -- the estimators ------------------------------------------------------------------------
+TwoNNMethod = Literal["base", "ml"]
+#: The fits of the 2NN estimator (``method`` of the estimators, ``--method``): least squares
+#: on the empirical CDF ("base") or maximum likelihood ("ml").
+TWONN_METHODS: tuple[str, ...] = get_args(TwoNNMethod)
 
 # -- the paper's runs -----------------------------------------------------------------------
 #: Epochs after which the paper checkpoints (0 = untrained).

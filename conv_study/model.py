@@ -101,7 +101,7 @@ def layer_sizes(channels: int, latent_dim: int) -> dict[str, int]:
         "l3": 256 * 4 * 4,
         "l4": 256 * 2 * 2,
         "l5": latent_dim,
-        "mu": latent_dim,
+        MU_NAME: latent_dim,
         "l6": 1024,
         "l7": 256 * 4 * 4,
         "l8": 128 * 8 * 8,
@@ -335,10 +335,10 @@ class ConvVAE(nn.Module):
         h = x
         for i, block in enumerate(self.encoder_blocks, start=1):
             h = block(h)
-            taps[f"l{i}"] = h.flatten(1)
+            taps[LAYER_NAMES[i]] = h.flatten(1)
         h = h.flatten(1)
         mu, logvar = self.fc_mu(h), self.fc_logvar(h)
-        taps["mu"] = mu
+        taps[MU_NAME] = mu
         z = self.sample(mu, logvar, generator=generator, eps=eps)
         taps["l5"] = z
         needs_decoder = any(name in wanted for name in LAYER_NAMES[LATENT_LAYER + 1 :])
@@ -348,7 +348,7 @@ class ConvVAE(nn.Module):
             h = h.view(-1, _ENC_CHANNELS[-1], 2, 2)
             for i, block in enumerate(self.decoder_blocks, start=7):
                 h = block(h)
-                taps[f"l{i}"] = h.flatten(1)
+                taps[LAYER_NAMES[i]] = h.flatten(1)
             taps["l10"] = torch.sigmoid(self.decoder_output(h)).flatten(1)
         return {name: taps[name] for name in wanted}
 

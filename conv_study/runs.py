@@ -15,6 +15,11 @@ Layout
     done.json              written last, when all epochs are done
     analysis.json          written by :func:`conv_study.analysis.analyze_run`
 
+The file names are the constants ``RUN_FILE``, ``METRICS_FILE``, ``EVAL_IMAGES_FILE``,
+``EVAL_LABELS_FILE``, ``CHECKPOINT_DIR``, ``DONE_FILE`` and ``ANALYSIS_FILE``; the writers
+(:func:`write_run_record`, :func:`write_eval_images`, :func:`append_metrics`,
+:func:`write_metrics`, :func:`write_checkpoint`, :func:`write_done`) live here with the readers.
+
 Each ``metrics.jsonl`` line is ``{"epoch": e, "train": {"loss", "recon", "kl"} | null,
 "eval": {"loss", "recon", "kl"}, "seconds": s, "images_per_second": r}``; all losses are true
 per-sample means (sums over every image divided by the number of images). ``train`` is the
@@ -58,6 +63,7 @@ import numpy as np
 from conv_study.config import TrainConfig
 from conv_study.data import DataConfig, to_model_input
 from linvae.utils.io import atomic_write, atomic_write_json
+from linvae.utils.validation import check_choice
 
 if TYPE_CHECKING:  # torch is the `conv` extra; reading a run's files needs none
     import torch
@@ -65,6 +71,7 @@ if TYPE_CHECKING:  # torch is the `conv` extra; reading a run's files needs none
     from conv_study.model import ConvVAE
 
 __all__ = [
+    "ANALYSIS_FILE",
     "CHECKPOINT_DIR",
     "DONE_FILE",
     "EVAL_IMAGES_FILE",
@@ -74,6 +81,7 @@ __all__ = [
     "RUN_FILE",
     "RUN_FORMAT",
     "Run",
+    "append_metrics",
     "available_checkpoints",
     "check_same_run",
     "checkpoint_path",
@@ -84,6 +92,8 @@ __all__ = [
     "read_run_record",
     "run_label",
     "write_checkpoint",
+    "write_done",
+    "write_eval_images",
     "write_metrics",
     "write_run_record",
 ]
@@ -98,6 +108,7 @@ EVAL_IMAGES_FILE = "eval_images.npy"
 EVAL_LABELS_FILE = "eval_labels.npy"
 CHECKPOINT_DIR = "checkpoints"
 DONE_FILE = "done.json"
+ANALYSIS_FILE = "analysis.json"
 #: TrainConfig fields that may change when a run is resumed; all others define the run.
 RESUMABLE_FIELDS = frozenset(
     {"epochs", "checkpoint_epochs", "device", "amp", "deterministic", "num_threads"}
@@ -150,6 +161,32 @@ def write_metrics(path: str | os.PathLike[str], records: Iterable[dict[str, Any]
     """Replace a ``metrics.jsonl`` file atomically by ``records``, one JSON line each."""
     text = "".join(json.dumps(record) + "\n" for record in records)
     return atomic_write(path, lambda handle: handle.write(text.encode()))
+
+
+def append_metrics(path: str | os.PathLike[str], record: dict[str, Any]) -> None:
+    """Append one record to a ``metrics.jsonl`` file, as one JSON line, and flush it."""
+    with Path(path).open("a") as log:
+        log.write(json.dumps(record) + "\n")
+        log.flush()
+
+
+def write_eval_images(
+    run_dir: str | os.PathLike[str], images: np.ndarray, labels: np.ndarray | None
+) -> None:
+    """Write ``eval_images.npy`` and, when there are labels, ``eval_labels.npy`` atomically."""
+    run_dir = Path(run_dir)
+    _save_array(run_dir / EVAL_IMAGES_FILE, images)
+    if labels is not None:
+        _save_array(run_dir / EVAL_LABELS_FILE, labels)
+
+
+def _save_array(path: Path, array: np.ndarray) -> None:
+    atomic_write(path, lambda handle: np.save(handle, array))
+
+
+def write_done(run_dir: str | os.PathLike[str], epochs: int, final: dict[str, Any] | None) -> Path:
+    """Write ``done.json`` (the epochs trained and the last metrics record) atomically."""
+    return atomic_write_json(Path(run_dir) / DONE_FILE, {"epochs": epochs, "final": final})
 
 
 def checkpoint_path(run_dir: str | os.PathLike[str], epoch: int) -> Path:
@@ -271,11 +308,13 @@ class Run:
 
     def checkpoint_path(self, epoch: int) -> Path:
         """Path of the checkpoint of ``epoch`` (which must exist)."""
-        if epoch not in self.checkpoint_epochs:
-            raise ValueError(
-                f"The `epoch` parameter must be one of the checkpointed epochs "
-                f"{list(self.checkpoint_epochs)} of {self.path}. Got {epoch!r}."
-            )
+        check_choice(
+            "epoch",
+            epoch,
+            "Run.checkpoint_path",
+            self.checkpoint_epochs,
+            fix=f"Those are the checkpointed epochs of {self.path}.",
+        )
         return checkpoint_path(self.path, epoch)
 
     def load_model(

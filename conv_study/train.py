@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import logging
 import math
 import os
@@ -65,11 +64,10 @@ from conv_study.data import DataConfig, StudyData, load_study_data, to_model_inp
 from conv_study.model import ConvVAE
 from conv_study.runs import (
     DONE_FILE,
-    EVAL_IMAGES_FILE,
-    EVAL_LABELS_FILE,
     METRICS_FILE,
     RUN_FORMAT,
     Run,
+    append_metrics,
     available_checkpoints,
     check_same_run,
     checkpoint_path,
@@ -80,10 +78,11 @@ from conv_study.runs import (
     read_run_record,
     run_label,
     write_checkpoint,
+    write_done,
+    write_eval_images,
     write_metrics,
     write_run_record,
 )
-from linvae.utils.io import atomic_write, atomic_write_json
 from linvae.utils.validation import check_int
 from linvae.utils.version import __version__
 
@@ -101,6 +100,7 @@ __all__ = [
     "new_train_state",
     "select_device",
     "sweep",
+    "torch_settings",
     "train",
     "train_epoch",
     "vae_loss_terms",
@@ -194,12 +194,15 @@ def _epoch_bar(stream: TextIO | None, epoch: int, epochs: int, n_batches: int):
 
 
 def _report_epoch(record: dict[str, Any], bar, stream: TextIO | None, epochs: int) -> None:
-    logger.info("%s", _describe(record))
+    if stream is None:
+        # Without a progress display the log carries the epoch line; with one, the display.
+        logger.info("%s", _describe(record))
+        return
     summary = _describe(record, with_epoch=False)
     if bar is not None:
         bar.set_postfix_str(summary, refresh=False)
         bar.close()
-    elif stream is not None:
+    else:
         tqdm.write(f"epoch {record['epoch']}/{epochs}: {summary}", file=stream)
 
 
@@ -221,8 +224,11 @@ def _describe(record: dict[str, Any], *, with_epoch: bool = True) -> str:
 # Training
 # ---------------------------------------------------------------------------------------------
 @contextlib.contextmanager
-def _torch_settings(config: TrainConfig, device: torch.device) -> Iterator[None]:
-    """Apply thread count and determinism for the run, restoring the caller's afterwards."""
+def torch_settings(config: TrainConfig, device: torch.device) -> Iterator[None]:
+    """Apply ``config``'s thread count and determinism on ``device``, restoring them after.
+
+    The settings :func:`train` runs every epoch under (a context manager).
+    """
     previous_threads = torch.get_num_threads()
     previous_det = torch.are_deterministic_algorithms_enabled()
     previous_warn = torch.is_deterministic_algorithms_warn_only_enabled()
@@ -520,9 +526,7 @@ def train(
 
     run_dir.mkdir(parents=True, exist_ok=True)
     if existing is None:
-        _save_array(run_dir / EVAL_IMAGES_FILE, study_data.eval.images)
-        if study_data.eval.labels is not None:
-            _save_array(run_dir / EVAL_LABELS_FILE, study_data.eval.labels)
+        write_eval_images(run_dir, study_data.eval.images, study_data.eval.labels)
     write_run_record(
         run_dir,
         {
@@ -537,7 +541,7 @@ def train(
         },
     )
 
-    with _torch_settings(config, device):
+    with torch_settings(config, device):
         state = new_train_state(config, channels, device)
         if amp_dtype == torch.float16:
             state.scaler = torch.amp.GradScaler("cuda")
@@ -560,46 +564,41 @@ def train(
         stream = sys.stderr if progress is True else (progress or None)
         n_batches = len(_batch_bounds(len(x_train), config.batch_size))
         saved = set(config.saved_epochs)
-        with metrics_path.open("a") as log:
-            for epoch in range(start_epoch, config.epochs + 1):
-                tic = time.perf_counter()
-                bar = _epoch_bar(stream, epoch, config.epochs, n_batches)
-                train_metrics = None
-                if epoch > 0:
-                    train_metrics = train_epoch(
-                        state,
-                        x_train,
-                        config=config,
-                        epoch=epoch,
-                        amp_dtype=amp_dtype,
-                        on_batch=None if bar is None else bar.update,
-                    )
-                eval_metrics = _evaluate(
-                    state.model,
-                    x_eval,
-                    seed=config.seed,
+        for epoch in range(start_epoch, config.epochs + 1):
+            tic = time.perf_counter()
+            bar = _epoch_bar(stream, epoch, config.epochs, n_batches)
+            train_metrics = None
+            if epoch > 0:
+                train_metrics = train_epoch(
+                    state,
+                    x_train,
+                    config=config,
                     epoch=epoch,
-                    beta=config.beta,
                     amp_dtype=amp_dtype,
+                    on_batch=None if bar is None else bar.update,
                 )
-                seconds = time.perf_counter() - tic
-                record = {
-                    "epoch": epoch,
-                    "train": train_metrics,
-                    "eval": eval_metrics,
-                    "seconds": seconds,
-                    "images_per_second": len(x_train) / seconds if epoch > 0 else None,
-                }
-                log.write(json.dumps(record) + "\n")
-                log.flush()
-                _report_epoch(record, bar, stream, config.epochs)
-                if epoch in saved:
-                    _save_checkpoint(run_dir, epoch, state, config, data)
+            eval_metrics = _evaluate(
+                state.model,
+                x_eval,
+                seed=config.seed,
+                epoch=epoch,
+                beta=config.beta,
+                amp_dtype=amp_dtype,
+            )
+            seconds = time.perf_counter() - tic
+            record = {
+                "epoch": epoch,
+                "train": train_metrics,
+                "eval": eval_metrics,
+                "seconds": seconds,
+                "images_per_second": len(x_train) / seconds if epoch > 0 else None,
+            }
+            append_metrics(metrics_path, record)
+            _report_epoch(record, bar, stream, config.epochs)
+            if epoch in saved:
+                _save_checkpoint(run_dir, epoch, state, config, data)
     metrics = read_metrics(metrics_path)
-    atomic_write_json(
-        run_dir / DONE_FILE,
-        {"epochs": config.epochs, "final": metrics[-1] if metrics else None},
-    )
+    write_done(run_dir, config.epochs, metrics[-1] if metrics else None)
     return TrainResult(
         run_dir=run_dir,
         resumed_from=resumed_from,
@@ -608,10 +607,6 @@ def train(
         device=str(device),
         seconds=time.perf_counter() - started,
     )
-
-
-def _save_array(path: Path, array: np.ndarray) -> None:
-    atomic_write(path, lambda handle: np.save(handle, array))
 
 
 # ---------------------------------------------------------------------------------------------

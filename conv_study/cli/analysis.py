@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from conv_study.constants import PAPER_N_EVAL
+from conv_study.constants import PAPER_N_EVAL, TWONN_METHODS
 
 __all__ = ["add_subcommands"]
 
@@ -51,7 +51,13 @@ def _cmd_id(args: argparse.Namespace) -> int:
     from conv_study.estimators import twonn_id, twonn_scaling  # numba: loaded when run
 
     X = _load_points(args.file)
-    res = twonn_id(X, discard=args.discard, method=args.method)
+    sc = None
+    if args.scaling:
+        # The decimation curve starts with the whole set: its estimate is the one reported.
+        sc = twonn_scaling(X, discard=args.discard, method=args.method, rng=args.seed)
+        res = sc.full
+    else:
+        res = twonn_id(X, discard=args.discard, method=args.method)
     out = {
         "file": args.file,
         "id": res.id,
@@ -60,8 +66,7 @@ def _cmd_id(args: argparse.Namespace) -> int:
         "n_points": res.n_points,
         "n_duplicates": res.n_duplicates,
     }
-    if args.scaling:
-        sc = twonn_scaling(X, discard=args.discard, method=args.method, rng=args.seed)
+    if sc is not None:
         out["scaling"] = {
             "n_points": sc.n_points.tolist(),
             "id": sc.id.tolist(),
@@ -151,7 +156,7 @@ def add_subcommands(subparsers) -> None:
     p = subparsers.add_parser("id", help="2NN intrinsic dimension of the rows of a .npy file")
     p.add_argument("file", help=".npy array, one point per row")
     p.add_argument("--discard", type=float, default=0.1, help="largest mu left out (0.1)")
-    p.add_argument("--method", choices=("base", "ml"), default="base")
+    p.add_argument("--method", choices=TWONN_METHODS, default="base")
     p.add_argument("--scaling", action="store_true", help="add the decimation curve")
     p.add_argument("--seed", type=int, default=0, help="seed of the decimation subsets")
     p.set_defaults(func=_cmd_id)

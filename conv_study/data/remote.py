@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import IO
 
 from linvae.utils.io import atomic_write
+from linvae.utils.validation import check_choice
 
 __all__ = ["REMOTES", "ChecksumError", "Remote", "download", "fetch"]
 
@@ -202,11 +203,7 @@ def download(
     ChecksumError
         If a file fails its checksum from every mirror.
     """
-    if dataset not in REMOTES:
-        raise ValueError(
-            f"The `dataset` parameter of download must be one of {', '.join(REMOTES)}. "
-            f"Got {dataset!r}."
-        )
+    check_choice("dataset", dataset, "download", REMOTES)
     remote = REMOTES[dataset]
     data_dir = Path(data_dir)
     mirrors = (mirror,) if mirror else remote.mirrors

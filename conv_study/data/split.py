@@ -32,7 +32,7 @@ from conv_study.data.readers import (
     load_mnist,
     load_npz,
 )
-from linvae.utils.validation import check_int, check_real
+from linvae.utils.validation import check_choice, check_int, check_real
 
 __all__ = [
     "DataConfig",
@@ -78,11 +78,7 @@ class DataConfig:
 
     def __post_init__(self) -> None:
         owner = "DataConfig"
-        if self.dataset not in DATASET_NAMES:
-            raise ValueError(
-                f"The `dataset` parameter of {owner} must be one of {', '.join(DATASET_NAMES)}. "
-                f"Got {self.dataset!r}."
-            )
+        check_choice("dataset", self.dataset, owner, DATASET_NAMES)
         if self.dataset in ("mnist", "cifar10") and not self.data_dir:
             raise ValueError(
                 f"The `data_dir` parameter of {owner} is required for dataset "

@@ -13,8 +13,8 @@ with DADApy, a worked example and the speed.
   :func:`twonn_from_mu`;
 * :mod:`~conv_study.estimators.imbalance` - :func:`information_imbalance`,
   :func:`relative_imbalance_difference`, :func:`study_pairs`;
-* :mod:`~conv_study.estimators.geometry` - :func:`layer_geometry`, both for many
-  representations with one Gram matrix each;
+* :mod:`~conv_study.estimators.geometry` - :func:`layer_geometry`, the ID of many
+  representations and the imbalances between them, with one Gram matrix each;
 * :mod:`~conv_study.estimators.distances` - :func:`nearest_neighbors` and the screening;
 * :mod:`~conv_study.estimators.kernels` - the numba kernels (no validation).
 

@@ -37,10 +37,10 @@ from conv_study.estimators.validation import (
     PRECISIONS,
     Precision,
     as_points,
-    check_choice,
     check_k,
     check_memory,
 )
+from linvae.utils.validation import check_choice
 
 __all__ = [
     "DEFAULT_MAX_MEMORY",
@@ -165,8 +165,9 @@ def neighbours_and_ranks(
     n_neighbors: int,
     pairs: Sequence[tuple[int, int]],
     k: int,
+    *,
     max_memory: int,
-    progress: Callable[[int, int], None] | None,
+    progress: Callable[[int, int], None] | None = None,
     gram_device: str | None = None,
 ) -> tuple[list[np.ndarray], list[np.ndarray], dict[tuple[int, int], np.ndarray]]:
     """Exact neighbours of every layer and the ranks for every pair, one Gram per layer.
@@ -254,5 +255,7 @@ def nearest_neighbors(
     k = check_k(k, X.shape[0], func)
     check_choice("precision", precision, func, PRECISIONS)
     max_memory = check_memory(max_memory, func)
-    (J,), (R,), _ = neighbours_and_ranks([ScreenedLayer(X, precision)], k, (), 1, max_memory, None)
+    (J,), (R,), _ = neighbours_and_ranks(
+        [ScreenedLayer(X, precision)], k, (), 1, max_memory=max_memory
+    )
     return Neighbors(indices=J, distances=R)

@@ -37,11 +37,11 @@ from conv_study.estimators.validation import (
     OnDuplicates,
     Precision,
     as_points,
-    check_choice,
     check_discard,
     check_k,
     check_memory,
 )
+from linvae.utils.validation import check_choice
 from linvae.utils.version import __version__
 
 __all__ = ["LayerGeometry", "layer_geometry"]
@@ -180,14 +180,27 @@ def layer_geometry(
     max_memory = check_memory(max_memory, func)
     layers = [ScreenedLayer(X, precision) for X in reps]
     nn_j, nn_d, ranks = neighbours_and_ranks(
-        layers, max(2, k), pairs, k, max_memory, progress, gram_device
+        layers,
+        max(2, k),
+        pairs,
+        k,
+        max_memory=max_memory,
+        progress=progress,
+        gram_device=gram_device,
     )
     ids = np.empty(L)
     n_dup = np.zeros(L, np.int64)
     for i, X in enumerate(reps):
         nb = Neighbors(indices=nn_j[i][:, :2], distances=nn_d[i][:, :2])
         res = twonn_from_neighbors(
-            X, nb, discard, method, on_duplicates, precision, max_memory, func
+            X,
+            nb,
+            discard=discard,
+            method=method,
+            on_duplicates=on_duplicates,
+            precision=precision,
+            max_memory=max_memory,
+            func=func,
         )
         ids[i] = res.id
         n_dup[i] = res.n_duplicates

@@ -33,10 +33,10 @@ from conv_study.estimators.validation import (
     PRECISIONS,
     Precision,
     as_points,
-    check_choice,
     check_k,
     check_memory,
 )
+from linvae.utils.validation import check_choice
 from linvae.utils.version import __version__
 
 __all__ = [
@@ -145,8 +145,7 @@ def information_imbalance(
         k,
         ((0, 1), (1, 0)),
         k,
-        max_memory,
-        None,
+        max_memory=max_memory,
     )
     return Imbalance(
         a_to_b=float(2.0 * ranks[(0, 1)].mean() / n),

@@ -35,11 +35,10 @@ from conv_study.estimators.validation import (
     OnDuplicates,
     Precision,
     as_points,
-    check_choice,
     check_discard,
     check_memory,
 )
-from linvae.utils.validation import check_int
+from linvae.utils.validation import check_choice, check_int
 from linvae.utils.version import __version__
 
 __all__ = [
@@ -108,6 +107,9 @@ class IDScaling:
         Number of random subsets, ``round(N / n_points)``.
     method, discard :
         As in :class:`TwoNN`.
+    full : TwoNN
+        The estimate on the whole set (the first entry), as :func:`twonn_id` gives it with
+        ``on_duplicates="drop"``.
     version : str
         ``conv_study`` version.
     """
@@ -119,6 +121,7 @@ class IDScaling:
     n_repeats: np.ndarray
     method: str
     discard: float
+    full: TwoNN | None = field(default=None, repr=False)
     version: str = __version__
 
 
@@ -177,22 +180,10 @@ def twonn_from_mu(mu, *, discard: float = 0.1, method: Method = "base") -> float
     return float(np.dot(x, y) / np.dot(x, x))
 
 
-def _twonn_core(
-    X: np.ndarray,
-    discard: float,
-    method: str,
-    on_duplicates: str,
-    precision: str,
-    max_memory: int,
-    func: str,
-) -> TwoNN:
-    nb = nearest_neighbors(X, k=2, precision=precision, max_memory=max_memory)
-    return twonn_from_neighbors(X, nb, discard, method, on_duplicates, precision, max_memory, func)
-
-
 def twonn_from_neighbors(
     X: np.ndarray,
-    nb: Neighbors,
+    nb: Neighbors | None = None,
+    *,
     discard: float,
     method: str,
     on_duplicates: str,
@@ -202,10 +193,13 @@ def twonn_from_neighbors(
 ) -> TwoNN:
     """The 2NN estimate of checked points ``X`` from their two nearest neighbours ``nb``.
 
-    No validation (callers check first); ``func`` names the caller in messages. Duplicate
-    points (``r1 = 0``) are dropped with a warning (their neighbours recomputed) or raise,
-    as ``on_duplicates`` says.
+    ``nb`` is computed when not given. No validation (callers check first); ``func`` names
+    the caller in messages. Duplicate points (``r1 = 0``) are dropped with a warning (their
+    neighbours recomputed) or raise, as ``on_duplicates`` says. Call it directly from the
+    public function, so that the warning points at the user's line.
     """
+    if nb is None:
+        nb = nearest_neighbors(X, k=2, precision=precision, max_memory=max_memory)
     n = X.shape[0]
     kept = np.arange(n)
     r1, r2 = nb.distances[:, 0], nb.distances[:, 1]
@@ -301,7 +295,15 @@ def twonn_id(
     check_choice("on_duplicates", on_duplicates, func, ON_DUPLICATES)
     check_choice("precision", precision, func, PRECISIONS)
     max_memory = check_memory(max_memory, func)
-    return _twonn_core(X, discard, method, on_duplicates, precision, max_memory, func)
+    return twonn_from_neighbors(
+        X,
+        discard=discard,
+        method=method,
+        on_duplicates=on_duplicates,
+        precision=precision,
+        max_memory=max_memory,
+        func=func,
+    )
 
 
 def twonn_scaling(
@@ -334,7 +336,8 @@ def twonn_scaling(
     Returns
     -------
     IDScaling
-        ``n_points``, ``id``, ``id_err``, ``scale``, ``n_repeats``, ``method``, ``discard``.
+        ``n_points``, ``id``, ``id_err``, ``scale``, ``n_repeats``, ``method``, ``discard``,
+        ``full`` (the :class:`TwoNN` of the whole set).
 
     Raises
     ------
@@ -357,7 +360,15 @@ def twonn_scaling(
     check_choice("precision", precision, func, PRECISIONS)
     max_memory = check_memory(max_memory, func)
     rng = np.random.default_rng(rng)
-    full = _twonn_core(X, discard, method, "drop", precision, max_memory, func)
+    options = {
+        "discard": discard,
+        "method": method,
+        "on_duplicates": "drop",
+        "precision": precision,
+        "max_memory": max_memory,
+        "func": func,
+    }
+    full = twonn_from_neighbors(X, **options)
     X = X[full.kept]
     n = X.shape[0]
     sizes, ids, errs, scales, reps = [], [], [], [], []
@@ -367,11 +378,7 @@ def twonn_scaling(
         est, sc = [], []
         for _ in range(nrep):
             sub = X if size == n else X[np.sort(rng.choice(n, size=size, replace=False))]
-            res = (
-                full
-                if size == n
-                else _twonn_core(sub, discard, method, "drop", precision, max_memory, func)
-            )
+            res = full if size == n else twonn_from_neighbors(sub, **options)
             est.append(res.id)
             sc.append(np.mean((res.r1 + res.r2) / 2))
         sizes.append(size)
@@ -388,4 +395,5 @@ def twonn_scaling(
         n_repeats=np.array(reps, np.int64),
         method=method,
         discard=discard,
+        full=full,
     )

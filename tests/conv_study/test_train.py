@@ -84,6 +84,8 @@ def test_defaults_are_the_paper_recipe():
         ({"weight_decay": -1.0}, "weight_decay"),
         ({"batch_size": 1}, "batch_size"),
         ({"checkpoint_epochs": (-1,)}, "checkpoint_epochs"),
+        ({"checkpoint_epochs": (1, 2.5)}, r"`checkpoint_epochs\[1\]`"),
+        ({"checkpoint_epochs": (True,)}, "checkpoint_epochs"),
         ({"num_threads": 0}, "num_threads"),
     ],
 )
