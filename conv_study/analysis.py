@@ -47,7 +47,7 @@ import numpy as np
 
 from conv_study.constants import LATENT_LAYER, LAYER_NAMES, MU_NAME, PAPER_N_EVAL, TwoNNMethod
 from conv_study.runs import ANALYSIS_FILE, load_run, run_label
-from linvae.utils.io import atomic_write_json
+from linvae.utils.io import atomic_write_json, to_jsonable
 from linvae.utils.validation import check_int, check_real
 from linvae.utils.version import __version__
 
@@ -122,7 +122,7 @@ class CheckpointGeometry:
 
     def to_json(self) -> dict[str, Any]:
         """JSON-ready dict (``nan`` written as null)."""
-        return {key: _nan_to_none(value) for key, value in asdict(self).items()}
+        return to_jsonable(asdict(self))
 
     @classmethod
     def from_json(cls, obj: Mapping[str, Any]) -> CheckpointGeometry:
@@ -242,14 +242,6 @@ class ProfileReading:
     latent_dim: int | None
     predicted_shape: Literal["single", "double"] | None
     agrees: bool | None
-
-
-def _nan_to_none(value):
-    if isinstance(value, float) and not np.isfinite(value):
-        return None
-    if isinstance(value, tuple | list):
-        return [_nan_to_none(v) for v in value]
-    return value
 
 
 def checkpoint_seed(seed: int, epoch: int) -> int:
