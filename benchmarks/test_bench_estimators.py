@@ -2,7 +2,7 @@
 
 5000 points in the 11 representations of the conv VAE (widths 3072, 16384, 8192, 4096, 1024,
 K, 1024, 4096, 8192, 16384, 3072 for CIFAR-10), random float32 data: the 2NN ID of every layer
-and every imbalance the study needs (:func:`conv_study.estimators.study_pairs`). DADApy's
+and every imbalance the study needs (`conv_study.estimators.study_pairs`). DADApy's
 full-rank path takes about 160 s of CPU for this on the project's 2-core machine; the target
 is 16 s. Compile time is measured apart (a small warm-up call), and the accuracy checks sit
 next to the timing: exact neighbours and ranks against a float64 brute force on a subset.

@@ -3,15 +3,15 @@
 Reproduces Camboulin, Doimo & Glielmo, "Understanding Variational Autoencoders with
 Intrinsic Dimension and Information Imbalance" (arXiv 2411.01978).
 
-* :mod:`conv_study.constants` - layer names, bottleneck index, image size, dataset names,
+* `conv_study.constants` - layer names, bottleneck index, image size, dataset names,
   the paper's checkpoint epochs and K values;
-* :mod:`conv_study.data` - offline readers, the study's split, downloads;
-* :mod:`conv_study.config`, :mod:`conv_study.model`, :mod:`conv_study.train` - the training
+* `conv_study.data` - offline readers, the study's split, downloads;
+* `conv_study.config`, `conv_study.model`, `conv_study.train` - the training
   recipe, the network and the resumable training loop;
-* :mod:`conv_study.runs` - the run-directory format, read without the training code;
-* :mod:`conv_study.estimators` - 2NN intrinsic dimension and information imbalance;
-* :mod:`conv_study.analysis`, :mod:`conv_study.figures` - the layer study and its figures;
-* :mod:`conv_study.cli` - the ``conv-study`` program.
+* `conv_study.runs` - the run-directory format, read without the training code;
+* `conv_study.estimators` - 2NN intrinsic dimension and information imbalance;
+* `conv_study.analysis`, `conv_study.figures` - the layer study and its figures;
+* `conv_study.cli` - the ``conv-study`` program.
 
 The estimators need only numpy and numba; training and the representations need the ``conv``
 extra (torch). Importing the package is light (scientific-Python SPEC-1): submodules load on

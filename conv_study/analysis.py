@@ -1,30 +1,30 @@
 """The layer-by-layer study: ID and information-imbalance profiles of trained checkpoints.
 
-For every checkpoint of a training run (see :func:`conv_study.runs.load_run`) the eleven
+For every checkpoint of a training run (see `conv_study.runs.load_run`) the eleven
 representations l0..l10 (and the posterior mean ``mu``) of the evaluation images are computed
-with bottleneck noise from a generator seeded per checkpoint (:func:`checkpoint_seed`), and
-:func:`analyze_representations` turns them into
+with bottleneck noise from a generator seeded per checkpoint (`checkpoint_seed`), and
+`analyze_representations` turns them into
 
 * the 2NN intrinsic dimension of every layer (and of ``mu``);
 * ``Delta(l -> l0)`` and ``Delta(l -> l10)`` for every layer (to the first and last);
 * ``Delta(l -> l+1)`` and ``Delta(l+1 -> l)`` and their relative difference
   (negative: compression, positive: expansion).
 
-:func:`analyze_run` caches the results as ``analysis.json`` in the run directory and only
-computes checkpoints it has not seen (with the same settings). :func:`read_profile` reads the
+`analyze_run` caches the results as ``analysis.json`` in the run directory and only
+computes checkpoints it has not seen (with the same settings). `read_profile` reads the
 ID profile: local maxima in the encoder and the decoder ("single" or "double" hunchback) and
 whether the bottleneck K is above the data's ID (the study predicts the second hunchback then;
 see the estimators page, docs/conv-study-estimators.md, "Command line").
 
-Runs are opened with :mod:`conv_study.runs`, without the training code. The core
-(:func:`analyze_representations`, :func:`read_profile`, :func:`load_analysis`) needs only
-numpy; :func:`analyze_run` needs torch (the ``conv`` extra) for the forward passes.
+Runs are opened with `conv_study.runs`, without the training code. The core
+(`analyze_representations`, `read_profile`, `load_analysis`) needs only
+numpy; `analyze_run` needs torch (the ``conv`` extra) for the forward passes.
 
 Symbols
 -------
 L : number of analysed layers (11).
 K : bottleneck dimension.
-Delta(a -> b) : information imbalance, :func:`conv_study.estimators.information_imbalance`.
+Delta(a -> b) : information imbalance, `conv_study.estimators.information_imbalance`.
 
 References
 ----------
@@ -126,7 +126,7 @@ class CheckpointGeometry:
 
     @classmethod
     def from_json(cls, obj: Mapping[str, Any]) -> CheckpointGeometry:
-        """Inverse of :meth:`to_json`."""
+        """Inverse of `to_json`."""
         values = dict(obj)
         for key in (
             "id",
@@ -200,7 +200,7 @@ class RunAnalysis:
 
     @classmethod
     def from_json(cls, obj: Mapping[str, Any]) -> RunAnalysis:
-        """Inverse of :meth:`to_json`."""
+        """Inverse of `to_json`."""
         return cls(
             run_dir=obj["run_dir"],
             label=obj["label"],
@@ -214,7 +214,7 @@ class RunAnalysis:
 
 @dataclass(frozen=True)
 class ProfileReading:
-    """What an ID profile says (see :func:`read_profile`).
+    """What an ID profile says (see `read_profile`).
 
     Attributes
     ----------
@@ -287,7 +287,7 @@ def analyze_representations(
     """ID per layer and the study's imbalances, from the representations (no torch needed).
 
     Computes, with one screened Gram matrix per layer
-    (:func:`conv_study.estimators.layer_geometry`), the 2NN ID of every layer and of ``mu``
+    (`conv_study.estimators.layer_geometry`), the 2NN ID of every layer and of ``mu``
     (if given), ``Delta(l -> first)``, ``Delta(l -> last)``, ``Delta(l -> l+1)``,
     ``Delta(l+1 -> l)`` and the relative difference
 
@@ -299,12 +299,12 @@ def analyze_representations(
     representations : mapping name -> array (N, D_l), or sequence of arrays
         The layers (a mapping must hold every name in ``layers``; an extra ``"mu"`` gets an
         ID too). A sequence is taken in order, named l0, l1, ...
-    layers : sequence of str, default :data:`~conv_study.constants.LAYER_NAMES` (l0..l10)
+    layers : sequence of str, default `LAYER_NAMES` (l0..l10)
         Names to analyse, in network order, when ``representations`` is a mapping.
     k : int, default 1
         Neighbours averaged in the imbalance (the paper: 1).
     discard, method :
-        2NN options (:func:`conv_study.estimators.twonn_id`).
+        2NN options (`conv_study.estimators.twonn_id`).
     epoch, seed : int, optional
         Recorded in the result.
     progress : callable(done, total), optional
@@ -518,19 +518,19 @@ def analyze_run(
 
     For each checkpoint epoch not yet in the cache (or every one with ``force``): load the
     model, compute l0..l10 and ``mu`` of the first ``points`` evaluation images with noise
-    seed :func:`checkpoint_seed` (run seed, epoch), run :func:`analyze_representations`, and
+    seed `checkpoint_seed` (run seed, epoch), run `analyze_representations`, and
     rewrite the cache atomically. A cache made with other settings is recomputed.
 
     Parameters
     ----------
     run_dir : path-like
-        Directory written by :func:`conv_study.train.train`.
+        Directory written by `conv_study.train.train`.
     points : int, default 5000
         Number of evaluation images (the first ones), at most the run's ``n_eval``.
     epochs : sequence of int, optional
         Checkpoints to analyse (default: all on disk).
     k, discard, method :
-        Estimator options (see :func:`analyze_representations`).
+        Estimator options (see `analyze_representations`).
     device : str, default "cpu"
         Torch device for the forward passes, and for the estimators' screening Gram matrices
         when it is not the CPU.

@@ -1,8 +1,8 @@
-"""The training recipe as a frozen value: :class:`TrainConfig` (defaults: the paper's).
+"""The training recipe as a frozen value: `TrainConfig` (defaults: the paper's).
 
 Torch-free, so that a run directory's settings are read back
-(:func:`conv_study.runs.load_run`) without the training machinery; the training loop itself
-is :func:`conv_study.train.train`. The recipe is described in the setup page
+(`conv_study.runs.load_run`) without the training machinery; the training loop itself
+is `conv_study.train.train`. The recipe is described in the setup page
 (docs/conv-study-setup.md, "The training recipe").
 
 Symbols

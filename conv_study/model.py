@@ -17,7 +17,7 @@ Symbols
 -------
 C : number of image channels (1 or 3).
 K : bottleneck (latent) dimension.
-l0..l10 : the eleven analysed representations, see :data:`LAYER_NAMES`.
+l0..l10 : the eleven analysed representations, see `LAYER_NAMES`.
 
 The representations (flattened, one row per image) are
 
@@ -125,7 +125,7 @@ def _check_latent_dim(latent_dim: int) -> None:
 
 @dataclass(frozen=True)
 class VAEOutput:
-    """Result of a forward pass of :class:`ConvVAE`.
+    """Result of a forward pass of `ConvVAE`.
 
     Attributes
     ----------
@@ -316,12 +316,12 @@ class ConvVAE(nn.Module):
         eps : torch.Tensor, shape (N, K), optional
             The bottleneck noise itself (overrides ``generator``).
         layers : iterable of str, optional
-            Names to return, among :data:`LAYER_NAMES` and ``"mu"`` (default: all twelve).
+            Names to return, among `LAYER_NAMES` and ``"mu"`` (default: all twelve).
 
         Returns
         -------
         dict[str, torch.Tensor]
-            Name -> tensor of shape (N, size), sizes as in :func:`layer_sizes`. The decoder
+            Name -> tensor of shape (N, size), sizes as in `layer_sizes`. The decoder
             taps l6..l10 are computed from the sampled ``z`` (l5).
 
         Raises
@@ -390,7 +390,7 @@ def compute_representations(
         whole set at once, so the result depends neither on evaluation order, nor on
         ``batch_size``, nor on the device. Use one seed per checkpoint, as the study does.
     layers : sequence of str, optional
-        Names among :data:`LAYER_NAMES` and ``"mu"`` (default: all).
+        Names among `LAYER_NAMES` and ``"mu"`` (default: all).
     batch_size : int
         Images per forward pass. In eval mode each image is processed independently, so
         this changes memory use only (and at most float round-off).

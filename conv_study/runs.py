@@ -1,7 +1,7 @@
-"""The run directory: what :func:`conv_study.train.train` writes and the analysis reads.
+"""The run directory: what `conv_study.train.train` writes and the analysis reads.
 
 Reading a run needs no training code and, until a checkpoint is opened, no torch: the
-analysis (:mod:`conv_study.analysis`) and the command line open runs through this module.
+analysis (`conv_study.analysis`) and the command line open runs through this module.
 
 Layout
 ------
@@ -13,12 +13,12 @@ Layout
     eval_labels.npy        their labels, when the source has labels
     checkpoints/epoch_0010.pt   model, optimizer, generator states, config, epoch
     done.json              written last, when all epochs are done
-    analysis.json          written by :func:`conv_study.analysis.analyze_run`
+    analysis.json          written by `conv_study.analysis.analyze_run`
 
 The file names are the constants ``RUN_FILE``, ``METRICS_FILE``, ``EVAL_IMAGES_FILE``,
 ``EVAL_LABELS_FILE``, ``CHECKPOINT_DIR``, ``DONE_FILE`` and ``ANALYSIS_FILE``; the writers
-(:func:`write_run_record`, :func:`write_eval_images`, :func:`append_metrics`,
-:func:`write_metrics`, :func:`write_checkpoint`, :func:`write_done`) live here with the readers.
+(`write_run_record`, `write_eval_images`, `append_metrics`,
+`write_metrics`, `write_checkpoint`, `write_done`) live here with the readers.
 
 Each ``metrics.jsonl`` line is ``{"epoch": e, "train": {"loss", "recon", "kl"} | null,
 "eval": {"loss", "recon", "kl"}, "seconds": s, "images_per_second": r}``; all losses are true
@@ -28,14 +28,14 @@ measured after the epoch in eval mode (BatchNorm running statistics) on the whol
 set, with bottleneck noise from a generator seeded by (seed, epoch).
 
 Every file but ``metrics.jsonl`` (appended line by line; a partial last line is ignored) is
-written atomically (:func:`linvae.utils.io.atomic_write`: temporary file, fsync,
+written atomically (`linvae.utils.io.atomic_write`: temporary file, fsync,
 ``os.replace``), so a run killed at any moment leaves only complete files.
 
 Reading runs
 ------------
-:func:`load_run` returns a :class:`Run`: ``run.train_config``, ``run.data_config``,
+`load_run` returns a `Run`: ``run.train_config``, ``run.data_config``,
 ``run.checkpoint_epochs`` (the epochs with a checkpoint on disk), ``run.load_model(epoch)``
-(a :class:`~conv_study.model.ConvVAE` in eval mode), ``run.eval_images()`` (float32
+(a `ConvVAE` in eval mode), ``run.eval_images()`` (float32
 (N, C, 32, 32) in [0, 1], exactly the network input used during training),
 ``run.eval_labels()`` and ``run.metrics()``.
 
@@ -236,7 +236,7 @@ def check_same_run(
 ) -> None:
     """Refuse to continue ``run_dir`` (whose ``run.json`` is ``saved``) with other settings.
 
-    Only the fields in :data:`RESUMABLE_FIELDS` may differ.
+    Only the fields in `RESUMABLE_FIELDS` may differ.
 
     Raises
     ------
@@ -281,7 +281,7 @@ def run_label(data: DataConfig) -> str:
 # ---------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Run:
-    """A run directory written by :func:`conv_study.train.train` (see :func:`load_run`).
+    """A run directory written by `conv_study.train.train` (see `load_run`).
 
     Attributes
     ----------
@@ -320,7 +320,7 @@ class Run:
     def load_model(
         self, epoch: int | None = None, *, device: torch.device | str = "cpu"
     ) -> ConvVAE:
-        """The :class:`~conv_study.model.ConvVAE` at ``epoch`` (default: last), in eval mode."""
+        """The `ConvVAE` at ``epoch`` (default: last), in eval mode."""
         # The network is torch (the `conv` extra); reading the run's files is not.
         from conv_study import model as network
 
@@ -348,7 +348,7 @@ class Run:
 
 
 def load_run(run_dir: str | os.PathLike[str]) -> Run:
-    """Open a run directory written by :func:`conv_study.train.train`.
+    """Open a run directory written by `conv_study.train.train`.
 
     Parameters
     ----------

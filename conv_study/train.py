@@ -1,6 +1,6 @@
 """Resumable training of the study's conv VAEs, and sweeps over datasets and K.
 
-The paper's recipe is the default :class:`~conv_study.config.TrainConfig` (the setup page,
+The paper's recipe is the default `TrainConfig` (the setup page,
 docs/conv-study-setup.md, "The training recipe"): loss = binary cross-entropy summed over
 pixels and batch + beta * KL summed (beta = 1), Adam with lr 1e-3 and weight decay 1e-4
 (coupled L2), batch 256, 200 epochs, checkpoints at epochs 0, 1, 2, 5, 10, 20, 50, 75, 100,
@@ -14,9 +14,9 @@ mu, logvar : posterior mean and log-variance; KL = -1/2 sum(1 + logvar - mu^2 - 
 
 Run directory
 -------------
-:func:`train` writes one run directory in the format of :mod:`conv_study.runs` (settings,
-``metrics.jsonl``, evaluation images, checkpoints, ``done.json``); :func:`load_run` reads it
-back (re-exported here from :mod:`conv_study.runs`, which needs no training code).
+`train` writes one run directory in the format of `conv_study.runs` (settings,
+``metrics.jsonl``, evaluation images, checkpoints, ``done.json``); `load_run` reads it
+back (re-exported here from `conv_study.runs`, which needs no training code).
 
 Resuming
 --------
@@ -117,7 +117,7 @@ class DivergenceError(RuntimeError):
 
 @dataclass(frozen=True)
 class TrainResult:
-    """What :func:`train` did.
+    """What `train` did.
 
     Attributes
     ----------
@@ -227,7 +227,7 @@ def _describe(record: dict[str, Any], *, with_epoch: bool = True) -> str:
 def torch_settings(config: TrainConfig, device: torch.device) -> Iterator[None]:
     """Apply ``config``'s thread count and determinism on ``device``, restoring them after.
 
-    The settings :func:`train` runs every epoch under (a context manager).
+    The settings `train` runs every epoch under (a context manager).
     """
     previous_threads = torch.get_num_threads()
     previous_det = torch.are_deterministic_algorithms_enabled()
@@ -298,7 +298,7 @@ class TrainState:
 
 
 def new_train_state(config: TrainConfig, channels: int, device: torch.device) -> TrainState:
-    """A fresh :class:`TrainState`: seeded initial weights, optimizer and generators."""
+    """A fresh `TrainState`: seeded initial weights, optimizer and generators."""
     # Initial weights from a private copy of the global generator, seeded: no global seeding.
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
@@ -471,7 +471,7 @@ def train(
         from its last checkpoint (settings in ``epochs``, ``checkpoint_epochs``, ``device``,
         ``amp``, ``deterministic`` and ``num_threads`` may change, so a run can be extended).
     data : DataConfig
-        The images (the study split is applied by :func:`conv_study.data.load_study_data`).
+        The images (the study split is applied by `conv_study.data.load_study_data`).
     config : TrainConfig, optional
         The recipe (default: the paper's, K = 2).
     resume : bool
@@ -614,7 +614,7 @@ def train(
 # ---------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class SweepEntry:
-    """One run of a :func:`sweep`.
+    """One run of a `sweep`.
 
     Attributes
     ----------

@@ -1,8 +1,8 @@
 """linvae: how linear variational autoencoders learn.
 
-A linear VAE trained by one-pass SGD on spiked-covariance data (:func:`simulate`), the ODEs
-that SGD follows as the input dimension N grows (:func:`solve_ode`), and the fixed-point
-analysis built on them (:mod:`linvae.analysis`) (Ichikawa & Hukushima, AISTATS 2024, arXiv
+A linear VAE trained by one-pass SGD on spiked-covariance data (`simulate`), the ODEs
+that SGD follows as the input dimension N grows (`solve_ode`), and the fixed-point
+analysis built on them (`linvae.analysis`) (Ichikawa & Hukushima, AISTATS 2024, arXiv
 2310.15440).
 
 Importing the package is light (scientific-Python SPEC-1): the names below load their modules

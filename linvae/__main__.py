@@ -1,4 +1,4 @@
-"""``python -m linvae``: the ``linvae`` command line (:mod:`linvae.cli`)."""
+"""``python -m linvae``: the ``linvae`` command line (`linvae.cli`)."""
 
 import sys
 

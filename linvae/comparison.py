@@ -1,6 +1,6 @@
 """One comparison of an SGD run with its ODE twin, on the time points they share.
 
-Simulation and theory produce the same :class:`~linvae.trajectory.Trajectory`, so one function
+Simulation and theory produce the same `Trajectory`, so one function
 measures how far they are apart; the CLI's ``compare``, the paper's figure set, sweeps and the
 tests all use it.
 """

@@ -12,7 +12,7 @@ eps_g                                generalization error (docs/simulator.md, "W
 
 Every function here accepts arbitrary leading (batch) axes: a seed axis, a time axis, or none.
 The simulator records (m, d, Q, E, R, D) and the ODE integrates them; both then call
-:func:`generalization_error` on the same arrays, so the two can be compared directly.
+`generalization_error` on the same arrays, so the two can be compared directly.
 """
 
 from __future__ import annotations
@@ -153,7 +153,7 @@ def generalization_error(
 
 
 def state_size(M: int, M_star: int) -> int:
-    """Length of the flat state vector of :func:`pack_state`."""
+    """Length of the flat state vector of `pack_state`."""
     return 2 * M * M_star + 3 * M * M + M
 
 
@@ -168,7 +168,7 @@ def pack_state(op: OrderParameters) -> np.ndarray:
 
 
 def unpack_state(y: np.ndarray, M: int, M_star: int) -> OrderParameters:
-    """Inverse of :func:`pack_state`; ``y`` has shape (..., state_size(M, M_star))."""
+    """Inverse of `pack_state`; ``y`` has shape (..., state_size(M, M_star))."""
     y = np.asarray(y, dtype=np.float64)
     if y.shape[-1] != state_size(M, M_star):
         raise ValueError(

@@ -10,8 +10,8 @@ beta    weight of the KL term (a constant or a schedule beta(t))
 lam     L2 penalty on W and V: lam / (2N) (||W||^2 + ||V||^2)
 tau     learning rate of W and V (D uses tau / N in the simulator)
 
-A :class:`Model` holds what the simulator and the ODE share; the input dimension N, the
-run length and the seeds belong to a simulation (:func:`linvae.sgd.simulator.simulate`).
+A `Model` holds what the simulator and the ODE share; the input dimension N, the
+run length and the seeds belong to a simulation (`linvae.sgd.simulator.simulate`).
 """
 
 from __future__ import annotations
@@ -127,7 +127,7 @@ class Model:
 
     @classmethod
     def from_description(cls, desc: dict) -> Model:
-        """Inverse of :meth:`describe` (callable schedules cannot be rebuilt)."""
+        """Inverse of `describe` (callable schedules cannot be rebuilt)."""
         kw = dict(desc)
         beta = kw.pop("beta")
         kw["beta"] = schedule_from_description(beta) if isinstance(beta, dict) else beta

@@ -1,8 +1,8 @@
 """The paper's figure set, theory and simulation overlaid: the ``linvae reproduce`` application.
 
-An application on top of the library: it runs the simulator (:mod:`linvae.sgd`), the ODEs
-(:mod:`linvae.theory`) and the analysis (:mod:`linvae.analysis`), and draws with
-:mod:`linvae.plot`; nothing in the library imports it. What each figure shows, and the symbols
+An application on top of the library: it runs the simulator (`linvae.sgd`), the ODEs
+(`linvae.theory`) and the analysis (`linvae.analysis`), and draws with
+`linvae.plot`; nothing in the library imports it. What each figure shows, and the symbols
 (beta* = rho + eta, J_max, gamma_c = -J_max / 2, eps_g*), are explained on the results page
 (docs/results.md).
 
@@ -56,7 +56,7 @@ __all__ = ["ReproduceSettings", "reproduce"]
 
 @dataclass(frozen=True, kw_only=True)
 class ReproduceSettings:
-    """Sizes of the figure set; :meth:`default` ~10 min on 2 cores, :meth:`quick` ~1 min.
+    """Sizes of the figure set; `default` ~10 min on 2 cores, `quick` ~1 min.
 
     Attributes
     ----------
@@ -169,7 +169,7 @@ def reproduce(out_dir: str | Path, *, quick: bool = False, progress: bool = True
     out_dir : str or Path
         Created if needed.
     quick : bool
-        :meth:`ReproduceSettings.quick` (about a minute) instead of the default (about ten).
+        `ReproduceSettings.quick` (about a minute) instead of the default (about ten).
     progress : bool
         One line per stage on stderr.
 

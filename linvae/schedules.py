@@ -203,7 +203,7 @@ def as_schedule(beta: float | Schedule | Callable, owner: str = "Model") -> Sche
 def schedule_from_description(desc: dict) -> Schedule:
     """Inverse of ``Schedule.describe``.
 
-    A user callable cannot be rebuilt from its description: a :class:`Constant` at its final
+    A user callable cannot be rebuilt from its description: a `Constant` at its final
     value stands in for it, with a warning.
     """
     kind = desc.get("kind")

@@ -2,11 +2,11 @@
 
 Symbols
 -------
-t               training time, step / N (the recording grid: :func:`time_grid`)
+t               training time, step / N (the recording grid: `time_grid`)
 N               input dimension (one SGD step advances t by 1/N)
 S               number of seeds (the leading axis of every array; 1 for an ODE solution)
 m, d, Q, E, R, D, eps_g
-                order parameters and generalization error, as in :mod:`linvae.observables`
+                order parameters and generalization error, as in `linvae.observables`
 T_matrix        W_star^T W_star / N
 """
 
@@ -46,7 +46,7 @@ def time_grid(
 
     The grid is ``k dt`` for k = 0, 1, ... while ``k dt <= t_max``, with ``t_max`` appended
     when it is not a multiple of ``dt``. Given ``N``, every time is rounded to the nearest
-    SGD step, ``t = round(t N) / N``: the times at which :func:`linvae.sgd.simulator.simulate`
+    SGD step, ``t = round(t N) / N``: the times at which `linvae.sgd.simulator.simulate`
     records, which an ODE solution must use to be compared with a run point by point.
 
     Parameters
@@ -134,7 +134,7 @@ class Trajectory:
     Q, E, R : ndarray, shape (S, T, M, M)
     D : ndarray, shape (S, T, M)
     eps_g : ndarray, shape (S, T)
-        Generalization error, computed by :func:`linvae.observables.generalization_error`.
+        Generalization error, computed by `linvae.observables.generalization_error`.
     model : Model
         The model the run used.
     source : {"sgd", "ode"}
@@ -221,7 +221,7 @@ class Trajectory:
         """Write an ``.npz`` with arrays ``t, m, d, Q, E, R, D, eps_g`` (seed axis first) and the
         run's parameters as JSON in the ``metadata`` entry.
 
-        Written atomically (:func:`linvae.utils.io.atomic_write`), at ``path`` exactly (no
+        Written atomically (`linvae.utils.io.atomic_write`), at ``path`` exactly (no
         suffix is added). Returns the path.
         """
         metadata = {
@@ -246,7 +246,7 @@ class Trajectory:
 
     @classmethod
     def load(cls, path: str | Path) -> Trajectory:
-        """Read a file written by :meth:`save`."""
+        """Read a file written by `save`."""
         path = Path(path)
         if not path.exists():
             raise FileNotFoundError(f"No trajectory file at {path}.")

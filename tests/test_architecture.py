@@ -15,12 +15,12 @@ What is checked, and how:
   eager ``from x import y`` lines of an ``__init__``). On that graph: every import names a
   module that exists; module-level imports have no cycle (imports under ``if TYPE_CHECKING``
   never run and are left out of the cycle check, not out of the layer check); no module
-  imports from a higher layer (:data:`LAYERS`); a few modules may be imported only by the ones
-  listed in :data:`ONLY_IMPORTED_BY`; linvae never imports conv_study; conv_study imports only
-  the public linvae modules of :data:`CONV_STUDY_MAY_IMPORT`; no private (``_name``) name is
+  imports from a higher layer (`LAYERS`); a few modules may be imported only by the ones
+  listed in `ONLY_IMPORTED_BY`; linvae never imports conv_study; conv_study imports only
+  the public linvae modules of `CONV_STUDY_MAY_IMPORT`; no private (``_name``) name is
   imported from another module, and a private module only from its own package.
 * **First-party imports inside functions** are allowed only in the command-line modules
-  (:data:`FUNCTION_IMPORTS_ALLOWED_IN`), in a package face's lazy ``__getattr__`` (loading on
+  (`FUNCTION_IMPORTS_ALLOWED_IN`), in a package face's lazy ``__getattr__`` (loading on
   first use is what a face is for) and, elsewhere, only when (1) every module the
   statement imports is *heavy* and (2) a comment says why (on the statement or on the line
   just above it, or above the run of imports it belongs to). "Heavy" is computed from the
@@ -32,9 +32,9 @@ What is checked, and how:
   lazy table, or a top-level definition of its ``__init__``) that is also a submodule's name
   must be that submodule, also after the submodule has been imported (checked in a fresh
   interpreter per name, since lazy loading caches whatever was asked first).
-* **Every previously documented public name still works**: :data:`OLD_PUBLIC_NAMES` (from the
+* **Every previously documented public name still works**: `OLD_PUBLIC_NAMES` (from the
   API pages, the docs' code and the package ``__all__`` lists before the redesign, commit
-  33d76c3) resolved through :data:`MOVED_MODULES` and :data:`MOVED_NAMES`.
+  33d76c3) resolved through `MOVED_MODULES` and `MOVED_NAMES`.
 * **The docs stand alone**: no docstring, comment or page cites "the spec" or "spec section N".
 """
 

@@ -1,8 +1,8 @@
 """The ``conv-study`` command-line program (also ``python -m conv_study``).
 
-Subcommands: ``train``, ``sweep``, ``download`` (:mod:`conv_study.cli.train`, the training
-pipeline) and ``id``, ``ii``, ``analyze``, ``figures`` (:mod:`conv_study.cli.analysis`). The
-program is built on linvae's public CLI frame (:mod:`linvae.cli.frame`). The command modules
+Subcommands: ``train``, ``sweep``, ``download`` (`conv_study.cli.train`, the training
+pipeline) and ``id``, ``ii``, ``analyze``, ``figures`` (`conv_study.cli.analysis`). The
+program is built on linvae's public CLI frame (`linvae.cli.frame`). The command modules
 import torch, numba and matplotlib inside their command functions, so ``conv-study --help``
 and every ``--help`` start without them, and ``id`` and ``ii`` work without the ``conv`` extra.
 """

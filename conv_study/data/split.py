@@ -1,9 +1,9 @@
 """The study's split and the network's input.
 
-:func:`load_study_data` applies the study's split (the setup page, docs/conv-study-setup.md,
+`load_study_data` applies the study's split (the setup page, docs/conv-study-setup.md,
 "The training recipe"): a fixed, seeded 80% of the training set for training, and the first
 5000 test images for evaluation (the held-out part of the training set when there is no test
-set). :func:`to_model_input` turns images into the network's input: float32, channel-first,
+set). `to_model_input` turns images into the network's input: float32, channel-first,
 pixels in [0, 1], 28 x 28 (or any size) resized to 32 x 32 by bilinear interpolation (torch's
 ``interpolate``, ``align_corners=False``), as in the paper.
 """

@@ -9,14 +9,14 @@ float64 distances, without the ``|x|^2 + |y|^2 - 2 x.y`` round-off that makes ``
 The estimators page (docs/conv-study-estimators.md) gives the definitions, the comparison
 with DADApy, a worked example and the speed.
 
-* :mod:`~conv_study.estimators.twonn` - :func:`twonn_id`, :func:`twonn_scaling`,
-  :func:`twonn_from_mu`;
-* :mod:`~conv_study.estimators.imbalance` - :func:`information_imbalance`,
-  :func:`relative_imbalance_difference`, :func:`study_pairs`;
-* :mod:`~conv_study.estimators.geometry` - :func:`layer_geometry`, the ID of many
+* `twonn` - `twonn_id`, `twonn_scaling`,
+  `twonn_from_mu`;
+* `imbalance` - `information_imbalance`,
+  `relative_imbalance_difference`, `study_pairs`;
+* `geometry` - `layer_geometry`, the ID of many
   representations and the imbalances between them, with one Gram matrix each;
-* :mod:`~conv_study.estimators.distances` - :func:`nearest_neighbors` and the screening;
-* :mod:`~conv_study.estimators.kernels` - the numba kernels (no validation).
+* `distances` - `nearest_neighbors` and the screening;
+* `kernels` - the numba kernels (no validation).
 
 numba is loaded on first use of a name, not by ``import conv_study.estimators``.
 

@@ -4,7 +4,7 @@ Distances are screened with a float32 (or float64) Gram matrix of the centred da
 fast), and every comparison the screen cannot decide within a proven (or, for float32 rank
 counts, a probabilistic) error bound is redone with the exact distance
 ``sqrt(sum((x_i - x_j)**2))`` accumulated in float64 (the kernels of
-:mod:`conv_study.estimators.kernels`). The results are therefore those of exact float64
+`conv_study.estimators.kernels`). The results are therefore those of exact float64
 distances, without the ``|x|^2 + |y|^2 - 2 x.y`` round-off that makes ``r1 = 0``.
 
 Symbols

@@ -1,9 +1,9 @@
 """All the geometry of one set of representations at once: ID of each, imbalances between them.
 
-:func:`layer_geometry` computes each representation's screening Gram matrix once and uses it
-for the representation's neighbours (its 2NN ID, :mod:`conv_study.estimators.twonn`, and the
+`layer_geometry` computes each representation's screening Gram matrix once and uses it
+for the representation's neighbours (its 2NN ID, `conv_study.estimators.twonn`, and the
 neighbours it lends as source A) and for its ranks (as target B,
-:mod:`conv_study.estimators.imbalance`): the per-checkpoint workload of the layer study
+`conv_study.estimators.imbalance`): the per-checkpoint workload of the layer study
 (docs/conv-study-estimators.md).
 
 Symbols
@@ -49,13 +49,13 @@ __all__ = ["LayerGeometry", "layer_geometry"]
 
 @dataclass(frozen=True)
 class LayerGeometry:
-    """Result of :func:`layer_geometry`: ID per representation and imbalances between them.
+    """Result of `layer_geometry`: ID per representation and imbalances between them.
 
     Attributes
     ----------
     id : ndarray of float64, shape (L,)
         2NN estimate per representation (``nan`` where duplicates made it undefined and
-        ``on_duplicates="drop"`` was not applicable; see :func:`layer_geometry`).
+        ``on_duplicates="drop"`` was not applicable; see `layer_geometry`).
     n_duplicates : ndarray of int64, shape (L,)
         Points with an identical earlier point, per representation.
     imbalance : ndarray of float64, shape (L, L)
@@ -108,12 +108,12 @@ def layer_geometry(
     representations : sequence of array_like, each shape (N, D_l)
         The same N points in L spaces (e.g. the 11 layers of the conv VAE).
     pairs : "study", "all" or sequence of (a, b), default "study"
-        Ordered pairs ``Delta(a -> b)`` to compute: "study" is :func:`study_pairs`
+        Ordered pairs ``Delta(a -> b)`` to compute: "study" is `study_pairs`
         (consecutive both ways, every layer to the first and last), "all" every ordered pair.
     k : int, default 1
         Neighbours averaged in the imbalance.
     discard, method, on_duplicates, precision, max_memory :
-        As in :func:`twonn_id`; duplicates affect only the ID (ranks are defined with ties).
+        As in `twonn_id`; duplicates affect only the ID (ranks are defined with ties).
     progress : callable(done, total) or None
         Called after every row block with the number of rows done.
     gram_device : str or None, default None

@@ -3,7 +3,7 @@
 ``Delta(A -> B)`` is twice the mean B-rank of each point's nearest A-neighbour(s), over N:
 ~0 when A predicts B's neighbourhoods, ~1 when it carries no information about them. The
 ranks are counts of strictly closer points, from the exact float64 distances of
-:mod:`conv_study.estimators.distances`. The definition, the tie convention and the study's
+`conv_study.estimators.distances`. The definition, the tie convention and the study's
 use of it are in the estimators page (docs/conv-study-estimators.md).
 
 Symbols
@@ -49,7 +49,7 @@ __all__ = [
 
 @dataclass(frozen=True)
 class Imbalance:
-    """Result of :func:`information_imbalance`.
+    """Result of `information_imbalance`.
 
     Attributes
     ----------
@@ -101,7 +101,7 @@ def information_imbalance(
     k : int, default 1
         Number of A-neighbours whose B-ranks are averaged.
     precision, max_memory :
-        Screening options (see :func:`nearest_neighbors`).
+        Screening options (see `nearest_neighbors`).
 
     Returns
     -------

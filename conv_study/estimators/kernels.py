@@ -1,9 +1,9 @@
 """numba kernels of the screened neighbour search and rank counts (no validation).
 
-Called by :mod:`conv_study.estimators.distances` only, on arrays it has prepared: ``G`` a
+Called by `conv_study.estimators.distances` only, on arrays it has prepared: ``G`` a
 block of rows of the screening Gram matrix, ``nrm`` the float64 squared norms of the same
 screened vectors, ``X`` the exact data, ``c`` the screening coefficient (margin
-``c (n_i + n_j)``). The symbols are those of :mod:`conv_study.estimators`.
+``c (n_i + n_j)``). The symbols are those of `conv_study.estimators`.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """Intrinsic dimension by the 2NN estimator (Facco et al. 2017), DADApy conventions.
 
 With ``r1, r2`` the exact distances of a point to its two nearest neighbours (self excluded,
-:mod:`conv_study.estimators.distances`) and ``mu = r2 / r1``, ``mu`` follows
-``P(mu) = d mu^{-d-1}`` on a locally uniform d-dimensional manifold; :func:`twonn_from_mu`
+`conv_study.estimators.distances`) and ``mu = r2 / r1``, ``mu`` follows
+``P(mu) = d mu^{-d-1}`` on a locally uniform d-dimensional manifold; `twonn_from_mu`
 fits d. The estimator and its differences from DADApy are described in the estimators page
 (docs/conv-study-estimators.md).
 
@@ -53,7 +53,7 @@ __all__ = [
 
 @dataclass(frozen=True)
 class TwoNN:
-    """Result of :func:`twonn_id`.
+    """Result of `twonn_id`.
 
     Attributes
     ----------
@@ -92,7 +92,7 @@ class TwoNN:
 
 @dataclass(frozen=True)
 class IDScaling:
-    """Result of :func:`twonn_scaling`: the 2NN estimate as a function of scale.
+    """Result of `twonn_scaling`: the 2NN estimate as a function of scale.
 
     Attributes
     ----------
@@ -106,9 +106,9 @@ class IDScaling:
     n_repeats : ndarray of int64, shape (S,)
         Number of random subsets, ``round(N / n_points)``.
     method, discard :
-        As in :class:`TwoNN`.
+        As in `TwoNN`.
     full : TwoNN
-        The estimate on the whole set (the first entry), as :func:`twonn_id` gives it with
+        The estimate on the whole set (the first entry), as `twonn_id` gives it with
         ``on_duplicates="drop"``.
     version : str
         ``conv_study`` version.
@@ -134,7 +134,7 @@ def twonn_from_mu(mu, *, discard: float = 0.1, method: Method = "base") -> float
 
     .. math:: d = \\frac{\\sum_i x_i y_i}{\\sum_i x_i^2}.
 
-    "ml": :math:`d = (N - 1) / \\sum_i \\log \\mu_i` over all points (``discard`` unused).
+    "ml": $d = (N - 1) / \\sum_i \\log \\mu_i$ over all points (``discard`` unused).
 
     Parameters
     ----------
@@ -247,7 +247,7 @@ def twonn_id(
 
     With ``r1, r2`` the exact distances to the two nearest neighbours and ``mu = r2 / r1``,
     ``mu`` follows ``P(mu) = d mu^{-d-1}`` on a locally uniform d-dimensional manifold, so
-    ``-log(1 - F(mu)) = d log(mu)``; see :func:`twonn_from_mu` for the fit.
+    ``-log(1 - F(mu)) = d log(mu)``; see `twonn_from_mu` for the fit.
 
     Parameters
     ----------
@@ -279,7 +279,7 @@ def twonn_id(
 
     Notes
     -----
-    DADApy returns an error bar of 0 without decimation; use :func:`twonn_scaling` for one.
+    DADApy returns an error bar of 0 without decimation; use `twonn_scaling` for one.
 
     Examples
     --------
@@ -329,7 +329,7 @@ def twonn_scaling(
     min_points : int, default 10
         Subsets must have more points than this.
     discard, method, precision, max_memory :
-        As in :func:`twonn_id`.
+        As in `twonn_id`.
     rng : int, numpy.random.Generator or None
         Randomness for the subsets.
 
@@ -337,7 +337,7 @@ def twonn_scaling(
     -------
     IDScaling
         ``n_points``, ``id``, ``id_err``, ``scale``, ``n_repeats``, ``method``, ``discard``,
-        ``full`` (the :class:`TwoNN` of the whole set).
+        ``full`` (the `TwoNN` of the whole set).
 
     Raises
     ------

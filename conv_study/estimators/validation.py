@@ -1,6 +1,6 @@
 """Argument checks shared by the estimators.
 
-One message template, that of :mod:`linvae.utils.validation` (which these build on): the
+One message template, that of `linvae.utils.validation` (which these build on): the
 parameter, its owner, the allowed values, the value got.
 """
 

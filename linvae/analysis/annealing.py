@@ -50,7 +50,7 @@ __all__ = [
 def attractor(model: Model, *, sgd_noise: bool = True) -> FixedPoint:
     """The fixed point that training converges to at beta = ``model.schedule.final``.
 
-    The first stable (else marginal) point of :func:`fixed_points`, which lists points with the
+    The first stable (else marginal) point of `fixed_points`, which lists points with the
     most learned latents first: the learned point for beta < beta*, the collapsed one above.
 
     Examples
@@ -69,7 +69,7 @@ def attractor(model: Model, *, sgd_noise: bool = True) -> FixedPoint:
 
 @dataclass(frozen=True, kw_only=True)
 class CriticalRate:
-    """Result of :func:`critical_rate`.
+    """Result of `critical_rate`.
 
     Attributes
     ----------
@@ -102,7 +102,7 @@ def critical_rate(model: Model, *, sgd_noise: bool = True) -> CriticalRate:
     model : Model
         beta_f is ``model.schedule.final`` (a constant beta is its own beta_f).
     sgd_noise : bool
-        Eigenvalues of the full drift (finite tau, what :func:`linvae.theory.solve_ode`
+        Eigenvalues of the full drift (finite tau, what `linvae.theory.solve_ode`
         integrates by default) or of its tau -> 0 part.
 
     Returns
@@ -164,7 +164,7 @@ def settling_time(t: np.ndarray, eps_g: np.ndarray, target: float, tol: float) -
 
 @dataclass(frozen=True, kw_only=True)
 class ConvergenceTime:
-    """Result of :func:`convergence_time`.
+    """Result of `convergence_time`.
 
     Attributes
     ----------
@@ -214,7 +214,7 @@ def convergence_time(
     model : Model
         Any schedule; eps_g* is that of the attractor of its final value.
     init : OrderParameters or Trajectory
-        Initial condition (e.g. :func:`linvae.theory.initial.initial_order_parameters`).
+        Initial condition (e.g. `linvae.theory.initial.initial_order_parameters`).
     tol : float
         Tolerance on eps_g (> 0).
     t_max : float, optional
@@ -226,7 +226,7 @@ def convergence_time(
     rtol, atol : float
         ODE solver tolerances.
     eps_g_star : float, optional
-        Target (default: eps_g of :func:`attractor`, computed once per call).
+        Target (default: eps_g of `attractor`, computed once per call).
 
     Returns
     -------
@@ -266,7 +266,7 @@ def convergence_time(
 
 @dataclass(frozen=True, kw_only=True)
 class AnnealingOptimum:
-    """Result of :func:`optimal_annealing_rate`.
+    """Result of `optimal_annealing_rate`.
 
     Attributes
     ----------
@@ -274,7 +274,7 @@ class AnnealingOptimum:
         The model; its schedule's final value is beta_f (the schedule itself is replaced).
     beta_final, tol : float
     J_max, gamma_c : float
-        From :func:`critical_rate` (same ``sgd_noise``).
+        From `critical_rate` (same ``sgd_noise``).
     gammas : ndarray, shape (n,)
         Every rate evaluated (grid and refinement), increasing.
     t_conv : ndarray, shape (n,)
@@ -356,7 +356,7 @@ def optimal_annealing_rate(
     tol : float
         Tolerance of T_conv on eps_g.
     t_max : float, optional
-        Integration time of every run (default as :func:`convergence_time`).
+        Integration time of every run (default as `convergence_time`).
     schedule : callable ``(beta_final, gamma) -> Schedule``
         The schedule family; default ``TanhAnneal``.
     gamma_range : (float, float), optional
@@ -366,7 +366,7 @@ def optimal_annealing_rate(
     sgd_noise : bool
         Keep the O(tau^2) terms.
     refine : bool
-        Refine with :func:`scipy.optimize.minimize_scalar` (``bounded``).
+        Refine with `scipy.optimize.minimize_scalar` (``bounded``).
 
     Returns
     -------

@@ -1,9 +1,9 @@
 """Finite-size scaling: how far SGD at finite N lies from its ODE limit, and the power of N.
 
-SGD fluctuates around the ODE by :math:`O(N^{-1/2})` (see the theory page, ``docs/theory.md``,
-section "SGD and its ODE twin"). :func:`finite_size_scaling` runs the sweep over N that
+SGD fluctuates around the ODE by $O(N^{-1/2})$ (see the theory page, ``docs/theory.md``,
+section "SGD and its ODE twin"). `finite_size_scaling` runs the sweep over N that
 measures it (kind "both": each seed against the ODE started from its own initial order
-parameters) and fits ``deviation(N) = A N^b`` with :func:`fit_power_law`; the sweeps page
+parameters) and fits ``deviation(N) = A N^b`` with `fit_power_law`; the sweeps page
 (``docs/sweeps.md``, section "Finite-size scaling") shows a run.
 """
 
@@ -135,13 +135,13 @@ def finite_size_scaling(
     observable : str
         One of ``m, d, Q, E, R, D, eps_g``.
     out_dir : path
-        The sweep directory (resumable, see :func:`linvae.sweep.run_sweep`).
+        The sweep directory (resumable, see `linvae.sweep.run_sweep`).
     seed : int
         The sweep's seed.
     ode : mapping, optional
-        Options of :func:`linvae.theory.solve_ode`.
+        Options of `linvae.theory.solve_ode`.
     **run_options
-        Passed to :func:`linvae.sweep.run_sweep` (``scheduler``, ``workers``, ``progress``, ...).
+        Passed to `linvae.sweep.run_sweep` (``scheduler``, ``workers``, ``progress``, ...).
 
     Returns
     -------
@@ -202,7 +202,7 @@ def _scaling_of(result: SweepResult, observable: str) -> FiniteSizeScaling:
 
     Each seed is compared with its own ODE (started from that seed's initial order parameters):
     a per-seed root-mean-square, then the mean and standard error over seeds. This is not the
-    mean-over-seeds gap of :func:`linvae.compare`, which would average the fluctuations away.
+    mean-over-seeds gap of `linvae.compare`, which would average the fluctuations away.
     """
     sgd = result[f"sgd_{observable}"]
     ode = result[f"ode_{observable}"]

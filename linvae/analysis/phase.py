@@ -11,11 +11,11 @@ eps_g*      eps_g at the attractor
 gamma       annealing rate of beta_f tanh(gamma t); T_conv the convergence time
 M           number of latents (M_star = 1 true factor in these diagrams)
 
-Every diagram is a :class:`PhaseDiagram` (axes, value arrays of shape (len(y), len(x)), the
-model, the analytic boundary where there is one); :func:`linvae.plot.phase.plot_phase_diagram`
+Every diagram is a `PhaseDiagram` (axes, value arrays of shape (len(y), len(x)), the
+model, the analytic boundary where there is one); `linvae.plot.phase.plot_phase_diagram`
 draws any of them. The stability diagrams are theory in seconds: closed-form tau -> 0 fixed
 points for the whole grid at once (numpy), their Jacobians from the compiled derived drift, and
-the eigenvalues of all of them in one batched :func:`numpy.linalg.eigvals` call.
+the eigenvalues of all of them in one batched `numpy.linalg.eigvals` call.
 """
 
 from __future__ import annotations
@@ -322,7 +322,7 @@ def annealing_diagram(
     beta_finals : array, shape (ny,)
         Final KL weights, > 0 and below the collapse threshold (else nothing is learned).
     init : OrderParameters or Trajectory, optional
-        Default :func:`linvae.theory.initial.initial_order_parameters` (N = 200, seed 0).
+        Default `linvae.theory.initial.initial_order_parameters` (N = 200, seed 0).
     tol : float
         Tolerance of T_conv on eps_g.
     t_max : float, optional

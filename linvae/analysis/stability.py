@@ -13,7 +13,7 @@ J        Jacobian of the drift in the independent coordinates (Q, E upper triang
 tau      learning rate; ``sgd_noise=False`` drops the O(tau^2) terms (the tau -> 0 limit)
 
 In the tau -> 0 limit (no SGD noise) and with T = I, every latent of a fixed point does one of
-three things (:class:`LatentRole`):
+three things (`LatentRole`):
 
 * learned: it carries factor k; W and V point along that factor, so
   ``Q_kk = m_kk^2 = q``, ``d = nu m / (nu (q + beta) + lam)``, ``E_kk = d^2``, ``R_kk = m d``,
@@ -28,12 +28,12 @@ three things (:class:`LatentRole`):
 
 Latents decouple at these points (different factors and noise directions are orthogonal), so
 the fixed point of M latents is the product of its latents' blocks. At finite tau the points
-shift by O(tau); :func:`fixed_points` finds them by a root solve of the derived right-hand side,
+shift by O(tau); `fixed_points` finds them by a root solve of the derived right-hand side,
 started from the closed forms.
 
 Stability is read from the eigenvalues of J in the *independent* coordinates: the flat state
 holds both Q[i, j] and Q[j, i] (and E), and their antisymmetric combination is a spurious zero
-mode of the flat Jacobian, which :func:`reduced_jacobian` removes.
+mode of the flat Jacobian, which `reduced_jacobian` removes.
 """
 
 from __future__ import annotations
@@ -102,11 +102,11 @@ class FixedPoint:
     state : OrderParameters
         m, d (M, M_star); Q, E, R (M, M); D (M).
     y : ndarray, shape (state_size(M, M_star),)
-        The same state, flat (:func:`linvae.observables.pack_state`).
+        The same state, flat (`linvae.observables.pack_state`).
     closed_form : OrderParameters
         The tau -> 0 closed form (the root solve's start when ``sgd_noise`` is True).
     eps_g : float
-        Generalization error at the point (:func:`linvae.generalization_error`).
+        Generalization error at the point (`linvae.generalization_error`).
     eigenvalues : ndarray of complex, shape (n_independent,)
         Eigenvalues of the Jacobian in the independent coordinates, decreasing real part.
     stability : Stability
@@ -172,7 +172,7 @@ class FixedPoint:
         return np.unique(np.round(np.stack(out), 15), axis=0) if M > 1 else np.stack(out)
 
     def distance(self, y: np.ndarray) -> np.ndarray:
-        """Euclidean distance of flat state(s) ``y`` (..., n) to the nearest of :meth:`images`.
+        """Euclidean distance of flat state(s) ``y`` (..., n) to the nearest of `images`.
 
         Examples
         --------
@@ -479,8 +479,8 @@ def fixed_points(
 
     ``0 = tau F1(y; beta) + xi tau^2 F2(y; beta)`` with xi = 1 (``sgd_noise``) or 0 (tau -> 0).
     Closed forms (module docstring) enumerate the points; at finite tau each is refined by a root
-    solve of the derived right-hand side (:meth:`linvae.theory.drift.Drift.at_beta`) started from
-    its closed form. Each point gets the eigenvalues of its Jacobian and a :class:`Stability` label.
+    solve of the derived right-hand side (`linvae.theory.drift.Drift.at_beta`) started from
+    its closed form. Each point gets the eigenvalues of its Jacobian and a `Stability` label.
 
     Parameters
     ----------
@@ -494,7 +494,7 @@ def fixed_points(
     roles : tuple of LatentRole, optional
         Only the point with these roles (learned latents first carry factors 0, 1, ...).
     xtol : float
-        Relative tolerance of the root solve (:func:`scipy.optimize.root`, ``hybr``).
+        Relative tolerance of the root solve (`scipy.optimize.root`, ``hybr``).
 
     Returns
     -------
@@ -510,7 +510,7 @@ def fixed_points(
     Notes
     -----
     The eigenvalues are those of the Jacobian in the independent coordinates
-    (:func:`reduced_jacobian`); a continuous symmetry (e.g. equal rho_k, or several noise
+    (`reduced_jacobian`); a continuous symmetry (e.g. equal rho_k, or several noise
     latents) shows up as zero eigenvalues and a MARGINAL label.
 
     References
@@ -589,7 +589,7 @@ def fixed_points(
 def symbolic_fixed_point(roles: tuple[LatentRole, ...], M_star: int = 1) -> dict:
     """The tau -> 0, lam = 0 closed form as sympy expressions, keyed by the derived state symbols.
 
-    For substitution into :func:`linvae.theory.derive.derive_ode` ``(M, M_star).first_order``
+    For substitution into `linvae.theory.derive.derive_ode` ``(M, M_star).first_order``
     (T = I): every component must simplify to 0. Learned latents carry factors 0, 1, ... in order.
 
     Parameters

@@ -114,7 +114,7 @@ def decay_exponent(t: np.ndarray, distance: np.ndarray, *, t_min: float) -> floa
 
 @dataclass(frozen=True, kw_only=True)
 class SuperfluousDynamics:
-    """Result of :func:`superfluous_dynamics`.
+    """Result of `superfluous_dynamics`.
 
     Attributes
     ----------
@@ -126,7 +126,7 @@ class SuperfluousDynamics:
     eps_g_star : float
         eps_g at the attractor (same ``sgd_noise`` as the run).
     eps_g_formula : float
-        The tau -> 0, lam = 0 formula (:func:`superfluous_error`).
+        The tau -> 0, lam = 0 formula (`superfluous_error`).
     trajectory : Trajectory
         The ODE solution.
     t_conv : float
@@ -170,7 +170,7 @@ def superfluous_dynamics(
     model : Model
         Typically M > M_star.
     init : OrderParameters or Trajectory, optional
-        Default :func:`linvae.theory.initial.initial_order_parameters` (N = 200, seed 0):
+        Default `linvae.theory.initial.initial_order_parameters` (N = 200, seed 0):
         distinct latents, as in a simulation.
     t_max : float
         Integration time.
@@ -237,7 +237,7 @@ def superfluous_dynamics(
 
 @dataclass(frozen=True, kw_only=True)
 class ConvergenceVsM:
-    """Result of :func:`convergence_vs_latents`.
+    """Result of `convergence_vs_latents`.
 
     Attributes
     ----------
@@ -250,7 +250,7 @@ class ConvergenceVsM:
     eps_g_star : ndarray, shape (k,)
         eps_g at the attractor for each M.
     eps_g_formula : ndarray, shape (k,)
-        :func:`superfluous_error` for each M.
+        `superfluous_error` for each M.
     tol, t_max : float
     runs : tuple of SuperfluousDynamics
     """
@@ -291,7 +291,7 @@ def convergence_vs_latents(
 ) -> ConvergenceVsM:
     """Convergence time and eps_g* as the number of latents M grows (M_star fixed).
 
-    Each M starts from its own :func:`linvae.theory.initial.initial_order_parameters`
+    Each M starts from its own `linvae.theory.initial.initial_order_parameters`
     (N, rng). The first compilation of the ODE for a new M takes seconds (M = 3: about a minute
     for the Jacobian), cached on disk afterwards.
 
@@ -302,7 +302,7 @@ def convergence_vs_latents(
     Ms : sequence of int
         Latent dimensions, each >= 1.
     t_max, tol, N, rng, sgd_noise, n_points
-        As :func:`superfluous_dynamics` and :func:`initial_order_parameters`.
+        As `superfluous_dynamics` and `initial_order_parameters`.
 
     Returns
     -------

@@ -63,7 +63,7 @@ def threshold_formula(rho, eta, lam=0.0):
 
 @dataclass(frozen=True, kw_only=True)
 class CollapseThreshold:
-    """Result of :func:`collapse_threshold`.
+    """Result of `collapse_threshold`.
 
     Attributes
     ----------
@@ -128,7 +128,7 @@ def collapse_threshold(
     model : Model
         rho (or rho_k), eta, lam; T = I.
     method : {"analytic", "numerical"}
-        The formula, or the zero crossing (:func:`scipy.optimize.brentq`) of the top eigenvalue
+        The formula, or the zero crossing (`scipy.optimize.brentq`) of the top eigenvalue
         of each factor's (m, d) block of the derived Jacobian at the collapsed point.
     xtol : float
         Absolute tolerance of brentq on beta.

@@ -2,8 +2,8 @@
 
 Subcommands: ``simulate`` (SGD), ``ode`` / ``compare`` (theory), ``threshold``,
 ``fixed-points``, ``anneal``, ``phase-diagram``, ``reproduce`` (analysis), ``sweep``. Each
-module below contributes its subcommands to the shared frame (:mod:`linvae.cli.frame`); the
-model options they share are defined once in :mod:`linvae.cli.options`.
+module below contributes its subcommands to the shared frame (`linvae.cli.frame`); the
+model options they share are defined once in `linvae.cli.options`.
 
 Building the parser (``linvae --help``, ``linvae <command> --help``) loads none of numba,
 sympy, matplotlib, torch or dask: the command modules import those inside their command

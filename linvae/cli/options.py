@@ -2,7 +2,7 @@
 
 ``add_model_options(parser)`` adds the model and schedule options (paper notation: ``--M``,
 ``--rho``, ``--beta``, ...) and ``model_from_options(args)`` turns the parsed namespace into a
-:class:`~linvae.params.Model` with its KL schedule. The symbols are those of the theory page
+`Model` with its KL schedule. The symbols are those of the theory page
 (docs/theory.md, section "Conventions"). ``add_solver_options(parser)`` adds the ODE solver's
 options, ``add_sgd_noise_option(parser, help=...)`` the ``--no-sgd-noise`` switch.
 """
@@ -23,7 +23,7 @@ __all__ = [
     "parse_floats",
 ]
 
-# The ``method`` values of :func:`linvae.theory.solve_ode` (its own list is private; importing
+# The ``method`` values of `linvae.theory.solve_ode` (its own list is private; importing
 # it would load the solver, which ``linvae --help`` must not).
 
 
@@ -82,7 +82,7 @@ def add_solver_options(parser: argparse.ArgumentParser) -> None:
 
 
 def model_from_options(args: argparse.Namespace) -> Model:
-    """The :class:`~linvae.params.Model` (with its schedule) of :func:`add_model_options`.
+    """The `Model` (with its schedule) of `add_model_options`.
 
     Raises
     ------

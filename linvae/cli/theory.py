@@ -1,7 +1,7 @@
 """``linvae ode`` and ``linvae compare``: the ODE theory from the command line.
 
 The equations are those of the theory page (docs/theory.md); ``linvae ode --help`` describes
-the format of ``--init-values`` (:func:`parse_init_values` reads it).
+the format of ``--init-values`` (`parse_init_values` reads it).
 
 The ODE solver (sympy, numba) and matplotlib are imported inside the command functions, as in
 every CLI module, so that building the parser (``linvae --help``) stays light.

@@ -1,14 +1,14 @@
 """Every figure of linvae (matplotlib; nothing in the core imports this package).
 
-* :mod:`linvae.plot.trajectory` - observables against t for SGD runs and ODE solutions, on the
-  same axes; :func:`save_figure` for every figure.
-* :mod:`linvae.plot.compare` - an SGD run against its ODE twin, one panel per observable.
-* :mod:`linvae.plot.phase` - phase diagrams, and eps_g* against beta.
-* :mod:`linvae.plot.sweep` - the finite-size scaling of a sweep.
-* :mod:`linvae.plot.labels` - the axis labels (symbols) they share.
+* `linvae.plot.trajectory` - observables against t for SGD runs and ODE solutions, on the
+  same axes; `save_figure` for every figure.
+* `linvae.plot.compare` - an SGD run against its ODE twin, one panel per observable.
+* `linvae.plot.phase` - phase diagrams, and eps_g* against beta.
+* `linvae.plot.sweep` - the finite-size scaling of a sweep.
+* `linvae.plot.labels` - the axis labels (symbols) they share.
 
 Every drawing function is ``plot_<what>(data, ...)``; those of one panel take ``ax=None``
-(a new figure otherwise) and return the Axes, :func:`plot_compare` returns its Figure.
+(a new figure otherwise) and return the Axes, `plot_compare` returns its Figure.
 The face is lazy (scientific-Python SPEC-1): ``import linvae.plot`` loads no matplotlib; the
 names below load their module on first use.
 """

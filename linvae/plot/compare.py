@@ -1,7 +1,7 @@
 """An SGD run against its ODE twin, one panel per observable.
 
-Drawn with :func:`linvae.plot.trajectory.plot_observable`; the number that goes with the
-figure (how far the two are apart) is :func:`linvae.comparison.compare`. See the theory page
+Drawn with `linvae.plot.trajectory.plot_observable`; the number that goes with the
+figure (how far the two are apart) is `linvae.comparison.compare`. See the theory page
 (docs/theory.md, section "SGD and its ODE twin").
 """
 

@@ -1,7 +1,7 @@
 """Figures of the analysis: phase diagrams, and eps_g* against beta.
 
-:func:`plot_phase_diagram` draws any :class:`~linvae.analysis.phase.PhaseDiagram` (a colour map
-with the analytic boundaries); :func:`plot_error_vs_beta` the error at the attractor against
+`plot_phase_diagram` draws any `PhaseDiagram` (a colour map
+with the analytic boundaries); `plot_error_vs_beta` the error at the attractor against
 the KL weight, with the optimum beta = eta and the collapse threshold beta*. What they show is
 explained on the results page (docs/results.md).
 """
@@ -21,7 +21,7 @@ __all__ = ["plot_error_vs_beta", "plot_phase_diagram"]
 def plot_phase_diagram(
     diagram: PhaseDiagram, value: str | None = None, *, ax: Axes | None = None
 ) -> Axes:
-    """Draw a :class:`PhaseDiagram`: a colour map of one value with the analytic boundaries.
+    """Draw a `PhaseDiagram`: a colour map of one value with the analytic boundaries.
 
     Parameters
     ----------

@@ -1,7 +1,7 @@
 """Figures of sweeps: the finite-size scaling of SGD around its ODE limit.
 
 SGD approaches its ODE twin as N grows, with fluctuations of order N^-1/2 (theory page,
-docs/theory.md, section "SGD and its ODE twin"); :func:`plot_finite_size_scaling` draws the
+docs/theory.md, section "SGD and its ODE twin"); `plot_finite_size_scaling` draws the
 measured deviation against N with its power-law fit. How to run such a sweep: docs/sweeps.md,
 section "Finite-size scaling".
 """
@@ -29,11 +29,11 @@ def plot_finite_size_scaling(
     Parameters
     ----------
     fss : FiniteSizeScaling
-        From :func:`linvae.analysis.finite_size.finite_size_scaling`.
+        From `linvae.analysis.finite_size.finite_size_scaling`.
     ax : matplotlib Axes, optional
         Where to draw (a new figure otherwise).
     path : path, optional
-        Save the figure there (:func:`~linvae.plot.trajectory.save_figure`, which closes it).
+        Save the figure there (`save_figure`, which closes it).
 
     Returns
     -------

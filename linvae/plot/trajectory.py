@@ -1,8 +1,8 @@
 """SGD runs and ODE solutions against t, on the same axes and drawn by the same code.
 
-Simulation and theory produce the same :class:`~linvae.trajectory.Trajectory`, so
-:func:`plot_observable` draws either (SGD as the mean and spread over seeds, the ODE as a
-dashed line), and :func:`save_figure` writes any figure of :mod:`linvae.plot`. Observables and
+Simulation and theory produce the same `Trajectory`, so
+`plot_observable` draws either (SGD as the mean and spread over seeds, the ODE as a
+dashed line), and `save_figure` writes any figure of `linvae.plot`. Observables and
 their symbols are those of the theory page (docs/theory.md, section "Conventions").
 """
 

@@ -1,10 +1,10 @@
 """One-pass SGD of the linear VAE: the simulator, its numba kernels and random numbers.
 
-* :mod:`linvae.sgd.simulator` - :func:`simulate`, the public entry point (validation, seeds,
-  recording, results), and :func:`sample_inputs` / :func:`make_teacher` for the data model.
-* :mod:`linvae.sgd.kernels` - the jitted training loop (no validation, no Python objects).
-* :mod:`linvae.sgd.rng` - xoshiro256++ streams and the ziggurat normal sampler.
-* :mod:`linvae.sgd.reference` - plain-numpy twins of the kernels, for the tests.
+* `linvae.sgd.simulator` - `simulate`, the public entry point (validation, seeds,
+  recording, results), and `sample_inputs` / `make_teacher` for the data model.
+* `linvae.sgd.kernels` - the jitted training loop (no validation, no Python objects).
+* `linvae.sgd.rng` - xoshiro256++ streams and the ziggurat normal sampler.
+* `linvae.sgd.reference` - plain-numpy twins of the kernels, for the tests.
 
 numba is loaded on first use of a name, not by ``import linvae.sgd``.
 """

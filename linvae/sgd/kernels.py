@@ -23,10 +23,10 @@ draws n_i (branchy ziggurat, scalar), the second forms x_i and accumulates a, mu
 the third updates W, V and accumulates the new Q (vectorized). The plain-numpy reference is
 ``linvae.sgd.reference.sgd_step`` (used by the tests).
 
-The boundary with Python has names: :class:`KernelState` (the per-seed arrays the kernels
-update in place, built by :func:`kernel_state`) and :class:`KernelConstants` (what every seed
-of one chunk of steps shares, built by :func:`kernel_constants`). Per-seed status codes:
-:data:`OK` running, :data:`NONFINITE` non-finite state, :data:`NONPOSITIVE_D` some D_k <= 0.
+The boundary with Python has names: `KernelState` (the per-seed arrays the kernels
+update in place, built by `kernel_state`) and `KernelConstants` (what every seed
+of one chunk of steps shares, built by `kernel_constants`). Per-seed status codes:
+`OK` running, `NONFINITE` non-finite state, `NONPOSITIVE_D` some D_k <= 0.
 """
 
 from __future__ import annotations
@@ -93,7 +93,7 @@ def draw_normals(state, c, z):
     """Fill ``c`` (M_star) then ``z`` (N) with standard normals from ``state`` (uint64[4]).
 
     The hot loop keeps the xoshiro256++ state in registers; it is the same sequence as
-    :func:`linvae.sgd.rng.fill_normals` on ``concatenate([c, z])``.
+    `linvae.sgd.rng.fill_normals` on ``concatenate([c, z])``.
     """
     for l in range(c.shape[0]):
         c[l] = next_normal(state)
@@ -277,7 +277,7 @@ def run_seed(
 class KernelState(NamedTuple):
     """The per-seed arrays that the kernels update in place; leading axis: seed (S).
 
-    Weights are stored transposed. Built by :func:`kernel_state`.
+    Weights are stored transposed. Built by `kernel_state`.
     """
 
     W: np.ndarray  # (S, M, N) decoder weights, transposed
@@ -298,7 +298,7 @@ class KernelState(NamedTuple):
 
 class KernelConstants(NamedTuple):
     """What every seed of one chunk of steps shares (read only). Built by
-    :func:`kernel_constants`; :meth:`chunk` moves it to the next chunk."""
+    `kernel_constants`; `chunk` moves it to the next chunk."""
 
     Ws: np.ndarray  # (M_star, N): row l is W_star[:, l] sqrt(rho_l / N)
     W_star: np.ndarray  # (M_star, N): W_star transposed, for the recorded overlaps
@@ -329,10 +329,10 @@ class KernelConstants(NamedTuple):
 def kernel_state(
     W: np.ndarray, V: np.ndarray, D: np.ndarray, streams: np.ndarray, *, M_star: int, n_rec: int
 ) -> KernelState:
-    """Fresh :class:`KernelState` from weights in the user's layout (copies; Q computed).
+    """Fresh `KernelState` from weights in the user's layout (copies; Q computed).
 
     ``W, V`` (S, N, M), ``D`` (S, M), ``streams`` (S, 4) uint64 xoshiro256++ states (see
-    :func:`linvae.sgd.rng.seed_states`); the ``n_rec`` records start as NaN.
+    `linvae.sgd.rng.seed_states`); the ``n_rec`` records start as NaN.
     """
     W = np.array(np.transpose(W, (0, 2, 1)), dtype=np.float64, order="C")
     V = np.array(np.transpose(V, (0, 2, 1)), dtype=np.float64, order="C")
@@ -366,9 +366,9 @@ def kernel_constants(
     rec_steps: np.ndarray | None = None,
     betas: np.ndarray = (),
 ) -> KernelConstants:
-    """:class:`KernelConstants` for teacher ``W_star`` (N, M_star), signal ``rho`` (scalar or
+    """`KernelConstants` for teacher ``W_star`` (N, M_star), signal ``rho`` (scalar or
     (M_star,)), noise ``eta`` and the learning rates; the first chunk starts at step 0 with
-    ``betas`` (:meth:`KernelConstants.chunk` moves on). ``rec_steps=None`` records nothing."""
+    ``betas`` (`KernelConstants.chunk` moves on). ``rec_steps=None`` records nothing."""
     N, M_star = W_star.shape
     W_star_t = np.ascontiguousarray(np.transpose(W_star), dtype=np.float64)
     rho_vec = np.broadcast_to(np.asarray(rho, dtype=np.float64), (M_star,))
@@ -405,9 +405,9 @@ def _advance_seed(j, state, c):
 
 @nb.njit(cache=True, parallel=True)
 def run_chunk(state, consts):
-    """Advance every seed of ``state`` (:class:`KernelState`) through the chunk of steps
-    described by ``consts`` (:class:`KernelConstants`), in parallel: one numba thread per
-    seed at a time (see :func:`run_seed`). Seeds whose ``status`` is not OK are skipped. Each
+    """Advance every seed of ``state`` (`KernelState`) through the chunk of steps
+    described by ``consts`` (`KernelConstants`), in parallel: one numba thread per
+    seed at a time (see `run_seed`). Seeds whose ``status`` is not OK are skipped. Each
     seed's stream is its own, so results do not depend on the number of threads.
     """
     for j in nb.prange(state.status.shape[0]):
@@ -417,7 +417,7 @@ def run_chunk(state, consts):
 
 @nb.njit(cache=True)
 def run_chunk_serial(state, consts):
-    """:func:`run_chunk` on the calling thread only (no parallel region): safe to call from
+    """`run_chunk` on the calling thread only (no parallel region): safe to call from
     several Python threads at once (e.g. a threaded Dask worker), bitwise the same results."""
     for j in range(state.status.shape[0]):
         if state.status[j] == OK:

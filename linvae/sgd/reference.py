@@ -3,7 +3,7 @@
 Written from the model's equations (docs/simulator.md, section "The model"), independently of
 the kernels; it imports nothing from linvae, and nothing in linvae imports it.
 
-Symbols as in :mod:`linvae.sgd.kernels`: W, V (N x M), D (M), W_star (N x M_star), x (N),
+Symbols as in `linvae.sgd.kernels`: W, V (N x M), D (M), W_star (N x M_star), x (N),
 a = W^T x / sqrt N, mu = V^T x / sqrt N, Q = W^T W / N, g = -a + (Q + beta I) mu.
 """
 

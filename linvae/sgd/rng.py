@@ -65,7 +65,7 @@ def xoshiro_step(s0, s1, s2, s3):
     """xoshiro256++ on a state held in locals: returns (bits, s0, s1, s2, s3).
 
     The simulator's hot loop keeps the state in registers this way and writes it back to the
-    state array only for the rare slow path of the ziggurat (see :func:`next_normal`, which
+    state array only for the rare slow path of the ziggurat (see `next_normal`, which
     draws the same sequence).
     """
     result = _rotl(s0 + s3, 23) + s0

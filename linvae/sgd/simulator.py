@@ -10,7 +10,7 @@ x           sqrt(rho/N) W_star c + sqrt(eta) n, one fresh input per SGD step
 t           step / N
 
 The model, its SGD and what is recorded: docs/simulator.md. The update itself is in
-:mod:`linvae.sgd.kernels`, the observables in :mod:`linvae.observables`.
+`linvae.sgd.kernels`, the observables in `linvae.observables`.
 """
 
 from __future__ import annotations
@@ -152,7 +152,7 @@ def sample_inputs(
     n_samples : int
         Number of inputs.
     W_star : "ones", "orthogonal" or array (N, M_star), optional
-        As in :func:`simulate`.
+        As in `simulate`.
     rng : int or SeedSequence
         Seed of the stream.
 
@@ -281,7 +281,7 @@ def simulate(
         The one user seed. Seed j's streams are spawned from it, so seed j is the same run
         whatever ``n_seeds`` and whatever the number of threads.
     W_star : "ones", "orthogonal" or array (N, M_star), optional
-        True factors; see :func:`make_teacher`. One W_star is shared by all seeds.
+        True factors; see `make_teacher`. One W_star is shared by all seeds.
     init : "gaussian", mapping or FinalWeights
         The authors' initialization (W, V entries N(0, 1), D = 1) or given weights: ``W``,
         ``V`` of shape (N, M) or (n_seeds, N, M), ``D`` of shape (M,) or (n_seeds, M).
@@ -292,7 +292,7 @@ def simulate(
     n_threads : int, optional
         Threads for the seed-parallel loop (numba's default otherwise). Results do not depend
         on it. With ``n_threads=1`` (or one seed) no numba parallel region is entered, so
-        several Python threads may call :func:`simulate` at once.
+        several Python threads may call `simulate` at once.
     progress : bool or callable
         True draws a tqdm bar on stderr, closed however the run ends; a callable receives
         ``(steps_done, steps_total)`` after each chunk of steps.
@@ -316,7 +316,7 @@ def simulate(
     Notes
     -----
     The N normals of each step come from an in-kernel ziggurat on xoshiro256++ streams (see
-    :mod:`linvae.sgd.rng`), seeded from ``rng`` through numpy's SeedSequence. No allocation
+    `linvae.sgd.rng`), seeded from ``rng`` through numpy's SeedSequence. No allocation
     happens per step; memory is O(n_seeds (N M + T M^2)), independent of the number of steps.
 
     References

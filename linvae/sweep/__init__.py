@@ -1,28 +1,28 @@
 """Parameter sweeps of SGD runs and ODE solutions, serially, on a process pool or on Dask.
 
-A :class:`Sweep` is a grid (the outer product of one value list per swept parameter) of runs
-of :func:`linvae.simulate`, :func:`linvae.theory.solve_ode`, or both on the same time grid.
-:func:`run_sweep` computes the points that are not on disk yet, writes each one as soon as it
-finishes, and gathers everything into a :class:`SweepResult`: one array per observable with one
+A `Sweep` is a grid (the outer product of one value list per swept parameter) of runs
+of `linvae.simulate`, `linvae.theory.solve_ode`, or both on the same time grid.
+`run_sweep` computes the points that are not on disk yet, writes each one as soon as it
+finishes, and gathers everything into a `SweepResult`: one array per observable with one
 axis per swept parameter. See the sweeps page (``docs/sweeps.md``).
 
 The package, one module per part:
 
-* :mod:`linvae.sweep.grid` - :class:`Sweep` (the grid, each point's settings),
-  :func:`model_from_config`, the names of the sweepable parameters;
-* :mod:`linvae.sweep.compute` - :func:`compute_point`, one point's SGD run and/or ODE solution;
-* :mod:`linvae.sweep.execution` - where points run, as strategies with one interface:
-  :class:`Serial`, :class:`ProcessPool`, :class:`Dask`;
-* :mod:`linvae.sweep.store` - the on-disk format: point files, index, :class:`SweepResult`,
-  :func:`load_sweep`;
-* :mod:`linvae.sweep.run` - :func:`run_sweep`, which ties them together.
+* `linvae.sweep.grid` - `Sweep` (the grid, each point's settings),
+  `model_from_config`, the names of the sweepable parameters;
+* `linvae.sweep.compute` - `compute_point`, one point's SGD run and/or ODE solution;
+* `linvae.sweep.execution` - where points run, as strategies with one interface:
+  `Serial`, `ProcessPool`, `Dask`;
+* `linvae.sweep.store` - the on-disk format: point files, index, `SweepResult`,
+  `load_sweep`;
+* `linvae.sweep.run` - `run_sweep`, which ties them together.
 
 Seeds. Point ``i`` runs with ``SeedSequence(seed, spawn_key=(i,))``, the i-th child of the
 sweep's seed, and with a fixed thread count, so a point's numbers do not depend on where, when
 or in which order it ran: serial, process-pool and Dask runs are bit-identical.
 
 The finite-size scaling of SGD around its ODE limit, a sweep over N, lives in
-:mod:`linvae.analysis.finite_size`. Importing this package is light (scientific-Python SPEC-1):
+`linvae.analysis.finite_size`. Importing this package is light (scientific-Python SPEC-1):
 names load their module on first use, and numba is loaded only when a point is computed.
 """
 

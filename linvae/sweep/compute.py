@@ -1,7 +1,7 @@
 """One point of a sweep: its SGD run, its ODE solution, or both on the same time grid.
 
-:func:`compute_point` is what every execution strategy calls, in this process or on a worker:
-it takes the JSON-able :meth:`Sweep.settings <linvae.sweep.Sweep.settings>` of one point and
+`compute_point` is what every execution strategy calls, in this process or on a worker:
+it takes the JSON-able `Sweep.settings` of one point and
 returns its arrays, or its error as data, so that every strategy reports failures alike.
 """
 
@@ -25,7 +25,7 @@ __all__ = ["compute_point"]
 
 
 def compute_point(settings: Mapping[str, Any], threads: int | None = 1) -> dict[str, Any]:
-    """Compute one sweep point from :meth:`Sweep.settings <linvae.sweep.Sweep.settings>`.
+    """Compute one sweep point from `Sweep.settings`.
 
     Never raises for a failing run: the error is returned as data, so that every execution
     strategy reports failures the same way.

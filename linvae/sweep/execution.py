@@ -7,13 +7,13 @@ outcome)`` back in this process as each point finishes, in whatever order they f
 dies becomes such an outcome too. If ``on_outcome`` raises, the strategy cancels what has not
 started and lets the exception through.
 
-* :class:`Serial` - one point after the other, in this process;
-* :class:`ProcessPool` - a local pool of spawned processes;
-* :class:`Dask` - a Dask cluster, by scheduler address or through a ``distributed.Client``.
+* `Serial` - one point after the other, in this process;
+* `ProcessPool` - a local pool of spawned processes;
+* `Dask` - a Dask cluster, by scheduler address or through a ``distributed.Client``.
 
 A point's numbers do not depend on the strategy (its seed is fixed by its index), so the
-three give bit-identical results. :func:`execution_from` turns the ``scheduler=`` and
-``workers=`` arguments of :func:`linvae.sweep.run_sweep` into a strategy.
+three give bit-identical results. `execution_from` turns the ``scheduler=`` and
+``workers=`` arguments of `linvae.sweep.run_sweep` into a strategy.
 """
 
 from __future__ import annotations
@@ -186,7 +186,7 @@ class Dask(Execution):
 
 
 def execution_from(scheduler: Any = "processes", workers: int | None = None) -> Execution:
-    """The strategy named by :func:`linvae.sweep.run_sweep`'s ``scheduler=`` and ``workers=``.
+    """The strategy named by `linvae.sweep.run_sweep`'s ``scheduler=`` and ``workers=``.
 
     Parameters
     ----------

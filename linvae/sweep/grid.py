@@ -1,15 +1,15 @@
 """The grid of a sweep: which parameters vary, and everything one point needs to run.
 
-A :class:`Sweep` is the outer product of one value list per swept parameter. Point ``i`` (C
-order over the axes) is described by :meth:`Sweep.settings`, a JSON-able dict that is all a
-worker receives; :func:`model_from_config` reads the model table of a config file.
+A `Sweep` is the outer product of one value list per swept parameter. Point ``i`` (C
+order over the axes) is described by `Sweep.settings`, a JSON-able dict that is all a
+worker receives; `model_from_config` reads the model table of a config file.
 
 Swept parameters (any of them may also be left fixed):
 
-* model: :data:`MODEL_PARAMETERS` (fields of :class:`linvae.Model`);
-* schedule: :data:`SCHEDULE_PARAMETERS` (fields of the model's schedule, replaced with
-  :func:`dataclasses.replace`);
-* run: :data:`RUN_PARAMETERS` (see :func:`linvae.simulate`);
+* model: `MODEL_PARAMETERS` (fields of `linvae.Model`);
+* schedule: `SCHEDULE_PARAMETERS` (fields of the model's schedule, replaced with
+  `dataclasses.replace`);
+* run: `RUN_PARAMETERS` (see `linvae.simulate`);
 * ``replicate``: a pure repetition axis (its values only label the points).
 """
 
@@ -38,7 +38,7 @@ __all__ = [
     "model_from_config",
 ]
 
-#: Version of the sweep description (``sweep.json``); :meth:`Sweep.describe` records it.
+#: Version of the sweep description (``sweep.json``); `Sweep.describe` records it.
 FORMAT = 1
 
 MODEL_PARAMETERS = ("M", "M_star", "rho", "eta", "beta", "lam", "tau")
@@ -77,7 +77,7 @@ class Sweep:
     ----------
     grid : mapping of str to sequence
         One non-empty list of values per swept parameter, in axis order. Names: the fields of
-        :class:`Model` (``M, M_star, rho, eta, beta, lam, tau``), of its schedule
+        `Model` (``M, M_star, rho, eta, beta, lam, tau``), of its schedule
         (``beta_final, gamma, t_ramp, t_switch, beta_initial``), the run settings
         (``N, t_max, dt, n_seeds, tau_D, W_star``) or ``replicate`` (repetitions).
     model : Model
@@ -88,9 +88,9 @@ class Sweep:
         parameters of the point's SGD initialization (``O(N^-1/2)`` overlaps, so N matters for
         the ODE too) and is recorded on the SGD's time grid.
     N, t_max, dt, n_seeds, tau_D, W_star
-        Run settings when not swept; see :func:`linvae.simulate`.
+        Run settings when not swept; see `linvae.simulate`.
     ode : mapping, optional
-        Options of :func:`linvae.theory.solve_ode` (``method, rtol, atol, sgd_noise, jacobian,
+        Options of `linvae.theory.solve_ode` (``method, rtol, atol, sgd_noise, jacobian,
         rhs``).
     seed : int
         The sweep's seed; point ``i`` uses ``SeedSequence(seed, spawn_key=(i,))``.
@@ -252,7 +252,7 @@ class Sweep:
 
     # ------------------------------------------------------------------ description
     def describe(self) -> dict:
-        """JSON-able description; :meth:`from_description` inverts it."""
+        """JSON-able description; `from_description` inverts it."""
         return {
             "format": FORMAT,
             "grid": {k: jsonable(v) for k, v in self.grid.items()},
@@ -266,9 +266,9 @@ class Sweep:
 
     @classmethod
     def from_description(cls, desc: Mapping[str, Any]) -> Sweep:
-        """Build a sweep from :meth:`describe`'s output or a parsed config file.
+        """Build a sweep from `describe`'s output or a parsed config file.
 
-        ``model`` may be a partial description: missing fields take :class:`Model`'s defaults,
+        ``model`` may be a partial description: missing fields take `Model`'s defaults,
         and ``beta`` may be a number or a schedule table (``{"kind": "tanh", "beta_final": 1,
         "gamma": 0.01}``).
         """
@@ -286,14 +286,14 @@ class Sweep:
 
     @classmethod
     def from_toml(cls, path: str | Path) -> Sweep:
-        """Read a sweep from a TOML file (the layout of :meth:`from_description`; see
+        """Read a sweep from a TOML file (the layout of `from_description`; see
         ``docs/sweeps.md``)."""
         with open(path, "rb") as f:
             return cls.from_description(tomllib.load(f))
 
 
 def model_from_config(desc: Mapping[str, Any]) -> Model:
-    """A :class:`Model` from a (possibly partial) description, as in a config file.
+    """A `Model` from a (possibly partial) description, as in a config file.
 
     Missing fields take the defaults; ``beta`` is a number or a schedule table such as
     ``{"kind": "tanh", "beta_final": 1.0, "gamma": 0.01}``; ``rho`` a number or a list.

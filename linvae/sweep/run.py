@@ -1,9 +1,8 @@
 """Running a sweep: compute what is not on disk yet, write each point as it ends, gather.
 
-:func:`run_sweep` ties the pieces together: the grid (:mod:`linvae.sweep.grid`) says what to
-compute, an execution strategy (:mod:`linvae.sweep.execution`) where, :func:`compute_point
-<linvae.sweep.compute.compute_point>` how, and the store (:mod:`linvae.sweep.store`) keeps
-every finished point on disk.
+`run_sweep` ties the pieces together: the grid (`linvae.sweep.grid`) says what to compute, an
+execution strategy (`linvae.sweep.execution`) where, `compute_point` how, and the store
+(`linvae.sweep.store`) keeps every finished point on disk.
 """
 
 from __future__ import annotations
@@ -47,8 +46,8 @@ def run_sweep(
         Output directory (created). If it holds this same sweep, finished points are kept and
         only the others run; if it holds another sweep, ValueError.
     scheduler : Execution, "processes", "serial", str or distributed.Client
-        Where the points run: an execution strategy (:class:`~linvae.sweep.Serial`,
-        :class:`~linvae.sweep.ProcessPool`, :class:`~linvae.sweep.Dask`), or by name:
+        Where the points run: an execution strategy (`Serial`,
+        `ProcessPool`, `Dask`), or by name:
         ``"processes"`` is ``ProcessPool(workers)``, a local pool of spawned processes;
         ``"serial"`` is ``Serial()``, one after the other in this process; any other string is
         the address of a running Dask scheduler (``"tcp://host:8786"``) and a
@@ -70,7 +69,7 @@ def run_sweep(
     Returns
     -------
     SweepResult
-        The gathered arrays (see :class:`~linvae.sweep.SweepResult`), also saved as
+        The gathered arrays (see `SweepResult`), also saved as
         ``out_dir/results.npz``.
 
     Raises

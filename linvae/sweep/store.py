@@ -10,9 +10,9 @@ Layout of a sweep directory::
                               file, wall time and error; rewritten atomically after each point
     DIR/results.npz           the gathered arrays (see SweepResult.save), when the sweep ends
 
-The point files are the truth: :func:`load_sweep` rebuilds everything from them, and a rerun of
-:func:`linvae.sweep.run_sweep` on the same directory computes only the points whose file is
-missing. Every file is written with :func:`linvae.utils.atomic_write` (fsync, then rename), so
+The point files are the truth: `load_sweep` rebuilds everything from them, and a rerun of
+`linvae.sweep.run_sweep` on the same directory computes only the points whose file is
+missing. Every file is written with `linvae.utils.atomic_write` (fsync, then rename), so
 a killed sweep leaves no half-written file.
 """
 
@@ -54,7 +54,7 @@ def point_path(directory: Path, index: int) -> Path:
 
 
 def write_point(directory: Path, index: int, outcome: Mapping[str, Any]) -> None:
-    """Write a successful outcome of :func:`linvae.sweep.compute_point` atomically."""
+    """Write a successful outcome of `linvae.sweep.compute_point` atomically."""
     arrays = dict(outcome["arrays"])
     info = np.array(json.dumps(outcome["info"]))
     atomic_write(point_path(directory, index), lambda f: np.savez(f, info=info, **arrays))
@@ -155,7 +155,7 @@ class SweepResult:
         plus ``"time"`` when every point shares one time grid.
     data : dict of str to ndarray
         ``"sgd_<obs>"`` and/or ``"ode_<obs>"`` of shape ``sweep.shape + (seed, time, ...)``
-        (the trailing axes of the observable, see :attr:`dims`), and ``"t"`` of shape
+        (the trailing axes of the observable, see `dims`), and ``"t"`` of shape
         ``sweep.shape + (time,)``. Points that did not finish, and the padding of points with
         fewer seeds, times or latents than the largest, are NaN.
     dims : dict of str to tuple of str
@@ -226,7 +226,7 @@ class SweepResult:
 
     @classmethod
     def load(cls, path: str | Path) -> SweepResult:
-        """Read a file written by :meth:`save`."""
+        """Read a file written by `save`."""
         with np.load(path, allow_pickle=False) as f:
             layout = json.loads(str(f["layout"]))
             coords = {k: f[f"coord/{k}"] for k in layout["coords"]}
@@ -257,7 +257,7 @@ def load_sweep(out_dir: str | Path) -> SweepResult:
     Parameters
     ----------
     out_dir : path
-        A directory written by :func:`linvae.sweep.run_sweep`, possibly still running.
+        A directory written by `linvae.sweep.run_sweep`, possibly still running.
 
     Returns
     -------

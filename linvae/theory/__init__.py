@@ -1,17 +1,17 @@
 """The order-parameter ODEs of one-pass SGD: sympy derivation, compiled drift, solver.
 
-* :func:`solve_ode`, :func:`initial_conditions_from` - integrate the ODEs (the SGD twin).
-* :func:`initial_order_parameters` - initial conditions imitating a random start at size N.
-* :class:`Drift` - the right-hand side bound to one model (:mod:`linvae.theory.drift`).
-* :func:`linvae.theory.derive.derive_ode` - the sympy derivation (the theory page,
+* `solve_ode`, `initial_conditions_from` - integrate the ODEs (the SGD twin).
+* `initial_order_parameters` - initial conditions imitating a random start at size N.
+* `Drift` - the right-hand side bound to one model (`linvae.theory.drift`).
+* `linvae.theory.derive.derive_ode` - the sympy derivation (the theory page,
   docs/theory.md, section "The derivation").
-* :func:`linvae.theory.rhs.compile_ode` - numba code generated from it, cached per shape.
-* :func:`linvae.theory.reference.matrix_form_drift` - the plain-numpy matrix forms (docs/theory.md,
+* `linvae.theory.rhs.compile_ode` - numba code generated from it, cached per shape.
+* `linvae.theory.reference.matrix_form_drift` - the plain-numpy matrix forms (docs/theory.md,
   section "The result").
 
 Importing the package is light (scientific-Python SPEC-1): the names below load their modules
 on first use, and sympy and numba load only when a drift is first compiled. Plotting lives in
-:mod:`linvae.plot.compare`, which nothing in the core imports.
+`linvae.plot.compare`, which nothing in the core imports.
 """
 
 import lazy_loader as _lazy

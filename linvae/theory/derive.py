@@ -61,7 +61,7 @@ _MAX_ORDER = 2  # keep increments to O(s^2) = O(1/N)
 
 @dataclass(frozen=True, kw_only=True)
 class DerivedODE:
-    """The sympy result of :func:`derive_ode` for one shape (M, M_star).
+    """The sympy result of `derive_ode` for one shape (M, M_star).
 
     Attributes
     ----------
@@ -70,7 +70,7 @@ class DerivedODE:
     state_symbols : tuple of sympy.Symbol
         The independent state symbols (Q, E contribute their upper triangle only).
     state_layout : tuple of sympy.Symbol, length ``state_size(M, M_star)``
-        The symbol at each position of the flat state of :func:`linvae.observables.pack_state`;
+        The symbol at each position of the flat state of `linvae.observables.pack_state`;
         ``Q[j, i]`` and ``Q[i, j]`` share one symbol (the numeric code averages the two entries).
     parameter_symbols : tuple of sympy.Symbol
         ``rho_0 .. rho_{M_star-1}``, the upper triangle of ``T`` (row-major), then

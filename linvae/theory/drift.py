@@ -3,20 +3,20 @@
 Symbols
 -------
 t        training time, step / N
-y        flat state (m, d, Q, E, R, D) in the layout of :func:`linvae.observables.pack_state`
-p        parameter vector of the compiled functions (:func:`linvae.theory.rhs.parameter_vector`)
+y        flat state (m, d, Q, E, R, D) in the layout of `linvae.observables.pack_state`
+p        parameter vector of the compiled functions (`linvae.theory.rhs.parameter_vector`)
 beta(t)  the model's KL schedule
 f        dy/dt = tau F1(y; beta) + xi tau^2 F2(y; beta); J = df/dy its Jacobian
 xi       1 keeps the O(tau^2) SGD-noise terms (``sgd_noise=True``), 0 drops them
-rho, eta, lam, tau, T  as in :mod:`linvae.params` and the theory page (docs/theory.md,
+rho, eta, lam, tau, T  as in `linvae.params` and the theory page (docs/theory.md,
          section "Conventions")
 
-:class:`Drift` is the one place where a model meets the compiled right-hand side of
-:mod:`linvae.theory.rhs`: it holds the compiled functions, the parameter vector and the schedule,
+`Drift` is the one place where a model meets the compiled right-hand side of
+`linvae.theory.rhs`: it holds the compiled functions, the parameter vector and the schedule,
 and writes beta(t) into the parameter vector before each evaluation. The solver integrates
 ``Drift(model)(t, y)``; the fixed-point, threshold and phase-diagram analyses use the
-autonomous drift at a fixed beta, :meth:`Drift.at_beta`, or the batched
-:meth:`Drift.jacobians` over a parameter grid.
+autonomous drift at a fixed beta, `Drift.at_beta`, or the batched
+`Drift.jacobians` over a parameter grid.
 """
 
 from __future__ import annotations
@@ -77,7 +77,7 @@ def _matrix_form(y, p, *, model: Model, T: np.ndarray, beta_index: int, xi: floa
 
 
 class FrozenDrift:
-    """The autonomous drift ``y -> f(y; beta)`` at one fixed beta (made by :meth:`Drift.at_beta`).
+    """The autonomous drift ``y -> f(y; beta)`` at one fixed beta (made by `Drift.at_beta`).
 
     Attributes
     ----------
@@ -122,7 +122,7 @@ class Drift:
     """The right-hand side of the order-parameter ODEs of one model, with beta(t) from its schedule.
 
     ``f(t, y) = tau F1(y; beta(t)) + xi tau^2 F2(y; beta(t))`` for the flat state ``y``, in the
-    signature ``fun(t, y)`` / ``jac(t, y)`` of :func:`scipy.integrate.solve_ivp`.
+    signature ``fun(t, y)`` / ``jac(t, y)`` of `scipy.integrate.solve_ivp`.
 
     Parameters
     ----------
@@ -133,8 +133,8 @@ class Drift:
     sgd_noise : bool
         Keep the O(tau^2) SGD-noise terms (xi = 1).
     rhs : {"derived", "matrix-form"}
-        The sympy-derived drift compiled by :func:`linvae.theory.rhs.compile_ode` (with its
-        Jacobian), or the plain-numpy matrix forms of :mod:`linvae.theory.reference` (no
+        The sympy-derived drift compiled by `linvae.theory.rhs.compile_ode` (with its
+        Jacobian), or the plain-numpy matrix forms of `linvae.theory.reference` (no
         Jacobian; for cross-checks and benchmarks).
     owner : str
         The function named in error messages about invalid arguments (a caller that builds
@@ -147,14 +147,14 @@ class Drift:
     compiled : CompiledODE or None
         The compiled functions and their provenance (None for ``rhs="matrix-form"``).
     has_jacobian : bool
-        Whether :meth:`jacobian` is available.
+        Whether `jacobian` is available.
 
     Notes
     -----
     Constructing a derived drift compiles the right-hand side for the model's shape (M, M_star)
     on first use: seconds when the disk cache is cold, milliseconds afterwards. One drift
     object writes beta(t) into its own parameter vector, so it is not meant to be shared between
-    threads; :meth:`at_beta` returns independent autonomous drifts.
+    threads; `at_beta` returns independent autonomous drifts.
 
     Examples
     --------

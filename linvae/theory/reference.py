@@ -9,7 +9,7 @@ Q, E, R  (M x M) Gram matrices of W, V and W^T V / N
 D        (M) encoder variances
 T        (M_star x M_star) W_star^T W_star / N
 P        diag(rho_k): per-factor signal strengths
-eta, beta, lam, tau as in :mod:`linvae.params`; xi = 1 keeps the O(tau^2) SGD-noise terms
+eta, beta, lam, tau as in `linvae.params`; xi = 1 keeps the O(tau^2) SGD-noise terms
 
 With the field moments A = m P m^T + eta Q, B = d P d^T + eta E, C = m P d^T + eta R,
 K = B + diag(D) + lam I and Qb = Q + beta I:
@@ -22,7 +22,7 @@ K = B + diag(D) + lam I and Qb = Q + beta I:
     dD_k/dt = -(tau/2) [ Q_kk + beta - beta / D_k ]
 
 This module is transcribed from the matrix forms, independently of the sympy derivation
-(:mod:`linvae.theory.derive`); tests compare the two, and the benchmark times both.
+(`linvae.theory.derive`); tests compare the two, and the benchmark times both.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ def matrix_form_drift(
     Parameters
     ----------
     y : ndarray, shape (state_size(M, M_star),)
-        State in the layout of :func:`linvae.observables.pack_state`. Q and E are used as given
+        State in the layout of `linvae.observables.pack_state`. Q and E are used as given
         (they should be symmetric).
     M, M_star : int
         Shape of the problem.

@@ -2,18 +2,18 @@
 
 Symbols
 -------
-y    flat state (m, d, Q, E, R, D) in the layout of :func:`linvae.observables.pack_state`
+y    flat state (m, d, Q, E, R, D) in the layout of `linvae.observables.pack_state`
 p    parameter vector: rho_k (M_star), the upper triangle of T (row-major), eta, beta, lam, tau, xi
 f    dy/dt;  J = df/dy
 
-The sympy drift of :func:`linvae.theory.derive.derive_ode` and its Jacobian go through
+The sympy drift of `linvae.theory.derive.derive_ode` and its Jacobian go through
 common-subexpression elimination (``sympy.cse``) and are printed as straight-line Python
-(:func:`generate_source`), compiled lazily by numba. The generated module is cached on disk
-(:func:`cache_dir`; ``LINVAE_CACHE_DIR`` overrides it) under a name that hashes the generator's
+(`generate_source`), compiled lazily by numba. The generated module is cached on disk
+(`cache_dir`; ``LINVAE_CACHE_DIR`` overrides it) under a name that hashes the generator's
 own source and the sympy and numba versions, with a "generated, do not edit" header and the hash of
 its body; numba caches the machine code beside it. A file whose body does not match its recorded
 hash is regenerated. Tests regenerate the source and compare, and compare the compiled functions
-with the plain-numpy matrix forms of :mod:`linvae.theory.reference`.
+with the plain-numpy matrix forms of `linvae.theory.reference`.
 
 Q and E are symmetric: the derived drift depends on ``(Q[i, j] + Q[j, i]) / 2``, so an
 asymmetric input (round-off) is read as its symmetric part, and the Jacobian splits the
@@ -122,7 +122,7 @@ class ParameterLayout(NamedTuple):
 
 
 def parameter_layout(M_star: int) -> ParameterLayout:
-    """The positions in ``p`` for ``M_star`` factors (the order of :func:`parameter_vector`).
+    """The positions in ``p`` for ``M_star`` factors (the order of `parameter_vector`).
 
     Examples
     --------
@@ -156,13 +156,13 @@ def parameter_vector(
     sgd_noise : bool
         Keep the O(tau^2) terms (xi = 1).
     beta : float
-        Value put in the beta slot (:class:`linvae.theory.drift.Drift` overwrites it with
+        Value put in the beta slot (`linvae.theory.drift.Drift` overwrites it with
         beta(t)).
 
     Returns
     -------
     ndarray, shape (parameter_layout(M_star).size,)
-        In the order of :func:`parameter_layout`.
+        In the order of `parameter_layout`.
     """
     M_star = model.M_star
     T = np.eye(M_star) if T is None else np.asarray(T, dtype=np.float64)
@@ -199,7 +199,7 @@ def cache_dir() -> Path:
 def generate_source(M: int, M_star: int) -> str:
     """Python source of ``ode_rhs(y, p)`` and ``ode_jac(y, p)`` for one shape, from sympy.
 
-    Plain Python with numpy (``np``) only; :func:`compile_ode` compiles it with numba. The
+    Plain Python with numpy (``np``) only; `compile_ode` compiles it with numba. The
     text is deterministic for a given sympy version, which the tests check by regenerating.
 
     Parameters
@@ -318,14 +318,14 @@ def compile_ode(M: int, M_star: int, *, disk_cache: bool = True) -> CompiledODE:
     """Derive (sympy), generate and compile (numba) the ODE right-hand side for one shape.
 
     Cached per shape for the life of the process, and on disk across processes (see
-    :func:`cache_dir`). The Jacobian is compiled on its first call.
+    `cache_dir`). The Jacobian is compiled on its first call.
 
     Parameters
     ----------
     M, M_star : int
         Latent dimension and number of true factors.
     disk_cache : bool
-        Read and write the generated module (and numba's machine code) under :func:`cache_dir`.
+        Read and write the generated module (and numba's machine code) under `cache_dir`.
         Without it, or when that directory is not writable, everything is redone in memory.
 
     Returns

@@ -3,17 +3,17 @@
 Symbols
 -------
 t        training time, step / N
-m, d     (M x M_star) overlaps; Q, E, R (M x M); D (M)      see :mod:`linvae.observables`
+m, d     (M x M_star) overlaps; Q, E, R (M x M); D (M)      see `linvae.observables`
 T        (M_star x M_star) W_star^T W_star / N
 beta(t)  the model's KL schedule, evaluated at the solver's times
 xi       1 keeps the O(tau^2) SGD-noise terms (``sgd_noise=True``), 0 drops them
 
-The right-hand side is :class:`linvae.theory.drift.Drift`: the sympy-derived drift of
-:mod:`linvae.theory.derive`, compiled by :mod:`linvae.theory.rhs`; ``rhs="matrix-form"``
-integrates the plain-numpy matrix forms (:mod:`linvae.theory.reference`; the theory page,
+The right-hand side is `linvae.theory.drift.Drift`: the sympy-derived drift of
+`linvae.theory.derive`, compiled by `linvae.theory.rhs`; ``rhs="matrix-form"``
+integrates the plain-numpy matrix forms (`linvae.theory.reference`; the theory page,
 docs/theory.md, section "The result") instead, as a cross-check. The result is a
-:class:`linvae.Trajectory` (source "ode", one "seed"), whose ``eps_g`` comes from the same
-:func:`linvae.generalization_error` as a simulation's.
+`linvae.Trajectory` (source "ode", one "seed"), whose ``eps_g`` comes from the same
+`linvae.generalization_error` as a simulation's.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from linvae.utils.version import __version__
 __all__ = ["METHODS", "initial_conditions_from", "solve_ode"]
 
 _LOG = logging.getLogger(__name__)
-#: The :func:`scipy.integrate.solve_ivp` methods :func:`solve_ode` accepts.
+#: The `scipy.integrate.solve_ivp` methods `solve_ode` accepts.
 METHODS = ("LSODA", "RK45", "RK23", "DOP853", "Radau", "BDF")
 _IMPLICIT = ("LSODA", "Radau", "BDF")
 
@@ -174,14 +174,14 @@ def solve_ode(
         End time (> 0), in units of step / N.
     init : OrderParameters or Trajectory
         Initial order parameters (shapes (M, M_star), (M, M), (M,)), or a simulation whose
-        measured t = 0 values, averaged over seeds, are used (:func:`initial_conditions_from`).
+        measured t = 0 values, averaged over seeds, are used (`initial_conditions_from`).
     dt : float
         Spacing of the output grid ``0, dt, 2 dt, ... <= t_max`` (ignored if ``t_eval`` is given).
     t_eval : array, optional
         Output times, increasing, starting at 0 and not beyond ``t_max``. Pass a run's ``t`` to
         compare with it point by point.
     method : {"LSODA", "RK45", "RK23", "DOP853", "Radau", "BDF"}
-        :func:`scipy.integrate.solve_ivp` method.
+        `scipy.integrate.solve_ivp` method.
     rtol, atol : float
         Solver tolerances.
     T : array, shape (M_star, M_star), optional
@@ -193,7 +193,7 @@ def solve_ode(
         a shape takes seconds to tens of seconds (M = 3); it is cached on disk afterwards.
     rhs : {"derived", "matrix-form"}
         The sympy-derived compiled drift, or the plain-numpy matrix forms of
-        :mod:`linvae.theory.reference` (slower; for cross-checks and benchmarks; no Jacobian).
+        `linvae.theory.reference` (slower; for cross-checks and benchmarks; no Jacobian).
 
     Returns
     -------

@@ -1,6 +1,6 @@
 """Infrastructure written once: atomic writes, progress, validation, version.
 
-Public, like scikit-learn's ``utils``: :mod:`conv_study` builds on these too.
+Public, like scikit-learn's ``utils``: `conv_study` builds on these too.
 """
 
 from linvae.utils.io import atomic_write, atomic_write_json, to_jsonable

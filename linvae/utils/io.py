@@ -1,11 +1,11 @@
 """Atomic file writes: a reader never sees a half-written file, even after a crash.
 
 Every file the package writes (run files, sweep points and indexes, generated code caches,
-conv-study checkpoints and analyses) goes through :func:`atomic_write`: the content is written
+conv-study checkpoints and analyses) goes through `atomic_write`: the content is written
 to a temporary file in the destination folder, flushed and fsync'ed, then moved onto the
-destination with :func:`os.replace` (atomic on POSIX and Windows). The temporary file is
-removed if writing fails. JSON files go through :func:`atomic_write_json`, which makes the
-object plain JSON first (:func:`to_jsonable`).
+destination with `os.replace` (atomic on POSIX and Windows). The temporary file is
+removed if writing fails. JSON files go through `atomic_write_json`, which makes the
+object plain JSON first (`to_jsonable`).
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], Any]) -> 
     Notes
     -----
     The file gets the usual permissions of a new file (``0666`` masked by the umask), not the
-    ``0600`` of :func:`tempfile.mkstemp`: the temporary file is created with mode ``0666`` and
+    ``0600`` of `tempfile.mkstemp`: the temporary file is created with mode ``0666`` and
     the process umask applies to it (the umask is never changed, so threads are safe). Its
     name, ``.NAME.PID.RANDOM.tmp`` in the destination folder, is unique to each write.
 
@@ -72,8 +72,8 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], Any]) -> 
 def atomic_write_json(path: str | os.PathLike, obj: Any, *, indent: int | None = 2) -> Path:
     """Write ``to_jsonable(obj)`` as strict JSON, with a final newline, atomically.
 
-    ``indent`` as in :func:`json.dumps`; the JSON is strict (``allow_nan=False``), which
-    :func:`to_jsonable` guarantees for floats (inf and NaN become null).
+    ``indent`` as in `json.dumps`; the JSON is strict (``allow_nan=False``), which
+    `to_jsonable` guarantees for floats (inf and NaN become null).
     """
     text = json.dumps(to_jsonable(obj), indent=indent, allow_nan=False) + "\n"
     return atomic_write(path, lambda handle: handle.write(text.encode()))

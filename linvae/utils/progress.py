@@ -2,9 +2,9 @@
 
 Long computations take a ``progress`` argument: ``False`` shows nothing, ``True`` shows a bar on
 stderr, and a callable is called as ``progress(done, total)`` (for a caller's own display).
-:func:`make_progress` turns that argument into one reporter, ``report(done)``, with
+`make_progress` turns that argument into one reporter, ``report(done)``, with
 ``report.close()`` to call when the computation ends, however it ends (``try``/``finally``);
-``progress=False`` gets a :class:`NullProgress` that does nothing, so callers need no test.
+``progress=False`` gets a `NullProgress` that does nothing, so callers need no test.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ __all__ = ["CallbackProgress", "NullProgress", "ProgressBar", "make_progress"]
 class ProgressBar:
     """``ProgressBar(total, label)(done)``: a tqdm bar advanced to ``done`` of ``total``.
 
-    ``done`` is absolute (a time t, a count of points), not an increment; :meth:`close` closes
+    ``done`` is absolute (a time t, a count of points), not an increment; `close` closes
     the bar (closing twice is harmless). tqdm limits redraws to ``mininterval`` seconds.
     """
 
@@ -48,7 +48,7 @@ class ProgressBar:
 
 class CallbackProgress:
     """``CallbackProgress(callback, total)(done)`` calls ``callback(done, total)``; the
-    reporter of a callable ``progress`` argument (:meth:`close` does nothing)."""
+    reporter of a callable ``progress`` argument (`close` does nothing)."""
 
     def __init__(self, callback: Callable[[float, float], None], total: float):
         self.callback = callback
@@ -62,7 +62,7 @@ class CallbackProgress:
 
 
 class NullProgress:
-    """The reporter of ``progress=False``: calling it and :meth:`close` do nothing."""
+    """The reporter of ``progress=False``: calling it and `close` do nothing."""
 
     def __call__(self, done: float) -> None:
         pass
@@ -76,8 +76,8 @@ def make_progress(
 ) -> ProgressBar | CallbackProgress | NullProgress:
     """Normalize the ``progress`` argument of long computations.
 
-    False: a :class:`NullProgress` (reports nothing); True: a tqdm :class:`ProgressBar` on
-    stderr; a callable: a :class:`CallbackProgress` that calls ``progress(done, total)``. Every
+    False: a `NullProgress` (reports nothing); True: a tqdm `ProgressBar` on
+    stderr; a callable: a `CallbackProgress` that calls ``progress(done, total)``. Every
     reporter is called as ``report(done)`` and has ``close()``.
     """
     if progress is True:
