@@ -7,13 +7,35 @@ tests all use it.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 
+from linvae.params import Model
 from linvae.trajectory import OBSERVABLE_NAMES, Trajectory
 
-__all__ = ["Comparison", "compare"]
+__all__ = ["Comparison", "ModelMismatchWarning", "compare", "model_differences"]
+
+
+class ModelMismatchWarning(UserWarning):
+    """A run is compared with an ODE solution of another model: the gap means nothing."""
+
+
+def model_differences(a: Model, b: Model) -> dict:
+    """The fields in which two models differ: ``{field: (value in a, value in b)}``.
+
+    The schedule is compared through its description (kind and parameters).
+
+    Examples
+    --------
+    >>> from linvae import Model
+    >>> model_differences(Model(rho=1.0), Model(rho=2.0, tau=0.01))
+    {'rho': (1.0, 2.0)}
+    """
+    da, db = a.describe(), b.describe()
+    return {k: (da[k], db[k]) for k in da if da[k] != db.get(k)}
+
 
 # Relative tolerance (absolute below |t| = 1) within which a run time and an ODE time match.
 _TIME_RTOL = 1e-9
@@ -78,6 +100,12 @@ def compare(run: Trajectory, ode: Trajectory, observable: str = "eps_g") -> Comp
         If ``observable`` is unknown, or if the two share no time point (solve the ODE with
         ``t_eval=run.t``), or if their latent shapes differ.
 
+    Warns
+    -----
+    ModelMismatchWarning
+        If the run and the ODE solution are of different models (other rho, beta schedule,
+        tau, ...): the warning lists the differences (`model_differences`).
+
     Examples
     --------
     >>> from linvae import Model, simulate, solve_ode
@@ -91,6 +119,15 @@ def compare(run: Trajectory, ode: Trajectory, observable: str = "eps_g") -> Comp
         raise ValueError(
             f"The `observable` parameter of compare must be one of {', '.join(OBSERVABLE_NAMES)}."
             f" Got {observable!r}."
+        )
+    differences = model_differences(run.model, ode.model)
+    if differences:
+        warnings.warn(
+            "compare: the run and the ODE solution are of different models ("
+            + "; ".join(f"{k}: {a} vs {b}" for k, (a, b) in differences.items())
+            + "); solve the ODE with the run's model (solve_ode(run.model, init=run, ...)).",
+            ModelMismatchWarning,
+            stacklevel=2,
         )
     i_run, i_ode = _matching_times(run.t, ode.t)
     if i_run.size == 0:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -26,7 +27,7 @@ from linvae.observables import (
     generalization_error,
 )
 from linvae.params import Model
-from linvae.utils.io import atomic_write
+from linvae.utils.io import atomic_write, load_npz
 from linvae.utils.validation import check_array, check_real
 
 __all__ = ["FinalWeights", "Trajectory", "time_grid"]
@@ -246,28 +247,97 @@ class Trajectory:
 
     @classmethod
     def load(cls, path: str | Path) -> Trajectory:
-        """Read a file written by `save`."""
+        """Read a file written by `save`.
+
+        The run's model and KL schedule come back with it (``model``), as do ``N`` and
+        ``meta`` (seed, tau_D, grid, ...). A file written before every model field was stored
+        gets the missing fields at the defaults of `Model`, with a
+        warning that names them.
+
+        Raises
+        ------
+        FileNotFoundError
+            If there is no file at ``path``.
+        ValueError
+            If the file is not a trajectory written by `save` (truncated, not an
+            ``.npz``, arrays or metadata missing or of the wrong shape); the message names
+            the file.
+        """
         path = Path(path)
-        if not path.exists():
-            raise FileNotFoundError(f"No trajectory file at {path}.")
-        with np.load(path, allow_pickle=False) as data:
-            missing = [n for n in ("t", *OBSERVABLE_NAMES, "metadata") if n not in data]
-            if missing:
-                raise ValueError(f"{path} is not a linvae trajectory: missing arrays {missing}.")
+        data = load_npz(path)
+        missing = [n for n in ("t", *OBSERVABLE_NAMES, "metadata") if n not in data]
+        if missing:
+            raise ValueError(
+                f"{path} is not a linvae trajectory (a run of `linvae simulate` or a solution "
+                f"of `linvae ode`): missing arrays {missing}."
+            )
+        try:
             metadata = json.loads(str(data["metadata"]))
-            arrays = {name: data[name] for name in ("t", *OBSERVABLE_NAMES)}
-            T_matrix = data["T_matrix"] if "T_matrix" in data else None
-            weights = None
-            if "W" in data:
-                weights = FinalWeights(
-                    W=data["W"], V=data["V"], D=data["D_final"], W_star=data["W_star"]
-                )
+            if not isinstance(metadata, dict):
+                raise ValueError("not a JSON object")
+        except ValueError as err:
+            raise ValueError(f"{path}: its metadata entry is not readable ({err}).") from None
+        model = _model_from_metadata(metadata, path)
+        arrays = {name: np.asarray(data[name]) for name in ("t", *OBSERVABLE_NAMES)}
+        _check_shapes(arrays, model, path)
+        weights = None
+        if "W" in data:
+            weights = FinalWeights(
+                W=data["W"], V=data["V"], D=data["D_final"], W_star=data["W_star"]
+            )
+        source = metadata.get("source", "sgd")
+        if source not in ("sgd", "ode"):
+            raise ValueError(f"{path}: unknown source {source!r} (expected 'sgd' or 'ode').")
         return cls(
             **arrays,
-            model=Model.from_description(metadata["model"]),
-            source=metadata["source"],
-            N=metadata["N"],
-            T_matrix=T_matrix,
-            meta=metadata["meta"],
+            model=model,
+            source=source,
+            N=metadata.get("N"),
+            T_matrix=data.get("T_matrix"),
+            meta=dict(metadata.get("meta") or {}),
             weights=weights,
         )
+
+
+def _model_from_metadata(metadata: dict, path: Path) -> Model:
+    """The Model recorded in a file's metadata; missing fields at their defaults (warned)."""
+    desc = metadata.get("model")
+    if not isinstance(desc, dict):
+        raise ValueError(
+            f"{path} records no model (its metadata has no 'model' entry); it was not written "
+            "by Trajectory.save. Simulate it again with `linvae simulate`."
+        )
+    defaults = Model().describe()
+    missing = [k for k in defaults if k not in desc]
+    unknown = sorted(set(desc) - set(defaults))
+    if unknown:
+        raise ValueError(f"{path}: unknown model fields {unknown} in its metadata.")
+    if missing:
+        warnings.warn(
+            f"{path} was written without the model fields {missing}; they are taken at their "
+            f"defaults ({', '.join(f'{k} = {defaults[k]}' for k in missing)}). Pass them "
+            "explicitly if the run used other values.",
+            stacklevel=3,
+        )
+    try:
+        return Model.from_description({**defaults, **desc})
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{path}: its model cannot be rebuilt ({err}).") from None
+
+
+def _check_shapes(arrays: dict, model: Model, path: Path) -> None:
+    """Check that a file's arrays have the shapes of its model (seed axis first)."""
+    t = arrays["t"]
+    M, M_star = model.M, model.M_star
+    trailing = {"m": (M, M_star), "d": (M, M_star), "Q": (M, M), "E": (M, M), "R": (M, M)}
+    trailing.update(D=(M,), eps_g=())
+    S = arrays["eps_g"].shape[0] if arrays["eps_g"].ndim == 2 else None
+    for name, tail in trailing.items():
+        arr = arrays[name]
+        want = (S, t.size, *tail)
+        if t.ndim != 1 or S is None or arr.shape != want or arr.dtype.kind not in "fiu":
+            raise ValueError(
+                f"{path}: the array {name!r} has shape {arr.shape} and dtype {arr.dtype}; a "
+                f"trajectory of M = {M}, M_star = {M_star} with {t.size} times needs shape "
+                f"(seeds, {t.size}{''.join(f', {k}' for k in tail)}) of floats."
+            )

@@ -5,48 +5,184 @@ A program is a list of feature modules; each contributes subcommands through
 code) with ``parser.set_defaults(func=...)``. Modules are imported when the parser is built,
 so a module's heavy imports (numba, sympy, matplotlib, torch, dask) belong inside its command
 functions. ``conv-study`` uses this frame too: it is public.
+
+What every subcommand gets from the frame:
+
+* help that shows each option's default (`HelpFormatter`), descriptions reflowed by
+  paragraph (indented examples kept as written);
+* bad input (``ValueError``, ``OSError`` such as a missing file) reported as one line
+  ``"<prog> <command>: error: <message>"`` on stderr with exit code 2, never a traceback;
+* warnings of the library as one line ``"<prog> <command>: warning: <message>"``;
+* SIGINT (Ctrl-C) and SIGTERM (what cluster schedulers send) both raised as
+  ``KeyboardInterrupt`` in the command, which saves what it has and returns
+  `interrupted_exit_code` (130 for SIGINT, 143 for SIGTERM: 128 + the signal number);
+* `print_json`: strict JSON on stdout (``null``, with a reason, for NaN and inf).
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import importlib
+import signal
 import sys
+import textwrap
+import threading
+import warnings
 from collections.abc import Sequence
 
-__all__ = ["build_hub_parser", "report_error", "run_hub"]
+from linvae.utils.io import dumps_json
+
+__all__ = [
+    "HelpFormatter",
+    "Terminated",
+    "build_hub_parser",
+    "interrupted_exit_code",
+    "print_json",
+    "report_error",
+    "run_hub",
+]
+
+# The signal that interrupted the running command (SIGINT unless SIGTERM was received).
+_received = {"signal": signal.SIGINT}
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread like Ctrl-C so that commands save what they have."""
+
+
+class HelpFormatter(argparse.HelpFormatter):
+    """Descriptions reflowed by paragraph; every option's help ends with its default.
+
+    A description's paragraphs (separated by blank lines) are wrapped to the terminal; a
+    paragraph with an indented line (an example, a table) is kept as written. The default is
+    added as ``(default: X)`` unless the help already mentions one, or the option has none
+    (``None``) or is a switch (``--quiet``).
+    """
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        blocks = []
+        for block in text.strip("\n").split("\n\n"):
+            lines = block.splitlines()
+            if any(line[:1].isspace() for line in lines):
+                blocks.append("\n".join(indent + line for line in lines))
+            else:
+                blocks.append(
+                    textwrap.fill(
+                        " ".join(lines), width, initial_indent=indent, subsequent_indent=indent
+                    )
+                )
+        return "\n\n".join(blocks)
+
+    def _format_action(self, action: argparse.Action) -> str:
+        if not action.help and self._shows_default(action):
+            action = copy.copy(action)  # an option without help still shows its default
+            action.help = "(default: %(default)s)"
+        return super()._format_action(action)
+
+    @staticmethod
+    def _shows_default(action: argparse.Action) -> bool:
+        return not (
+            action.default is None
+            or action.default is False
+            or action.default is argparse.SUPPRESS
+            or not action.option_strings
+            or action.nargs == 0  # a switch (store_true, store_false): its flag says it
+        )
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if "default" in text or not self._shows_default(action):
+            return text
+        return f"{text} (default: %(default)s)"
+
+
+class _Parser(argparse.ArgumentParser):
+    """Every subcommand's parser: the shared `HelpFormatter` unless one is given."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        super().__init__(*args, **kwargs)
 
 
 def build_hub_parser(
     prog: str, description: str, modules: Sequence[str], *, version: str | None = None
 ) -> argparse.ArgumentParser:
     """An argument parser whose subcommands come from ``modules``."""
-    parser = argparse.ArgumentParser(prog=prog, description=description)
+    parser = _Parser(prog=prog, description=description)
     if version is not None:
         parser.add_argument("--version", action="version", version=f"{prog} {version}")
-    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name in modules:
         importlib.import_module(name).add_subcommands(subparsers)
     return parser
 
 
-def report_error(where: str, err: Exception) -> int:
-    """Print ``"<where>: error: <message>"`` on stderr; return exit code 2 (bad input)."""
-    print(f"{where}: error: {err}", file=sys.stderr)
+def _one_line(text: object) -> str:
+    return " ".join(str(text).split())
+
+
+def report_error(where: str, err: Exception | str) -> int:
+    """Print ``"<where>: error: <message>"`` (one line) on stderr; return exit code 2."""
+    print(f"{where}: error: {_one_line(err)}", file=sys.stderr)
     return 2
+
+
+def print_json(obj, *, indent: int | None = None, reasons: dict | None = None) -> None:
+    """Print ``obj`` as strict JSON on stdout (`linvae.utils.io.dumps_json`)."""
+    print(dumps_json(obj, indent=indent, reasons=reasons))
+
+
+def interrupted_exit_code() -> int:
+    """The conventional exit code of the interrupted command: 128 + the signal's number."""
+    return 128 + int(_received["signal"])
+
+
+def _on_signal(signum, frame):
+    _received["signal"] = signal.Signals(signum)
+    if signum == signal.SIGTERM:
+        raise Terminated()
+    raise KeyboardInterrupt()
 
 
 def run_hub(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> int:
     """Parse ``argv`` and run the chosen subcommand; help and exit code 2 without one.
 
-    Bad input (``ValueError``, whose messages name the parameter, or ``FileNotFoundError``) is
-    reported as one line on stderr with exit code 2, for every subcommand alike.
+    Bad input (``ValueError``, whose messages name the parameter, or an ``OSError`` such as a
+    missing file) is reported as one line on stderr with exit code 2, for every subcommand
+    alike. SIGINT and SIGTERM raise ``KeyboardInterrupt`` in the command; one that reaches
+    this frame ends the program with 130 (SIGINT) or 143 (SIGTERM).
     """
-    args = parser.parse_args(argv)
+    args, extras = parser.parse_known_args(argv)
+    if extras:  # reported by the subcommand's parser: "prog command: error: ..."
+        subparsers = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        command = getattr(args, "command", None)
+        sub = subparsers[0].choices.get(command, parser) if subparsers and command else parser
+        sub.error(f"unrecognized arguments: {' '.join(extras)}")
     if getattr(args, "func", None) is None:
         parser.print_help()
         return 2
+    where = f"{parser.prog} {args.command}"
+    _received["signal"] = signal.SIGINT
+    in_main = threading.current_thread() is threading.main_thread()
+    previous = {}
+    if in_main:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, _on_signal)
+    show = warnings.showwarning
+
+    def one_line_warning(message, category, filename, lineno, file=None, line=None):
+        print(f"{where}: warning: {_one_line(message)}", file=sys.stderr)
+
+    warnings.showwarning = one_line_warning
     try:
         return int(args.func(args) or 0)
-    except (ValueError, FileNotFoundError) as err:
-        return report_error(f"{parser.prog} {args.command}", err)
+    except (ValueError, OSError) as err:
+        return report_error(where, err)
+    except KeyboardInterrupt:
+        print(f"{where}: interrupted", file=sys.stderr)
+        return interrupted_exit_code()
+    finally:
+        warnings.showwarning = show
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

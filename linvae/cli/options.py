@@ -2,7 +2,9 @@
 
 ``add_model_options(parser)`` adds the model and schedule options (paper notation: ``--M``,
 ``--rho``, ``--beta``, ...) and ``model_from_options(args)`` turns the parsed namespace into a
-`Model` with its KL schedule. The symbols are those of the theory page
+`Model` with its KL schedule; ``model_from_options(args, base=run.model)``
+starts from a run's model and changes only the options the user gave (``model_overrides``
+lists them, for the output's metadata). The symbols are those of the theory page
 (docs/theory.md, section "Conventions"). ``add_solver_options(parser)`` adds the ODE solver's
 options, ``add_sgd_noise_option(parser, help=...)`` the ``--no-sgd-noise`` switch.
 """
@@ -12,7 +14,7 @@ from __future__ import annotations
 import argparse
 
 from linvae.params import Model
-from linvae.schedules import Constant, LinearRamp, StepSchedule, TanhAnneal
+from linvae.schedules import Constant, LinearRamp, Schedule, StepSchedule, TanhAnneal
 from linvae.theory.solve import METHODS
 
 __all__ = [
@@ -20,6 +22,7 @@ __all__ = [
     "add_sgd_noise_option",
     "add_solver_options",
     "model_from_options",
+    "model_overrides",
     "parse_floats",
 ]
 
@@ -41,29 +44,86 @@ def parse_floats(text: str) -> float | tuple[float, ...]:
     return parts[0] if len(parts) == 1 else tuple(parts)
 
 
-def add_model_options(parser: argparse.ArgumentParser) -> None:
-    """Add the model and KL-annealing options to ``parser`` (two argument groups)."""
+class _Given(argparse.Action):
+    """Store the value and remember that the user gave the option (``args.given_options``)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        setattr(namespace, self.dest, values)
+        given = set(getattr(namespace, "given_options", None) or ())
+        namespace.given_options = given | {self.dest}
+
+
+# The model options and the Model field each one sets; the schedule options apart.
+_MODEL_FIELDS = {
+    "M": "M",
+    "M_star": "M_star",
+    "rho": "rho",
+    "eta": "eta",
+    "lam": "lam",
+    "tau": "tau",
+}
+_SCHEDULE_OPTIONS = ("beta", "anneal", "gamma", "t_ramp")
+
+
+def add_model_options(parser: argparse.ArgumentParser, *, from_run: str | None = None) -> None:
+    """Add the model and KL-annealing options to ``parser`` (two argument groups).
+
+    With ``from_run`` (the option or argument that names a run file, e.g. ``"--init"``), the
+    help says that the run's values are the defaults there: `model_from_options` with
+    ``base=run.model`` then changes only what the user gave.
+    """
+    note = f" with {from_run}: the run's" if from_run else ""
+
+    def h(text: str, default: str) -> str:
+        return f"{text} (default: {default}{';' + note if note else ''})"
+
     g = parser.add_argument_group("model")
-    g.add_argument("--M", type=int, default=1, help="latent dimension (default 1)")
-    g.add_argument("--M-star", type=int, default=1, help="number of true factors (default 1)")
+    g.add_argument("--M", type=int, default=1, action=_Given, help=h("latent dimension", "1"))
     g.add_argument(
-        "--rho", type=parse_floats, default=1.0, help="signal strength, or one per factor: 1,2.5"
+        "--M-star", type=int, default=1, action=_Given, help=h("number of true factors", "1")
     )
-    g.add_argument("--eta", type=float, default=1.0, help="noise strength (default 1)")
     g.add_argument(
-        "--beta", type=float, default=1.0, help="KL weight, or its final value when annealing"
+        "--rho",
+        type=parse_floats,
+        default=1.0,
+        action=_Given,
+        help=h("signal strength, or one per factor: 1,2.5", "1"),
     )
-    g.add_argument("--lam", type=float, default=0.0, help="L2 penalty on W and V (default 0)")
-    g.add_argument("--tau", type=float, default=0.01, help="learning rate (default 0.01)")
+    g.add_argument("--eta", type=float, default=1.0, action=_Given, help=h("noise strength", "1"))
+    g.add_argument(
+        "--beta",
+        type=float,
+        default=1.0,
+        action=_Given,
+        help=h("KL weight, or its final value when annealing", "1"),
+    )
+    g.add_argument(
+        "--lam", type=float, default=0.0, action=_Given, help=h("L2 penalty on W and V", "0")
+    )
+    g.add_argument(
+        "--tau", type=float, default=0.01, action=_Given, help=h("learning rate", "0.01")
+    )
     a = parser.add_argument_group("KL annealing")
     a.add_argument(
         "--anneal",
         choices=["none", "tanh", "linear", "step"],
         default="none",
-        help="tanh: beta tanh(gamma t); linear: ramp to beta over --t-ramp; step: 0 then beta",
+        action=_Given,
+        help=h(
+            "tanh: beta tanh(gamma t); linear: ramp to beta over --t-ramp; step: 0 then beta",
+            "none",
+        ),
     )
-    a.add_argument("--gamma", type=float, help="rate of the tanh schedule")
-    a.add_argument("--t-ramp", type=float, help="ramp length (linear) or switch time (step)")
+    a.add_argument(
+        "--gamma", type=float, action=_Given, help="rate of the tanh schedule (--anneal tanh)"
+    )
+    a.add_argument(
+        "--t-ramp",
+        type=float,
+        action=_Given,
+        help="ramp length (--anneal linear) or switch time (--anneal step)",
+    )
+    parser.set_defaults(given_options=frozenset())
 
 
 def add_sgd_noise_option(parser, *, help: str) -> None:
@@ -81,33 +141,96 @@ def add_solver_options(parser: argparse.ArgumentParser) -> None:
     add_sgd_noise_option(s, help="drop the O(tau^2) SGD-noise terms")
 
 
-def model_from_options(args: argparse.Namespace) -> Model:
+def _schedule(kind: str, beta: float, gamma: float | None, t_ramp: float | None) -> Schedule:
+    """The schedule of ``--anneal kind`` with its options; ValueError naming a missing one."""
+    if kind != "tanh" and gamma is not None:
+        raise ValueError(
+            f"--gamma is the rate of --anneal tanh; it has no meaning with --anneal {kind}. "
+            "Add --anneal tanh or drop --gamma."
+        )
+    if kind not in ("linear", "step") and t_ramp is not None:
+        raise ValueError(
+            f"--t-ramp belongs to --anneal linear or step; it has no meaning with --anneal "
+            f"{kind}. Add --anneal linear (or step) or drop --t-ramp."
+        )
+    if kind == "none":
+        return Constant(beta=beta)
+    if kind == "tanh":
+        if gamma is None:
+            raise ValueError("--anneal tanh needs --gamma (e.g. --gamma 0.002).")
+        return TanhAnneal(beta_final=beta, gamma=gamma)
+    if t_ramp is None:
+        raise ValueError(f"--anneal {kind} needs --t-ramp (a time in units of N steps).")
+    if kind == "linear":
+        return LinearRamp(beta_final=beta, t_ramp=t_ramp)
+    return StepSchedule(beta_final=beta, t_switch=t_ramp)
+
+
+def _kind_of(schedule: Schedule) -> str:
+    return {"constant": "none"}.get(schedule.kind, schedule.kind)
+
+
+def _schedule_over(base: Schedule, args: argparse.Namespace, given: set[str]) -> Schedule:
+    """``base`` (a run's schedule) with the schedule options the user gave put in."""
+    if not given & set(_SCHEDULE_OPTIONS):
+        return base
+    desc = base.describe()
+    kind = args.anneal if "anneal" in given else _kind_of(base)
+    if kind == "callable":
+        raise ValueError(
+            "The run's KL schedule was a Python function; give the whole schedule "
+            "(--anneal, --beta and --gamma or --t-ramp)."
+        )
+    beta = args.beta if "beta" in given else base.final
+    same_kind = kind == _kind_of(base)
+    gamma = args.gamma if "gamma" in given else None
+    if gamma is None and same_kind and kind == "tanh":
+        gamma = desc["gamma"]
+    t_ramp = args.t_ramp if "t_ramp" in given else None
+    if t_ramp is None and same_kind and kind in ("linear", "step"):
+        t_ramp = desc["t_ramp" if kind == "linear" else "t_switch"]
+    return _schedule(kind, beta, gamma, t_ramp)
+
+
+def model_from_options(args: argparse.Namespace, *, base: Model | None = None) -> Model:
     """The `Model` (with its schedule) of `add_model_options`.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed options.
+    base : Model, optional
+        A run's model: the result keeps every value of ``base`` except those the user gave
+        explicitly (`model_overrides` lists them). Without it, options not given take
+        their defaults.
 
     Raises
     ------
     ValueError
-        If an annealing schedule lacks its option (``--gamma``, ``--t-ramp``), or if ``Model``
-        rejects a value (the message names the parameter).
+        If an annealing schedule lacks its option (``--gamma``, ``--t-ramp``), an option is
+        given that its schedule does not use (``--gamma`` without ``--anneal tanh``), or
+        ``Model`` rejects a value (the message names the parameter).
     """
-    if args.anneal == "none":
-        beta = Constant(beta=args.beta)
-    elif args.anneal == "tanh":
-        if args.gamma is None:
-            raise ValueError("--anneal tanh needs --gamma (e.g. --gamma 0.002).")
-        beta = TanhAnneal(beta_final=args.beta, gamma=args.gamma)
+    given = set(getattr(args, "given_options", ()) or ())
+    if base is None:
+        beta = _schedule(args.anneal, args.beta, args.gamma, args.t_ramp)
+        fields = {name: getattr(args, name) for name in _MODEL_FIELDS}
     else:
-        if args.t_ramp is None:
-            raise ValueError(f"--anneal {args.anneal} needs --t-ramp (a time in units of N steps).")
-        cls = LinearRamp if args.anneal == "linear" else StepSchedule
-        key = "t_ramp" if args.anneal == "linear" else "t_switch"
-        beta = cls(beta_final=args.beta, **{key: args.t_ramp})
-    return Model(
-        M=args.M,
-        M_star=args.M_star,
-        rho=args.rho,
-        eta=args.eta,
-        beta=beta,
-        lam=args.lam,
-        tau=args.tau,
-    )
+        beta = _schedule_over(base.schedule, args, given)
+        fields = {
+            name: getattr(args, name) if name in given else getattr(base, field)
+            for name, field in _MODEL_FIELDS.items()
+        }
+    return Model(**fields, beta=beta)
+
+
+def model_overrides(base: Model, model: Model) -> dict:
+    """What ``model`` changes in ``base``: ``{field: {"run": old, "given": new}}`` (JSON-able).
+
+    Examples
+    --------
+    >>> model_overrides(Model(rho=1.0), Model(rho=2.0))
+    {'rho': {'run': 1.0, 'given': 2.0}}
+    """
+    old, new = base.describe(), model.describe()
+    return {k: {"run": old[k], "given": new[k]} for k in new if old.get(k) != new[k]}

@@ -1,5 +1,8 @@
 """``linvae simulate``: one-pass SGD from the command line (see docs/simulator.md).
 
+Ctrl-C (SIGINT) or SIGTERM saves the grid points recorded so far to ``--out`` and exits with
+130 or 143; the outputs are checked before the run starts.
+
 Like every CLI module, this one imports the simulator (numba) and matplotlib inside its command
 function, not at the top: building the parser (``linvae --help``) must stay light.
 """
@@ -7,10 +10,11 @@ function, not at the top: building the parser (``linvae --help``) must stay ligh
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
+from linvae.cli.frame import interrupted_exit_code, print_json
 from linvae.cli.options import add_model_options, model_from_options
+from linvae.utils.io import check_writable
 
 
 def add_subcommands(subparsers) -> None:
@@ -24,18 +28,24 @@ def add_subcommands(subparsers) -> None:
     )
     add_model_options(p)
     r = p.add_argument_group("run")
-    r.add_argument("--N", type=int, default=200, help="input dimension (default 200)")
+    r.add_argument("--N", type=int, default=200, help="input dimension")
     r.add_argument("--t-max", type=float, default=1500.0, help="training time in N steps")
-    r.add_argument("--dt", type=float, default=1.0, help="recording interval (default 1)")
-    r.add_argument("--seeds", type=int, default=5, help="number of seeds (default 5)")
-    r.add_argument("--seed", type=int, default=0, help="the one user seed (default 0)")
+    r.add_argument("--dt", type=float, default=1.0, help="recording interval")
+    r.add_argument("--seeds", type=int, default=5, help="number of seeds")
+    r.add_argument("--seed", type=int, default=0, help="the one user seed")
     r.add_argument("--tau-D", type=float, help="learning rate of D (default tau / N)")
-    r.add_argument("--W-star", choices=["ones", "orthogonal"], help="true factors")
+    r.add_argument(
+        "--W-star",
+        choices=["ones", "orthogonal"],
+        help="true factors (default: ones for M_star = 1, else orthogonal)",
+    )
     r.add_argument("--threads", type=int, help="threads (default: all cores)")
     r.add_argument("--save-weights", action="store_true", help="keep the final weights")
     o = p.add_argument_group("output")
-    o.add_argument("--out", default="run.npz", help="output .npz (default run.npz)")
-    o.add_argument("--plot", help="also draw eps_g(t) (mean and spread over seeds) to this file")
+    o.add_argument("--out", default="run.npz", help="output .npz")
+    o.add_argument(
+        "--plot", help="also draw eps_g(t) (mean and spread over seeds) to this figure file"
+    )
     o.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run_simulate)
 
@@ -45,6 +55,11 @@ def run_simulate(args: argparse.Namespace) -> int:
     from linvae.sgd.simulator import SimulationDiverged, SimulationInterrupted, simulate
 
     model = model_from_options(args)
+    out = check_writable(args.out, "--out")
+    if args.plot:
+        from linvae.plot.trajectory import check_figure_path  # matplotlib
+
+        check_figure_path(args.plot, "--plot")
     try:
         traj = simulate(
             model,
@@ -60,14 +75,19 @@ def run_simulate(args: argparse.Namespace) -> int:
             progress=not args.quiet,
         )
     except SimulationInterrupted as stop:
-        path = stop.partial.save(args.out)
-        print(f"\ninterrupted: saved {len(stop.partial.t)} grid points to {path}", file=sys.stderr)
-        return 130
+        path = stop.partial.save(out)
+        t_done = float(stop.partial.t[-1]) if len(stop.partial.t) else 0.0
+        print(
+            f"\nlinvae simulate: interrupted at t = {t_done:g}: saved {len(stop.partial.t)} "
+            f"grid points to {path}",
+            file=sys.stderr,
+        )
+        return interrupted_exit_code()
     except SimulationDiverged as err:
-        path = err.partial.save(args.out)
-        print(f"linvae simulate: error: {err}\nPartial run saved to {path}.", file=sys.stderr)
+        path = err.partial.save(out)
+        print(f"linvae simulate: error: {err} Partial run saved to {path}.", file=sys.stderr)
         return 1
-    path = traj.save(args.out)
+    path = traj.save(out)
     summary = {
         "out": str(path),
         "t_max": float(traj.t[-1]),
@@ -81,5 +101,5 @@ def run_simulate(args: argparse.Namespace) -> int:
         ax = plot_observable(traj, "eps_g", logy=True)
         ax.set_title(f"linear VAE, one-pass SGD (N = {traj.N})")
         summary["plot"] = str(save_figure(ax.figure, args.plot))
-    print(json.dumps(summary))
+    print_json(summary)
     return 0

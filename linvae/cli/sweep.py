@@ -8,14 +8,20 @@ building the parser (``linvae --help``) stays light.
 from __future__ import annotations
 
 import argparse
+import inspect
 import logging
+import sys
 import tomllib
 from pathlib import Path
+
+from linvae.cli.frame import interrupted_exit_code
+from linvae.utils.io import check_writable
 
 _DESCRIPTION = """\
 Run a sweep declared in a TOML file, resumably, on a local process pool (default), serially
 (--serial) or on a Dask cluster (--scheduler tcp://host:8786). Each finished point is written to
-OUT/points/ at once; rerunning the same command computes only what is missing. Gathered arrays:
+OUT/points/ at once; rerunning the same command computes only what is missing (Ctrl-C or
+SIGTERM stops the sweep with every finished point kept, exit code 130 or 143). Gathered arrays:
 OUT/results.npz (linvae.sweep.load_sweep reads the directory). A [finite_size] table turns the
 file into the finite-size-scaling sweep (SGD vs ODE vs N): OUT/finite_size.json and .png.
 See docs/sweeps.md for the file format."""
@@ -26,7 +32,6 @@ def add_subcommands(subparsers) -> None:
         "sweep",
         help="run a parameter sweep (SGD, ODE or both) locally or on a Dask cluster",
         description=_DESCRIPTION,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("config", type=Path, help="TOML file declaring the sweep")
     p.add_argument("--out", type=Path, required=True, help="output directory (resumable)")
@@ -34,9 +39,7 @@ def add_subcommands(subparsers) -> None:
     where.add_argument("--scheduler", help="address of a Dask scheduler, e.g. tcp://host:8786")
     where.add_argument("--serial", action="store_true", help="run in this process, one by one")
     p.add_argument("--workers", type=int, help="local pool size (default: number of CPUs)")
-    p.add_argument(
-        "--threads-per-point", type=int, default=1, help="numba threads per point (default 1)"
-    )
+    p.add_argument("--threads-per-point", type=int, default=1, help="numba threads per point")
     p.add_argument(
         "--no-retry-failed", action="store_true", help="keep points that failed before as failed"
     )
@@ -45,18 +48,35 @@ def add_subcommands(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from linvae.sweep import SweepInterrupted  # light: the sweep face loads on first use
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    if not args.config.is_file():
+        raise FileNotFoundError(f"No sweep file at {args.config}.")
+    try:
+        with open(args.config, "rb") as f:
+            config = tomllib.load(f)
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+        # Reported by the CLI frame like every bad input ("linvae sweep: error: ...").
+        raise ValueError(f"cannot read {args.config} as TOML: {err}") from err
+    check_writable(args.out, "--out", directory=True)
+    try:
+        return _run(args, config)
+    except SweepInterrupted as stop:
+        print(
+            f"\nlinvae sweep: interrupted: {stop.done} of {stop.total} points done and saved "
+            f"in {stop.directory}; run the same command again to compute the rest.",
+            file=sys.stderr,
+        )
+        return interrupted_exit_code()
+
+
+def _run(args: argparse.Namespace, config: dict) -> int:
     # Heavy (numba; dask on demand; matplotlib): loaded only when the command runs.
     from linvae.analysis.finite_size import finite_size_scaling
     from linvae.plot.sweep import plot_finite_size_scaling
     from linvae.sweep import Sweep, model_from_config, run_sweep
 
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        with open(args.config, "rb") as f:
-            config = tomllib.load(f)
-    except (OSError, tomllib.TOMLDecodeError) as err:
-        # Reported by the CLI frame like every bad input ("linvae sweep: error: ...").
-        raise ValueError(f"cannot read {args.config}: {err}") from err
     scheduler = args.scheduler or ("serial" if args.serial else "processes")
     options = {
         "scheduler": scheduler,
@@ -75,6 +95,12 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError(
                 f"Unknown entries {sorted(unknown)} next to [finite_size]; allowed: "
                 f"{sorted(allowed)}."
+            )
+        accepted = set(inspect.signature(finite_size_scaling).parameters) - {"model"}
+        unknown = sorted(set(fss_table) - accepted)
+        if unknown:
+            raise ValueError(
+                f"Unknown entries {unknown} in [finite_size]; allowed: {sorted(accepted)}."
             )
         kw = {k: v for k, v in config.items() if k in allowed - {"model"}}
         fss = finite_size_scaling(

@@ -10,17 +10,23 @@ every CLI module, so that building the parser (``linvae --help``) stays light.
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import sys
 import warnings
 
 import numpy as np
 
-from linvae.cli.options import add_model_options, add_solver_options, model_from_options
-from linvae.comparison import compare
+from linvae.cli.frame import print_json
+from linvae.cli.options import (
+    add_model_options,
+    add_solver_options,
+    model_from_options,
+    model_overrides,
+)
+from linvae.comparison import ModelMismatchWarning, compare, model_differences
 from linvae.observables import ORDER_PARAMETER_NAMES, OrderParameters
-from linvae.trajectory import Trajectory
+from linvae.trajectory import OBSERVABLE_NAMES, Trajectory
+from linvae.utils.io import check_writable
 
 _INIT_VALUES_FORMAT = """\
 --init-values takes the initial order parameters as name=values pairs separated by commas or
@@ -88,19 +94,25 @@ def add_subcommands(subparsers) -> None:
         description=(
             "Integrate the sympy-derived ODEs of (m, d, Q, E, R, D) from given initial order\n"
             "parameters or from the measured t = 0 values of a simulation.\n\n"
+            "With --init RUN the run's model and KL schedule (M, M_star, rho, eta, beta or\n"
+            "its schedule, lam, tau) and its time grid are used; an option given explicitly\n"
+            "overrides the run's value, and the output records it (metadata 'overrides').\n\n"
             + _INIT_VALUES_FORMAT
         ),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    add_model_options(p)
+    add_model_options(p, from_run="--init")
     g = p.add_argument_group("run")
-    g.add_argument("--t-max", type=float, default=1500.0, help="end time (default 1500)")
-    g.add_argument("--dt", type=float, default=1.0, help="output spacing (default 1)")
+    g.add_argument(
+        "--t-max", type=float, help="end time (default: 1500; with --init: the run's last time)"
+    )
+    g.add_argument(
+        "--dt", type=float, help="output spacing (default: 1; with --init: the run's times)"
+    )
     init = g.add_mutually_exclusive_group(required=True)
     init.add_argument("--init", help="a run .npz: start from its measured t = 0 values")
     init.add_argument("--init-values", help="m=..,d=..,Q=..,E=..,R=..,D=.. (see above)")
     add_solver_options(p)
-    p.add_argument("--out", default="ode.npz", help="output .npz (default ode.npz)")
+    p.add_argument("--out", default="ode.npz", help="output .npz")
     p.set_defaults(func=run_ode)
 
     c = subparsers.add_parser(
@@ -108,57 +120,95 @@ def add_subcommands(subparsers) -> None:
         help="overlay a simulation and its ODE twin",
         description=(
             "Plot SGD (mean and +-1 std over seeds) against the ODE. Without --ode, the ODE "
-            "is solved from the run's measured t = 0 order parameters on the run's time grid."
+            "is solved with the run's model from the run's measured t = 0 order parameters on "
+            "the run's time grid. An --ode of another model is refused (the gap would mean "
+            "nothing) unless --allow-model-mismatch is given."
         ),
     )
     c.add_argument("run", help="a run .npz written by `linvae simulate`")
     c.add_argument("--ode", help="an .npz written by `linvae ode` (default: solve it now)")
     c.add_argument(
-        "--observables", default="eps_g,m,Q,D", help="comma-separated (default eps_g,m,Q,D)"
+        "--observables",
+        default="eps_g,m,Q,D",
+        help=f"comma-separated, from {','.join(OBSERVABLE_NAMES)}",
     )
     c.add_argument("--show-seeds", action="store_true", help="draw every seed thinly")
     c.add_argument("--save-ode", help="also write the solved ODE to this .npz")
+    c.add_argument(
+        "--allow-model-mismatch",
+        action="store_true",
+        help="draw an --ode of another model than the run's (with a warning)",
+    )
     add_solver_options(c)
-    c.add_argument("--out", default="compare.png", help="figure file (default compare.png)")
+    c.add_argument("--out", default="compare.png", help="figure file (png, pdf, svg)")
     c.set_defaults(func=run_compare)
 
 
 def run_ode(args: argparse.Namespace) -> int:
     from linvae.theory import solve_ode  # sympy, numba: loaded only when the command runs
 
-    model = model_from_options(args)
+    out = check_writable(args.out, "--out")
+    overrides: dict = {}
     if args.init is not None:
-        init = Trajectory.load(args.init)
-        if (init.model.M, init.model.M_star) != (model.M, model.M_star):
+        run = Trajectory.load(args.init)
+        model = model_from_options(args, base=run.model)
+        overrides = model_overrides(run.model, model)
+        if (run.model.M, run.model.M_star) != (model.M, model.M_star):
             raise ValueError(
-                f"{args.init} has M = {init.model.M}, M_star = {init.model.M_star}; pass "
-                "the same --M and --M-star."
+                f"{args.init} has M = {run.model.M}, M_star = {run.model.M_star}; its measured "
+                "initial values cannot start a model of other sizes. Drop --M / --M-star."
             )
+        for name, change in overrides.items():
+            print(
+                f"linvae ode: note: {name} = {change['given']} given; the run {args.init} has "
+                f"{change['run']}.",
+                file=sys.stderr,
+            )
+        init = run
+        t_max = float(run.t[-1]) if args.t_max is None else args.t_max
+        t_eval = run.t if args.t_max is None and args.dt is None else None
+        dt = 1.0 if args.dt is None else args.dt
     else:
+        model = model_from_options(args)
         init = parse_init_values(args.init_values, model.M, model.M_star)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        sol = solve_ode(
-            model,
-            t_max=args.t_max,
-            dt=args.dt,
-            init=init,
-            method=args.method,
-            rtol=args.rtol,
-            atol=args.atol,
-            sgd_noise=not args.no_sgd_noise,
-        )
-    for w in caught:
-        print(f"linvae ode: warning: {w.message}", file=sys.stderr)
-    path = sol.save(args.out)
+        t_max = 1500.0 if args.t_max is None else args.t_max
+        t_eval, dt = None, 1.0 if args.dt is None else args.dt
+    sol = solve_ode(
+        model,
+        t_max=t_max,
+        dt=dt,
+        t_eval=t_eval,
+        init=init,
+        method=args.method,
+        rtol=args.rtol,
+        atol=args.atol,
+        sgd_noise=not args.no_sgd_noise,
+    )
+    if args.init is not None:
+        sol.meta.update(init_file=str(args.init), overrides=overrides)
+    path = sol.save(out)
     summary = {
         "out": str(path),
         "t_max": float(sol.t[-1]),
         "eps_g_final": float(sol.eps_g[0, -1]),
         "nfev": sol.meta["nfev"],
     }
-    print(json.dumps(summary))
+    if args.init is not None:
+        summary["overrides"] = overrides
+    print_json(summary)
     return 0
+
+
+def _observables(text: str) -> tuple[str, ...]:
+    """The names of ``--observables``; ValueError naming an unknown one."""
+    names = tuple(n.strip() for n in text.split(",") if n.strip())
+    unknown = [n for n in names if n not in OBSERVABLE_NAMES]
+    if unknown or not names:
+        raise ValueError(
+            f"--observables: unknown {', '.join(map(repr, unknown)) or 'empty list'}; choose "
+            f"from {', '.join(OBSERVABLE_NAMES)} (e.g. --observables eps_g,m)."
+        )
+    return names
 
 
 def run_compare(args: argparse.Namespace) -> int:
@@ -167,12 +217,26 @@ def run_compare(args: argparse.Namespace) -> int:
 
     matplotlib.use("Agg")
     from linvae.plot.compare import plot_compare
-    from linvae.plot.trajectory import save_figure
+    from linvae.plot.trajectory import check_figure_path, save_figure
     from linvae.theory import solve_ode
 
+    names = _observables(args.observables)
+    out = check_figure_path(args.out, "--out")
+    if args.save_ode:
+        check_writable(args.save_ode, "--save-ode")
     run = Trajectory.load(args.run)
     if args.ode:
         ode = Trajectory.load(args.ode)
+        differences = model_differences(run.model, ode.model)
+        if differences:
+            text = "; ".join(f"{k}: run {a}, ODE {b}" for k, (a, b) in differences.items())
+            if not args.allow_model_mismatch:
+                raise ValueError(
+                    f"{args.run} and {args.ode} are of different models ({text}). Solve the "
+                    f"ODE from the run (`linvae ode --init {args.run}`, or leave out --ode), "
+                    "or pass --allow-model-mismatch to draw them anyway."
+                )
+            print(f"linvae compare: warning: different models ({text}).", file=sys.stderr)
     else:
         ode = solve_ode(
             run.model,
@@ -186,13 +250,17 @@ def run_compare(args: argparse.Namespace) -> int:
         )
         if args.save_ode:
             ode.save(args.save_ode)
-    names = tuple(n.strip() for n in args.observables.split(",") if n.strip())
     fig = plot_compare(run, ode, names=names, show_seeds=args.show_seeds)
-    path = save_figure(fig, args.out)
+    path = save_figure(fig, out)
     summary = {"out": str(path)}
-    try:
-        summary["max_abs_eps_g_gap"] = compare(run, ode, "eps_g").max_abs_gap
-    except ValueError:  # an --ode on another time grid: the figure, but no gap to report
-        pass
-    print(json.dumps(summary))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ModelMismatchWarning)  # refused or warned above
+        try:
+            summary["max_abs_eps_g_gap"] = compare(run, ode, "eps_g").max_abs_gap
+        except ValueError:  # an --ode on another time grid: the figure, but no gap to report
+            summary["max_abs_eps_g_gap"] = None
+            summary["null_reasons"] = {
+                "max_abs_eps_g_gap": "the run and the ODE share no time point"
+            }
+    print_json(summary)
     return 0

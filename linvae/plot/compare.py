@@ -12,8 +12,9 @@ from collections.abc import Sequence
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
+from linvae.plot.labels import model_text
 from linvae.plot.trajectory import plot_observable
-from linvae.trajectory import Trajectory
+from linvae.trajectory import OBSERVABLE_NAMES, Trajectory
 
 __all__ = ["plot_compare"]
 
@@ -46,7 +47,12 @@ def plot_compare(
     show_seeds : bool
         Also draw every SGD seed thinly.
     title : str, optional
-        Figure title; by default the model's parameters.
+        Figure title; by default the model's parameters in symbols.
+
+    Raises
+    ------
+    ValueError
+        If a name is not an observable (the message lists them).
 
     Returns
     -------
@@ -64,6 +70,12 @@ def plot_compare(
     >>> ode = solve_ode(Model(tau=0.1), t_max=50.0, init=init)
     >>> fig = plot_compare(ode, ode, names=("eps_g",))
     """
+    unknown = [n for n in names if n not in OBSERVABLE_NAMES]
+    if unknown or not names:
+        raise ValueError(
+            f"The `names` parameter of plot_compare must list observables from "
+            f"{', '.join(OBSERVABLE_NAMES)}. Got {tuple(names)!r}."
+        )
     n = len(names)
     cols = min(n, 2)
     rows = -(-n // cols)
@@ -82,12 +94,6 @@ def plot_compare(
     for ax in list(axes.flat)[n:]:
         ax.set_visible(False)
     if title is None:
-        mdl = run.model
-        beta = mdl.schedule.describe()
-        beta_text = ", ".join(f"{k}={v:g}" for k, v in beta.items() if isinstance(v, float))
-        title = (
-            f"M={mdl.M}, M*={mdl.M_star}, rho={mdl.rho}, eta={mdl.eta:g}, "
-            f"beta[{beta['kind']}]: {beta_text}, lam={mdl.lam:g}, tau={mdl.tau:g}"
-        )
+        title = model_text(run.model)
     fig.suptitle(title, fontsize=9)
     return fig

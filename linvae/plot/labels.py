@@ -7,7 +7,7 @@ results page (docs/results.md): observables (``eps_g``, ``m`` ... ``D``), parame
 
 from __future__ import annotations
 
-__all__ = ["LABELS", "axis_label", "tex"]
+__all__ = ["LABELS", "axis_label", "model_text", "schedule_text", "tex"]
 
 LABELS: dict[str, str] = {
     # time and observables
@@ -63,3 +63,51 @@ def tex(name: str) -> str:
     $\varepsilon_g^{SGD}$
     """
     return LABELS.get(name, name).strip("$")
+
+
+def schedule_text(schedule) -> str:
+    r"""A KL schedule in symbols, for titles and legends (mathtext).
+
+    Examples
+    --------
+    >>> from linvae import TanhAnneal
+    >>> print(schedule_text(TanhAnneal(beta_final=0.8, gamma=0.05)))
+    $\beta(t) = 0.8\,\tanh(0.05\,t)$
+    """
+    d = schedule.describe()
+    kind = d["kind"]
+    if kind == "constant":
+        return rf"$\beta = {d['beta']:g}$"
+    if kind == "tanh":
+        return rf"$\beta(t) = {d['beta_final']:g}\,\tanh({d['gamma']:g}\,t)$"
+    if kind == "linear":
+        return (
+            rf"$\beta$: {d['beta_initial']:g} $\to$ {d['beta_final']:g} linearly until "
+            rf"$t = {d['t_ramp']:g}$"
+        )
+    if kind == "step":
+        return (
+            rf"$\beta$: {d['beta_initial']:g}, then {d['beta_final']:g} from "
+            rf"$t = {d['t_switch']:g}$"
+        )
+    return rf"$\beta(t)$ = {d.get('name', kind)}"
+
+
+def model_text(model) -> str:
+    r"""A model's parameters in symbols, for figure titles (mathtext).
+
+    Examples
+    --------
+    >>> from linvae import Model
+    >>> print(model_text(Model(rho=2.0)))
+    $M = 1$, $M^* = 1$, $\rho = 2$, $\eta = 1$, $\beta = 1$, $\lambda = 0$, $\tau = 0.01$
+    """
+    rho = model.rho if isinstance(model.rho, float) else tuple(model.rho)
+    rho_text = (
+        f"{rho:g}" if isinstance(rho, float) else "(" + ", ".join(f"{r:g}" for r in rho) + ")"
+    )
+    return (
+        f"$M = {model.M}$, $M^* = {model.M_star}$, $\\rho = {rho_text}$, "
+        f"$\\eta = {model.eta:g}$, {schedule_text(model.schedule)}, "
+        f"$\\lambda = {model.lam:g}$, $\\tau = {model.tau:g}$"
+    )

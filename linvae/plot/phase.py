@@ -11,6 +11,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.axes import Axes
+from matplotlib.ticker import MaxNLocator
 
 from linvae.analysis.phase import PhaseDiagram
 from linvae.plot.labels import LABELS, axis_label
@@ -51,23 +52,83 @@ def plot_phase_diagram(
     mesh = ax.pcolormesh(diagram.x, diagram.y, data, shading="nearest", cmap="viridis")
     ax.figure.colorbar(mesh, ax=ax, label=axis_label(value))
     if "phase" in diagram.values:
-        learned = (np.asarray(diagram.values["phase"]) == "learned").astype(float)
-        ax.contour(diagram.x, diagram.y, learned, levels=[0.5], colors="w", linewidths=1.0)
+        # The boundary is the analytic beta* line below (a contour of the grid's labels
+        # would be a staircase); each region is named at its centre of mass.
+        _label_regions(ax, diagram)
     for key, color in (("beta_star", "r"), ("beta_eta", "orange")):
         if key in diagram.boundary:
-            ax.plot(diagram.boundary[key], diagram.y, "--", color=color, lw=1.5, label=LABELS[key])
+            x = np.asarray(diagram.boundary[key])
+            style = {"color": color, "lw": 1.5, "ls": "--"}
+            label = _BOUNDARY_WORDS.get(key, LABELS[key])
+            if np.all(x == x[0]):  # the same beta for every y: across the whole axis
+                ax.axvline(x[0], label=label, **style)
+            else:
+                ax.plot(x, diagram.y, label=label, **style)
     if "gamma_c" in diagram.boundary:
         ax.plot(diagram.boundary["gamma_c"], diagram.y, "--", color="r", label=LABELS["gamma_c"])
         ax.plot(diagram.boundary["gamma_opt"], diagram.y, ":", color="w", label="best grid rate")
     if log_x:
         ax.set_xscale("log")
     ax.set_xlim(diagram.x.min(), diagram.x.max())
-    ax.set_ylim(diagram.y.min(), diagram.y.max())
+    if diagram.y_name == "M":  # whole rows for the whole numbers M, and integer ticks
+        ax.set_ylim(diagram.y.min() - 0.5, diagram.y.max() + 0.5)
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    else:
+        ax.set_ylim(diagram.y.min(), diagram.y.max())
     ax.set_xlabel(axis_label(diagram.x_name))
     ax.set_ylabel(axis_label(diagram.y_name))
     ax.legend(loc="upper right", frameon=True, fontsize=8)
-    ax.set_title(f"{diagram.kind}: {value}")
+    ax.set_title(_title(diagram, value), fontsize=10)
     return ax
+
+
+# Legend entries of the analytic boundaries.
+_BOUNDARY_WORDS = {
+    "beta_star": r"$\beta^*$: collapse threshold",
+    "beta_eta": r"$\beta = \eta$: spare latents stop fitting noise",
+}
+# Titles of the diagrams, in words; the colour's symbol is added by _title.
+_KIND_TITLES = {
+    "beta-rho": r"Posterior collapse over KL weight $\beta$ and signal $\rho$",
+    "beta-eta": r"Posterior collapse over KL weight $\beta$ and noise $\eta$",
+    "beta-lam": r"Posterior collapse over KL weight $\beta$ and L2 penalty $\lambda$",
+    "gamma-beta_f": r"KL annealing $\beta_f \tanh(\gamma t)$: speed-up",
+    "M-beta": r"Spare latents ($M > M^*$): extra error at the attractor",
+}
+_VALUE_WORDS = {
+    "eps_g_star": "error at the attractor",
+    "penalty": r"extra error over $M = M^*$",
+    "speedup": r"convergence speed-up over a constant $\beta_f$",
+    "t_conv": "convergence time",
+    "top_eigenvalue": "top Jacobian eigenvalue at the attractor",
+}
+
+
+def _title(diagram: PhaseDiagram, value: str) -> str:
+    """``"<what the diagram shows>\ncolour: <value in words> <symbol>"``."""
+    head = _KIND_TITLES.get(diagram.kind, diagram.kind)
+    words = _VALUE_WORDS.get(value, value.replace("_", " "))
+    symbol = axis_label(value)
+    return f"{head}\ncolour: {words}" + (f", {symbol}" if symbol != value else "")
+
+
+def _label_regions(ax: Axes, diagram: PhaseDiagram) -> None:
+    """Write "learned" and "collapsed" at the centre of mass of each region."""
+    phase = np.asarray(diagram.values["phase"])
+    for name in ("learned", "collapsed"):
+        rows, cols = np.nonzero(phase == name)
+        if rows.size == 0:
+            continue
+        ax.text(
+            diagram.x[cols].mean(),
+            diagram.y[rows].mean(),
+            name,
+            ha="center",
+            va="center",
+            fontsize=10,
+            color="k",
+            bbox={"boxstyle": "round", "fc": "w", "ec": "none", "alpha": 0.75},
+        )
 
 
 def plot_error_vs_beta(

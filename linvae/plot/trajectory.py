@@ -14,19 +14,31 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.axes import Axes
+from matplotlib.backend_bases import FigureCanvasBase
 from matplotlib.figure import Figure
 
-from linvae.plot.labels import LABELS, axis_label
-from linvae.trajectory import Trajectory
+from linvae.plot.labels import LABELS, axis_label, schedule_text
+from linvae.trajectory import OBSERVABLE_NAMES, Trajectory
+from linvae.utils.io import check_writable
 
-__all__ = ["observable_series", "plot_observable", "save_figure"]
+__all__ = ["check_figure_path", "observable_series", "plot_observable", "save_figure"]
 
 
 def observable_series(traj: Trajectory, name: str, index: tuple[int, ...] = ()) -> np.ndarray:
     """One scalar series per seed, shape (S, T): ``eps_g`` or an entry of a matrix observable.
 
     For m and d the sign is dropped (|m|, |d|): the model is symmetric under W, V -> -W, -V.
+
+    Raises
+    ------
+    ValueError
+        If ``name`` is not an observable, or ``index`` not an entry of it.
     """
+    if name not in OBSERVABLE_NAMES:
+        raise ValueError(
+            f"The `name` parameter of observable_series must be one of "
+            f"{', '.join(OBSERVABLE_NAMES)}. Got {name!r}."
+        )
     arr = getattr(traj, name)
     if arr.ndim > 2:
         idx = index or (0,) * (arr.ndim - 2)
@@ -57,7 +69,9 @@ def plot_observable(
     ax : matplotlib Axes, optional
     labels : sequence of str, optional
     logy : bool
-        Logarithmic y axis.
+        Logarithmic y axis. Values <= 0 are not drawn there, and where mean - std <= 0 the
+        band's lower edge is ``mean^2 / (mean + std)`` (the upper edge mirrored on the log
+        scale) instead of the bottom of the axis.
     show_seeds : bool
         Also draw each SGD seed thinly.
 
@@ -69,20 +83,30 @@ def plot_observable(
         trajectories = [trajectories]
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 4), constrained_layout=True)
+    # A log axis cannot show values <= 0 (matplotlib would draw them at its floor): masked.
+    shown = _positive if logy else np.asarray
     for i, traj in enumerate(trajectories):
         series = observable_series(traj, name, index)
         label = labels[i] if labels else _default_label(traj)
         if traj.source == "ode":
-            ax.plot(traj.t, series[0], "--", lw=1.8, label=label, color=f"C{i}")
+            ax.plot(traj.t, shown(series[0]), "--", lw=1.8, label=label, color=f"C{i}")
             continue
         mean = series.mean(axis=0)
-        (line,) = ax.plot(traj.t, mean, lw=1.4, label=label, color=f"C{i}")
+        (line,) = ax.plot(traj.t, shown(mean), lw=1.4, label=label, color=f"C{i}")
         if series.shape[0] > 1:
             std = series.std(axis=0, ddof=1)
-            ax.fill_between(traj.t, mean - std, mean + std, color=line.get_color(), alpha=0.25)
+            low, high = mean - std, mean + std
+            if logy:
+                # Where mean - std <= 0 the band would fall to the axis floor: its lower edge
+                # is the upper one mirrored about the mean on the log scale, mean^2 / (mean +
+                # std).
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    low = np.where(low > 0, low, mean**2 / high)
+                low, high = shown(low), shown(high)
+            ax.fill_between(traj.t, low, high, color=line.get_color(), alpha=0.25)
         if show_seeds:
             for s in series:
-                ax.plot(traj.t, s, lw=0.5, alpha=0.4, color=line.get_color())
+                ax.plot(traj.t, shown(s), lw=0.5, alpha=0.4, color=line.get_color())
     ax.set_xlabel(f"{LABELS['t']} = step / {LABELS['N']}")
     ax.set_ylabel(axis_label(name, index))
     if logy:
@@ -91,12 +115,48 @@ def plot_observable(
     return ax
 
 
+def _positive(values: np.ndarray) -> np.ndarray:
+    """``values`` with the entries <= 0 (or NaN) masked as NaN: what a log axis can show."""
+    values = np.asarray(values, dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        return np.where(values > 0, values, np.nan)
+
+
 def _default_label(traj: Trajectory) -> str:
-    beta = traj.model.schedule.describe()
-    beta_text = f"beta={beta['beta']:g}" if beta["kind"] == "constant" else f"beta: {beta['kind']}"
+    beta = schedule_text(traj.model.schedule)
     if traj.source == "ode":
-        return f"ODE, {beta_text}"
-    return f"SGD N={traj.N}, {traj.n_seeds} seeds, {beta_text}"
+        return f"ODE, {beta}"
+    return f"SGD $N = {traj.N}$, {traj.n_seeds} seeds, {beta}"
+
+
+def check_figure_path(path: str | Path, name: str = "path") -> Path:
+    """Check, before drawing, that a figure can be saved at ``path``; return it as a Path.
+
+    The suffix must be a format matplotlib writes (png, pdf, svg, ...) and the path writable
+    (`linvae.utils.io.check_writable`).
+
+    Raises
+    ------
+    ValueError
+        Naming ``name`` (e.g. ``"--out"``), the path and the formats.
+
+    Examples
+    --------
+    >>> check_figure_path("fig.xyz", "--out")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: Cannot write --out fig.xyz: '.xyz' is not a figure format; use one of ..., .png, ...
+    """
+    path = Path(path)
+    formats = sorted(FigureCanvasBase.get_supported_filetypes())
+    if path.suffix.lower().lstrip(".") not in formats:
+        shown = f"{path.suffix!r} is not a figure format" if path.suffix else "no suffix"
+        raise ValueError(
+            f"Cannot write {name} {path}: {shown}; use one of "
+            + ", ".join(f".{f}" for f in formats)
+            + "."
+        )
+    return check_writable(path, name)
 
 
 def save_figure(fig: Figure, path: str | Path, *, dpi: float = 150) -> Path:

@@ -72,7 +72,8 @@ class SimulationDiverged(FloatingPointError):
 
 
 class SimulationInterrupted(KeyboardInterrupt):
-    """Raised on Ctrl-C; ``partial`` holds every grid point recorded so far."""
+    """Raised on Ctrl-C (and, in the ``linvae`` program, on SIGTERM); ``partial`` holds every
+    grid point recorded so far."""
 
     def __init__(self, partial: Trajectory):
         super().__init__(f"Simulation interrupted at t = {partial.t[-1] if len(partial.t) else 0}")
@@ -311,7 +312,8 @@ def simulate(
     SimulationDiverged
         Weights became non-finite or some D_k <= 0; carries the partial trajectory.
     SimulationInterrupted
-        On Ctrl-C (a KeyboardInterrupt); carries everything recorded so far.
+        On Ctrl-C, or any KeyboardInterrupt (the ``linvae`` program raises one on SIGTERM
+        too); carries everything recorded so far.
 
     Notes
     -----
@@ -421,7 +423,15 @@ def simulate(
     # One seed or one thread: no parallel region (cheaper, and safe in threaded callers).
     kernel = run_chunk_serial if n_seeds == 1 or n_threads == 1 else run_chunk
     previous_threads = numba.get_num_threads()
-    report = make_progress(progress, total, f"SGD N={N} M={model.M} seeds={n_seeds}", unit="steps")
+    # The first call of the kernel in a process compiles it (or loads it from numba's cache):
+    # the bar says so, and its estimate starts after it.
+    report = make_progress(
+        progress,
+        total,
+        f"SGD N={N} M={model.M} seeds={n_seeds}",
+        unit="steps",
+        warmup=None if kernel.signatures else "compiling",
+    )
     started = time.perf_counter()
     s = 0
     try:

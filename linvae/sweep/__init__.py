@@ -44,7 +44,7 @@ _getattr, __dir__, __all__ = _lazy.attach(
             "Sweep",
             "model_from_config",
         ],
-        "run": ["run_sweep"],
+        "run": ["SweepInterrupted", "run_sweep"],
         "store": ["SweepResult", "load_sweep"],
     },
 )

@@ -21,6 +21,7 @@ from __future__ import annotations
 import abc
 import multiprocessing
 import os
+import signal
 import sys
 import time
 import traceback
@@ -65,6 +66,22 @@ class Execution(abc.ABC):
 def failed_outcome(err: BaseException) -> Outcome:
     """The outcome of a point whose worker failed outside ``compute`` (e.g. it was killed)."""
     return {"error": f"{type(err).__name__}: {err}", "traceback": traceback.format_exc()}
+
+
+def _ignore_interrupts() -> None:
+    """In a pool worker: leave Ctrl-C to the parent, which stops the workers itself (a
+    terminal sends SIGINT to the whole process group)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _stop_workers(pool: ProcessPoolExecutor) -> None:
+    """Terminate the worker processes of ``pool`` (their running points are abandoned)."""
+    # concurrent.futures has no public way to stop running work before Python 3.14
+    # (terminate_workers); its process table is the only handle on the workers.
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        if process.is_alive():
+            process.terminate()
+    pool.shutdown(wait=False, cancel_futures=True)
 
 
 def _outcome_of(future) -> Outcome:
@@ -119,12 +136,19 @@ class ProcessPool(Execution):
             return
         workers = self.workers or os.cpu_count() or 1
         pool = ProcessPoolExecutor(
-            max_workers=min(workers, len(jobs)), mp_context=multiprocessing.get_context("spawn")
+            max_workers=min(workers, len(jobs)),
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_ignore_interrupts,
         )
         try:
             futures = {pool.submit(compute, settings): index for index, settings in jobs}
             for future in as_completed(futures):
                 on_outcome(futures[future], _outcome_of(future))
+        except BaseException:
+            # Interrupted (or on_outcome failed): stop the running points now rather than
+            # wait for them; what has finished is already reported.
+            _stop_workers(pool)
+            raise
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
 

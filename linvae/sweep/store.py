@@ -7,7 +7,8 @@ Layout of a sweep directory::
                               "sgd/t", "sgd/m", ..., "ode/eps_g" and "info" (JSON: the point's
                               parameters, seed, wall time, run metadata)
     DIR/index.json            every point's parameters, status ("done", "failed", "pending"),
-                              file, wall time and error; rewritten atomically after each point
+                              file, wall time and error; rewritten atomically every few
+                              seconds while the sweep runs, and when it ends or is interrupted
     DIR/results.npz           the gathered arrays (see SweepResult.save), when the sweep ends
 
 The point files are the truth: `load_sweep` rebuilds everything from them, and a rerun of
@@ -28,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from linvae.sweep.grid import Sweep, jsonable
-from linvae.utils.io import atomic_write, atomic_write_json
+from linvae.utils.io import atomic_write, atomic_write_json, load_npz
 
 __all__ = ["SweepResult", "load_sweep"]
 
@@ -63,10 +64,9 @@ def write_point(directory: Path, index: int, outcome: Mapping[str, Any]) -> None
 def read_point(path: Path) -> tuple[dict[str, np.ndarray], dict] | None:
     """The arrays and info of a point file, or None if it is unreadable (then it is redone)."""
     try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {k: data[k] for k in data.files if k != "info"}
-            info = json.loads(str(data["info"]))
-    except (OSError, ValueError, KeyError, EOFError) as err:
+        arrays = load_npz(path)
+        info = json.loads(str(arrays.pop("info")))
+    except (OSError, ValueError, KeyError) as err:
         _LOG.warning(
             "Ignoring unreadable sweep point file %s (%s); it will be recomputed.", path, err
         )
@@ -226,12 +226,26 @@ class SweepResult:
 
     @classmethod
     def load(cls, path: str | Path) -> SweepResult:
-        """Read a file written by `save`."""
-        with np.load(path, allow_pickle=False) as f:
+        """Read a file written by `save`.
+
+        Raises
+        ------
+        FileNotFoundError
+            If there is no file at ``path``.
+        ValueError
+            If it is not such a file (truncated, not an ``.npz``, entries missing).
+        """
+        f = load_npz(path)
+        try:
             layout = json.loads(str(f["layout"]))
             coords = {k: f[f"coord/{k}"] for k in layout["coords"]}
             data = {k: f[k] for k in layout["dims"]}
             status = f["status"]
+        except (KeyError, ValueError) as err:
+            raise ValueError(
+                f"{path} is not a sweep result written by SweepResult.save ({err!r} missing or "
+                "unreadable)."
+            ) from None
         return cls(
             sweep=Sweep.from_description(layout["sweep"]),
             coords=coords,

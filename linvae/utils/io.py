@@ -5,7 +5,12 @@ conv-study checkpoints and analyses) goes through `atomic_write`: the content is
 to a temporary file in the destination folder, flushed and fsync'ed, then moved onto the
 destination with `os.replace` (atomic on POSIX and Windows). The temporary file is
 removed if writing fails. JSON files go through `atomic_write_json`, which makes the
-object plain JSON first (`to_jsonable`).
+object plain JSON first (`to_jsonable`); `dumps_json` is the same strict JSON as
+text (what the command-line programs print).
+
+Reading is checked the same way everywhere: `load_npz` and `load_npy` turn a
+missing, truncated or foreign file into one clear error that names the file, and
+`check_writable` tells, before any work, that an output path cannot be written.
 """
 
 from __future__ import annotations
@@ -15,13 +20,23 @@ import json
 import math
 import os
 import secrets
+import zipfile
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
 
-__all__ = ["atomic_write", "atomic_write_json", "to_jsonable"]
+__all__ = [
+    "atomic_write",
+    "atomic_write_json",
+    "check_writable",
+    "dumps_json",
+    "load_npy",
+    "load_npz",
+    "to_jsonable",
+]
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], Any]) -> Path:
@@ -103,3 +118,232 @@ def to_jsonable(obj: Any) -> Any:
     if isinstance(obj, float) and not math.isfinite(obj):
         return None
     return obj
+
+
+def _nonfinite_kinds(obj: Any, path: str, found: dict[str, set[str]]) -> None:
+    """Collect, per dotted key path (list positions dropped), the kinds of non-finite floats."""
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            _nonfinite_kinds(v, f"{path}.{k}" if path else str(k), found)
+    elif isinstance(obj, list | tuple):
+        for v in obj:
+            _nonfinite_kinds(v, path, found)
+    elif isinstance(obj, np.ndarray):
+        if obj.dtype.kind in "fc":
+            flat = obj.ravel()
+            for kind, hit in (
+                ("NaN", np.isnan(flat)),
+                ("inf", np.isposinf(flat)),
+                ("-inf", np.isneginf(flat)),
+            ):
+                if hit.any():
+                    found.setdefault(path, set()).add(kind)
+        elif obj.dtype == object:
+            _nonfinite_kinds(obj.tolist(), path, found)
+    elif isinstance(obj, float | np.floating) and not math.isfinite(obj):
+        kind = "NaN" if math.isnan(obj) else ("inf" if obj > 0 else "-inf")
+        found.setdefault(path, set()).add(kind)
+
+
+_NONFINITE_WORDS = {
+    "NaN": "not a number (NaN: undefined)",
+    "inf": "infinite (inf)",
+    "-inf": "minus infinity (-inf)",
+}
+
+
+def dumps_json(obj: Any, *, indent: int | None = None, reasons: dict | None = None) -> str:
+    """``obj`` as strict JSON text: non-finite floats become ``null``, each with a reason.
+
+    Strict JSON has no ``NaN`` or ``Infinity`` tokens (``json.dumps(..., allow_nan=False)``).
+    When ``obj`` is a mapping (or a list of them) holding such values, each gains a
+    ``"null_reasons"`` entry: the dotted key of each such value and why it is ``null``
+    (``reasons`` gives the caller's words for a key; otherwise "not a number (NaN:
+    undefined)", "infinite (inf)", ...).
+
+    Examples
+    --------
+    >>> print(dumps_json({"a": 1.5, "b": float("inf")}))
+    {"a": 1.5, "b": null, "null_reasons": {"b": "infinite (inf)"}}
+    >>> print(dumps_json({"id": float("nan")}, reasons={"id": "a lattice"}))
+    {"id": null, "null_reasons": {"id": "a lattice"}}
+    """
+    return json.dumps(_with_reasons(obj, reasons), indent=indent, allow_nan=False)
+
+
+def _with_reasons(obj: Any, reasons: dict | None) -> Any:
+    """``to_jsonable(obj)``, a mapping (or each mapping of a list) with its ``null_reasons``."""
+    if isinstance(obj, list | tuple):
+        return [_with_reasons(item, reasons) for item in obj]
+    plain = to_jsonable(obj)
+    if isinstance(plain, dict):
+        found: dict[str, set[str]] = {}
+        _nonfinite_kinds(obj, "", found)
+        if found:
+            given = dict(reasons or {})
+            notes = {
+                key: given.get(key) or " and ".join(_NONFINITE_WORDS[k] for k in sorted(kinds))
+                for key, kinds in found.items()
+            }
+            earlier = to_jsonable(plain.get("null_reasons", {}))
+            plain = {**plain, "null_reasons": {**earlier, **notes}}
+    return plain
+
+
+# ---------------------------------------------------------------------- reading
+def _check_readable(path: Path) -> None:
+    if not path.exists():
+        raise FileNotFoundError(f"No such file: {path}.")
+    if path.is_dir():
+        raise ValueError(f"{path} is a directory, not a file.")
+
+
+def _not_numpy(path: Path, want: str, err: BaseException) -> ValueError:
+    """The error for a file that numpy cannot read as ``want`` ("an .npz archive", ...)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8)
+    except OSError as read_err:
+        return ValueError(f"Cannot read {path}: {read_err}.")
+    if not head:
+        return ValueError(f"{path} is empty; expected {want}.")
+    pickled = "allow_pickle" in str(err)
+    if head.startswith(b"PK"):
+        what = (
+            "an archive of Python objects (pickles)"
+            if pickled
+            else "a damaged or truncated zip archive"
+        )
+    elif head.startswith(b"\x93NUMPY"):
+        if want != _NPY:
+            what = "a single .npy array"
+        elif pickled:
+            what = "an array of Python objects (dtype object)"
+        else:
+            what = "a damaged or truncated .npy array"
+    else:
+        what = f"not a NumPy file (it starts with {head!r})"
+    return ValueError(f"{path} is {what}; expected {want}.")
+
+
+_NPZ, _NPY = "an .npz archive", "a .npy array of numbers"
+_READ_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError)
+
+
+def load_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """Read every array of an ``.npz`` archive (no pickles), or fail with one clear message.
+
+    Parameters
+    ----------
+    path : str or path-like
+
+    Returns
+    -------
+    dict of str to ndarray
+        The archive's arrays, read into memory.
+
+    Raises
+    ------
+    FileNotFoundError
+        If there is no file at ``path``.
+    ValueError
+        If the file is a directory, empty, truncated, a single ``.npy`` array, a text file or
+        anything else that is not an ``.npz`` archive of plain arrays; the message names the
+        file and what it is.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> bad = pathlib.Path(tempfile.mkdtemp()) / "run.npz"
+    >>> _ = bad.write_text("hello")
+    >>> load_npz(bad)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: .../run.npz is not a NumPy file (it starts with b'hello'); expected an .npz archive.
+    """
+    path = Path(path)
+    _check_readable(path)
+    try:
+        data = np.load(path, allow_pickle=False)
+        if isinstance(data, np.ndarray):
+            raise ValueError(f"{path} is a single .npy array; expected {_NPZ}.")
+        with data:
+            return {name: data[name] for name in data.files}
+    except _READ_ERRORS as err:
+        if str(err).startswith(str(path)):
+            raise
+        raise _not_numpy(path, _NPZ, err) from None
+
+
+def load_npy(path: str | os.PathLike) -> np.ndarray:
+    """Read a ``.npy`` array of numbers (no pickles), or fail with one clear message.
+
+    Raises
+    ------
+    FileNotFoundError
+        If there is no file at ``path``.
+    ValueError
+        If the file is a directory, empty, truncated, an ``.npz`` archive, holds Python
+        objects, or is not a NumPy file at all; the message names the file.
+    """
+    path = Path(path)
+    _check_readable(path)
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except _READ_ERRORS as err:
+        raise _not_numpy(path, _NPY, err) from None
+    if not isinstance(arr, np.ndarray):  # an .npz archive
+        names = ", ".join(arr.files)
+        arr.close()
+        raise ValueError(f"{path} is an .npz archive (arrays {names}); expected {_NPY}.")
+    return arr
+
+
+# ---------------------------------------------------------------------- writing
+def check_writable(path: str | os.PathLike, name: str = "path", *, directory: bool = False) -> Path:
+    """Check, before any work, that ``path`` can be written; return it as a Path.
+
+    Missing folders are fine (`atomic_write` creates them); a path that is a folder
+    (or, with ``directory``, a file), a folder above it that is a file, or a folder without
+    write permission is not.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The output file (or, with ``directory``, the output folder).
+    name : str
+        What the path is to the user (``"--out"``), named in the message.
+    directory : bool
+        ``path`` is a folder to write files into.
+
+    Raises
+    ------
+    ValueError
+        If it cannot be written; the message says why.
+
+    Examples
+    --------
+    >>> check_writable("/dev/null/run.npz", "--out")
+    Traceback (most recent call last):
+    ...
+    ValueError: Cannot write --out /dev/null/run.npz: /dev/null is not a folder.
+    """
+    path = Path(path)
+
+    def fail(reason: str):
+        raise ValueError(f"Cannot write {name} {path}: {reason}.")
+
+    if directory and path.exists() and not path.is_dir():
+        fail("it is a file, not a folder")
+    if not directory and path.is_dir():
+        fail("it is a folder; give a file name")
+    folder = path if directory else path.parent
+    folder = folder if str(folder) else Path(".")
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        fail(f"{existing} is not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        fail(f"no permission to write in {existing}")
+    return path

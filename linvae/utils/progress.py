@@ -5,6 +5,11 @@ stderr, and a callable is called as ``progress(done, total)`` (for a caller's ow
 `make_progress` turns that argument into one reporter, ``report(done)``, with
 ``report.close()`` to call when the computation ends, however it ends (``try``/``finally``);
 ``progress=False`` gets a `NullProgress` that does nothing, so callers need no test.
+
+Time spent before the first report (compiling numba code, starting worker processes) is no
+measure of the work's speed: given ``warmup="compiling"``, the bar shows that word and the
+elapsed time, without an estimate, until the first report; the clock of the estimate starts
+there.
 """
 
 from __future__ import annotations
@@ -21,11 +26,22 @@ class ProgressBar:
     the bar (closing twice is harmless). tqdm limits redraws to ``mininterval`` seconds.
     """
 
-    def __init__(self, total: float, label: str = "", *, unit: str = "it", mininterval=0.2):
+    _FORMAT = "{l_bar}{bar}| {n_fmt}/{total_fmt} {unit} [{elapsed}<{remaining}]"
+
+    def __init__(
+        self,
+        total: float,
+        label: str = "",
+        *,
+        unit: str = "it",
+        mininterval=0.2,
+        warmup: str | None = None,
+    ):
         # tqdm.auto takes ~80 ms to import (it probes for a notebook): only a drawn bar pays.
         from tqdm.auto import tqdm
 
         self.total = float(total)
+        self._waiting = True  # nothing done yet: no rate to estimate from
         self._bar = tqdm(
             total=self.total,
             desc=label,
@@ -34,13 +50,29 @@ class ProgressBar:
             leave=True,
             dynamic_ncols=True,
             unit_scale=True,  # 300k/1.5M steps, not 300000.0/1500000.0
-            bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} {unit} [{elapsed}<{remaining}]",
+            # Before any work is done there is no rate: no estimate (tqdm would say "?" or
+            # "nan"), only the elapsed time.
+            bar_format=("{desc}: " + warmup + " [{elapsed}]") if warmup else "{desc} [{elapsed}]",
         )
 
     def __call__(self, done: float) -> None:
         done = min(float(done), self.total)
+        done = int(done) if done.is_integer() else done  # "10/100 points", not "10.0/100"
+        if self._waiting:
+            if done > 0:
+                self._start_clock(done)
+            return
         if done > self._bar.n:
             self._bar.update(done - self._bar.n)
+
+    def _start_clock(self, done: float) -> None:
+        """Show the bar from ``done`` on, estimating the rate from now on only."""
+        bar = self._bar
+        self._waiting = False
+        bar.reset(total=self.total)  # restarts tqdm's clock and its rate averages
+        bar.bar_format = self._FORMAT
+        bar.n = bar.last_print_n = bar.initial = done
+        bar.refresh()
 
     def close(self) -> None:
         self._bar.close()
@@ -72,16 +104,22 @@ class NullProgress:
 
 
 def make_progress(
-    progress: bool | Callable[[float, float], None], total: float, label: str, *, unit: str = "it"
+    progress: bool | Callable[[float, float], None],
+    total: float,
+    label: str,
+    *,
+    unit: str = "it",
+    warmup: str | None = None,
 ) -> ProgressBar | CallbackProgress | NullProgress:
     """Normalize the ``progress`` argument of long computations.
 
     False: a `NullProgress` (reports nothing); True: a tqdm `ProgressBar` on
     stderr; a callable: a `CallbackProgress` that calls ``progress(done, total)``. Every
-    reporter is called as ``report(done)`` and has ``close()``.
+    reporter is called as ``report(done)`` and has ``close()``. ``warmup`` (e.g.
+    ``"compiling"``) is what the bar shows until the first report, without an estimate.
     """
     if progress is True:
-        return ProgressBar(total, label, unit=unit)
+        return ProgressBar(total, label, unit=unit, warmup=warmup)
     if callable(progress):
         return CallbackProgress(progress, total)
     return NullProgress()

@@ -104,3 +104,99 @@ def test_phase_labels_are_mathtext(name):
     from linvae.plot.labels import LABELS
 
     MathTextParser("agg").parse(LABELS[name])  # raises on bad mathtext
+
+
+# ----------------------------------------------------------------- what a figure shows
+def _drawn_y(ax) -> np.ndarray:
+    """Every y value drawn on ``ax`` by lines and filled bands (NaN gaps left out)."""
+    ys = [np.asarray(line.get_ydata(), dtype=float) for line in ax.get_lines()]
+    for coll in ax.collections:
+        for path in coll.get_paths():
+            ys.append(path.vertices[:, 1])
+    y = np.concatenate([v.ravel() for v in ys]) if ys else np.empty(0)
+    return y[np.isfinite(y)]
+
+
+def assert_readable_axes(fig) -> None:
+    """Every visible panel has both axis labels; a log axis has tick labels and nothing
+    non-positive drawn on it."""
+    fig.canvas.draw()
+    for ax in fig.axes:
+        if not ax.get_visible() or ax.get_label() == "<colorbar>":
+            continue
+        assert ax.get_xlabel() and ax.get_ylabel(), ax
+        if ax.get_yscale() == "log":
+            labels = [t.get_text() for t in ax.get_yticklabels() if t.get_text()]
+            lo, hi = ax.get_ylim()
+            assert labels, f"no tick labels on the log axis of {ax.get_ylabel()}"
+            assert np.all(_drawn_y(ax) > 0)
+            assert lo > 0 and hi > lo
+
+
+def _spread_run(S=3, n_t=21):
+    """A run whose eps_g spreads over seeds by more than its mean: mean - std < 0 at times."""
+    rng = np.random.default_rng(3)
+    m = rng.uniform(0.0, 1.0, size=(S, n_t, 1, 1))
+    op = OrderParameters(
+        m=m,
+        d=m,
+        Q=m**2 + rng.uniform(0, 1e-3, size=(S, n_t, 1, 1)),
+        E=np.ones((S, n_t, 1, 1)),
+        R=np.zeros((S, n_t, 1, 1)),
+        D=np.ones((S, n_t, 1)),
+    )
+    return Trajectory.from_order_parameters(
+        np.linspace(0, 20, n_t), op, model=Model(), source="sgd", N=100
+    )
+
+
+def test_log_band_stays_above_zero_where_mean_minus_std_is_negative():
+    from linvae.plot import plot_observable
+
+    run = _spread_run()
+    mean, std = run.mean("eps_g"), run.std("eps_g")
+    assert np.any(mean - std < 0)  # the case of the issue: the band would fall to the floor
+    ax = plot_observable(run, "eps_g", logy=True)
+    assert_readable_axes(ax.figure)
+    (band,) = ax.collections
+    drawn = band.get_paths()[0].vertices[:, 1]
+    # Where mean - std <= 0 the lower edge is mean^2 / (mean + std): the lowest point drawn.
+    low = np.where(mean - std > 0, mean - std, mean**2 / (mean + std))
+    assert drawn.min() == pytest.approx(low.min(), rel=1e-12)  # float64 round-off
+
+
+def test_compare_figure_has_labels_ticks_and_nothing_at_the_floor():
+    from linvae.plot import plot_compare
+
+    run = _spread_run()
+    first_seed = OrderParameters(**{k: v[:1] for k, v in run.order_parameters().as_dict().items()})
+    ode = Trajectory.from_order_parameters(run.t, first_seed, model=run.model, source="ode")
+    fig = plot_compare(run, ode, names=("eps_g", "m", "Q", "D"))
+    assert_readable_axes(fig)
+    assert "$\\rho = 1$" in fig._suptitle.get_text()  # symbols, not code names
+
+
+def test_phase_diagram_in_words_with_labelled_regions_and_an_analytic_boundary():
+    from linvae.analysis.phase import penalty_diagram, stability_diagram
+    from linvae.plot import plot_phase_diagram
+
+    diagram = stability_diagram(
+        Model(), betas=np.linspace(0.1, 4, 15), values=np.linspace(0.1, 3, 12)
+    )
+    ax = plot_phase_diagram(diagram)
+    title = ax.get_title()
+    assert "beta-rho" not in title and "eps_g_star" not in title
+    assert "Posterior collapse" in title and r"\varepsilon_g^*" in title
+    assert {t.get_text() for t in ax.texts} >= {"learned", "collapsed"}
+    # beta* is the analytic line, not a contour of the grid's labels (a staircase).
+    assert not [c for c in ax.collections if type(c).__name__ == "ContourSet"]
+    (star,) = [ln for ln in ax.get_lines() if "collapse threshold" in ln.get_label()]
+    np.testing.assert_array_equal(star.get_xdata(), diagram.boundary["beta_star"])
+    assert_readable_axes(ax.figure)
+
+    ax = plot_phase_diagram(
+        penalty_diagram(Model(), Ms=np.arange(1, 5), betas=np.linspace(0.1, 2, 9))
+    )
+    ax.figure.canvas.draw()
+    ticks = [float(t) for t in ax.get_yticks() if ax.get_ylim()[0] <= t <= ax.get_ylim()[1]]
+    assert ticks and all(t == int(t) for t in ticks)  # M is a whole number

@@ -6,6 +6,7 @@ import math
 import os
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -324,3 +325,31 @@ def test_schedule_description_round_trip(schedule):
     desc = schedule.describe()
     assert desc["kind"] == schedule.kind
     assert schedule_from_description(desc) == schedule
+
+
+def test_progress_estimate_excludes_the_warmup(capsys):
+    """While numba compiles the bar says so, with no estimate; the rate's clock starts at the
+    first report (a 2 s run once showed 81 s left, its compile time taken for work)."""
+    bar = ProgressBar(100, "SGD", unit="steps", warmup="compiling", mininterval=0)
+    first = capsys.readouterr().err
+    assert "SGD: compiling" in first
+    assert "<" not in first and "nan" not in first and "?" not in first  # no estimate
+    time.sleep(0.3)  # the "compile"
+    bar(10)
+    # Elapsed time restarts at the first report: far below the 0.3 s of warm-up.
+    assert bar._bar.format_dict["elapsed"] < 0.2
+    assert bar._bar.format_dict["initial"] == 10
+    bar(20)
+    bar.close()
+    assert "nan" not in capsys.readouterr().err
+
+
+def test_first_progress_line_of_a_sweep_has_no_nan(capsys):
+    bar = ProgressBar(4, "sweep", unit="points", warmup="starting", mininterval=0)
+    bar(0)  # a fresh sweep reports its 0 points done first
+    bar(1)
+    bar.close()
+    lines = capsys.readouterr().err.replace("\r", "\n").splitlines()
+    first = next(line for line in lines if line.strip())
+    assert "sweep: starting" in first
+    assert not any("nan" in line for line in lines)

@@ -361,3 +361,68 @@ def test_finite_size_names_moved_to_analysis_with_a_deprecation_warning():
     for name in ("FiniteSizeScaling", "finite_size_scaling", "fit_power_law"):
         with pytest.warns(DeprecationWarning, match=f"linvae.analysis.finite_size.{name}"):
             assert getattr(linvae.sweep, name) is getattr(home, name)
+
+
+@pytest.mark.parametrize(
+    ("signame", "code", "where"),
+    [("SIGINT", 130, "--serial"), ("SIGTERM", 143, "--workers=1")],
+)
+def test_sigint_and_sigterm_keep_the_finished_points(tmp_path, signame, code, where):
+    """Ctrl-C and a scheduler's SIGTERM: the finished points stay, the index is written, the
+    exit code is 128 + the signal, and a rerun computes only the rest."""
+    import os
+    import signal
+
+    config = tmp_path / "sweep.toml"
+    config.write_text(
+        'kind = "sgd"\nN = 40\nt_max = 2.0\nobservables = ["eps_g"]\n'
+        "[model]\ntau = 0.1\n[grid]\nbeta = [0.5, 1.0, 2.0, 4.0]\n"
+    )
+    out = tmp_path / "out"
+    marker = tmp_path / "first-point-written"
+    # After each point is written the sweep pauses (no number changes), so the signal lands
+    # between points, after the first.
+    code_text = (
+        "import sys, time, pathlib; from linvae.cli import main; import linvae.sweep.store as s;"
+        "orig = s.write_point;"
+        f"s.write_point = lambda *a: (orig(*a), pathlib.Path({str(marker)!r}).touch(),"
+        " time.sleep(2));"
+        f"sys.exit(main(['sweep', {str(config)!r}, '--out', {str(out)!r}, {where!r},"
+        " '--no-progress']))"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code_text], stderr=subprocess.PIPE, stdout=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    while not marker.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert proc.poll() is None, proc.communicate()
+    os.kill(proc.pid, getattr(signal, signame))
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == code, err
+    assert "Traceback" not in err and "run the same command again" in err
+    index = json.loads((out / "index.json").read_text())
+    done = [p for p in index["points"] if p["status"] == "done"]
+    assert 1 <= len(done) < 4
+    assert len(list((out / "points").glob("*.npz"))) == len(done)
+    assert cli_main(["sweep", str(config), "--out", str(out), "--serial", "--no-progress"]) == 0
+    assert load_sweep(out).complete
+
+
+def test_index_is_not_rewritten_after_every_point(tmp_path, monkeypatch):
+    """One index rewrite costs O(n): after each of n points it cost O(n^2). It is written at
+    the start, at most every few seconds, and at the end (complete)."""
+    import linvae.sweep.run as run_module
+    from linvae.sweep import store
+
+    writes = []
+    original = store.write_index
+    monkeypatch.setattr(run_module, "_INDEX_INTERVAL", 1e9)  # no timed rewrite in this test
+    monkeypatch.setattr(
+        store, "write_index", lambda *a: (writes.append(len(a[2])), original(*a))[1]
+    )
+    run_sweep(small_sweep(), tmp_path, scheduler="serial", progress=False)
+    assert writes == [0, 4]  # at the start (nothing done) and at the end (all four)
+    index = json.loads((tmp_path / "index.json").read_text())
+    assert [p["status"] for p in index["points"]] == ["done"] * 4
