@@ -32,7 +32,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from conv_study.estimators.kernels import center_rows, knn_block, rank_block
+from conv_study.estimators.kernels import (
+    center_rows,
+    expected_ranks,
+    knn_block,
+    rank_block,
+    tie_rank_sums,
+)
 from conv_study.estimators.validation import (
     PRECISIONS,
     Precision,
@@ -160,6 +166,13 @@ def _block_rows(n: int, n_layers: int, itemsize: int, max_memory: int) -> int:
     return int(max(1, min(n, max_memory // max(1, n_layers * n * itemsize))))
 
 
+def _sort_above(n: int, width: int) -> int:
+    """Longest neighbour list ranked by thresholds (m exact distances of ``width``) rather
+    than by sorting the row (O(N log N) comparisons): the two costs meet near m D ~ 4 N log N.
+    """
+    return max(8, int(4 * n * math.log2(max(n, 2)) / max(width, 1)))
+
+
 def neighbours_and_ranks(
     layers: Sequence[ScreenedLayer],
     n_neighbors: int,
@@ -170,10 +183,14 @@ def neighbours_and_ranks(
     progress: Callable[[int, int], None] | None = None,
     gram_device: str | None = None,
 ) -> tuple[list[np.ndarray], list[np.ndarray], dict[tuple[int, int], np.ndarray]]:
-    """Exact neighbours of every layer and the ranks for every pair, one Gram per layer.
+    """Exact neighbours of every layer and the expected ranks for every pair, one Gram per layer.
 
-    Rows are processed in blocks small enough that the screened Gram blocks of all layers fit
-    in ``max_memory`` bytes; a single block (the common case for N = 5000) uses syrk.
+    The ranks of pair (a, b) are, per point and slot, the expected B-rank of its k nearest
+    A-neighbours when equidistant A-neighbours are ordered at random: the mean B-rank of the
+    slot's group of equidistant A-neighbours, including, for the group at the k-th distance,
+    its members beyond the first k (float64, shape (N, k)). Rows are processed in blocks
+    small enough that the screened Gram blocks of all layers fit in ``max_memory`` bytes; a
+    single block (the common case for N = 5000) uses syrk.
     """
     n = layers[0].X.shape[0]
     L = len(layers)
@@ -181,28 +198,45 @@ def neighbours_and_ranks(
     b = _block_rows(n, L, itemsize, max_memory)
     nn_j = [np.empty((n, n_neighbors), np.int64) for _ in range(L)]
     nn_d = [np.empty((n, n_neighbors), np.float64) for _ in range(L)]
-    ranks = {p: np.empty((n, k), np.int64) for p in pairs}
+    ranks = {p: np.empty((n, k), np.float64) for p in pairs}
+    sources = {a for a, _ in pairs}
     targets: dict[int, list[int]] = {}
     for a, bb in pairs:
         targets.setdefault(bb, []).append(a)
+    sort_above = [_sort_above(n, lay.X.shape[1]) for lay in layers]
     n_blocks = -(-n // b)
     for blk, start in enumerate(range(0, n, b)):
         stop = min(n, start + b)
-        grams = []
+        grams, extra = [], []
         for l, lay in enumerate(layers):
             G = lay.gram_rows(start, stop, gram_device)
             # ``start`` shifts block rows to global indices inside the kernels.
-            nn_j[l][start:stop], nn_d[l][start:stop] = knn_block(
-                G, start, lay.nrm, lay.X, n_neighbors, lay.c_nn
+            nn_j[l][start:stop], nn_d[l][start:stop], n_extra = knn_block(
+                G, start, lay.nrm, lay.X, n_neighbors, lay.c_nn, k if l in sources else 0
             )
             grams.append(G)
-        for bb, sources in targets.items():
+            extra.append(n_extra)
+        for bb, srcs in targets.items():
             # All sources of one target in one pass: a pair in several bands is recomputed once.
             lay = layers[bb]
-            nbrs = np.ascontiguousarray(np.hstack([nn_j[a][start:stop, :k] for a in sources]))
-            R = rank_block(grams[bb], start, lay.nrm, lay.X, nbrs, lay.c_rank)
-            for m, a in enumerate(sources):
-                ranks[(a, bb)][start:stop] = R[:, m * k : (m + 1) * k]
+            nbrs = np.ascontiguousarray(np.hstack([nn_j[a][start:stop, :k] for a in srcs]))
+            R = rank_block(grams[bb], start, lay.nrm, lay.X, nbrs, lay.c_rank, sort_above[bb])
+            for m, a in enumerate(srcs):
+                sums = np.zeros(stop - start, np.int64)
+                rows = np.flatnonzero(extra[a])
+                if rows.size:
+                    src = layers[a]
+                    sums[rows] = tie_rank_sums(
+                        rows, start, grams[a], src.nrm, src.X, src.c_nn,
+                        nn_d[a][start + rows, k - 1], nn_j[a][start + rows, k - 1],
+                        extra[a][rows], grams[bb], lay.nrm, lay.X, lay.c_rank, sort_above[bb],
+                    )  # fmt: skip
+                ranks[(a, bb)][start:stop] = expected_ranks(
+                    np.ascontiguousarray(R[:, m * k : (m + 1) * k]),
+                    np.ascontiguousarray(nn_d[a][start:stop, :k]),
+                    extra[a],
+                    sums,
+                )
         del grams
         logger.debug("neighbour/rank block %d of %d done", blk + 1, n_blocks)
         if progress is not None:

@@ -27,7 +27,7 @@ from conv_study.estimators.distances import (
     ScreenedLayer,
     neighbours_and_ranks,
 )
-from conv_study.estimators.imbalance import study_pairs
+from conv_study.estimators.imbalance import imbalance_from_ranks, study_pairs
 from conv_study.estimators.twonn import twonn_from_neighbors
 from conv_study.estimators.validation import (
     METHODS,
@@ -206,7 +206,7 @@ def layer_geometry(
         n_dup[i] = res.n_duplicates
     imb = np.full((L, L), np.nan)
     for (a, b), r in ranks.items():
-        imb[a, b] = 2.0 * r.mean() / n
+        imb[a, b] = imbalance_from_ranks(r)
     return LayerGeometry(
         id=ids,
         n_duplicates=n_dup,

@@ -3,8 +3,10 @@
 ``Delta(A -> B)`` is twice the mean B-rank of each point's nearest A-neighbour(s), over N:
 ~0 when A predicts B's neighbourhoods, ~1 when it carries no information about them. The
 ranks are counts of strictly closer points, from the exact float64 distances of
-`conv_study.estimators.distances`. The definition, the tie convention and the study's
-use of it are in the estimators page (docs/conv-study-estimators.md).
+`conv_study.estimators.distances`; equidistant A-neighbours count with their expected
+rank under random tie-breaking, so the result does not depend on the order of the points.
+The definition, the tie convention and the study's use of it are in the estimators page
+(docs/conv-study-estimators.md).
 
 Symbols
 -------
@@ -20,6 +22,7 @@ References
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -41,6 +44,7 @@ from linvae.utils.version import __version__
 
 __all__ = [
     "Imbalance",
+    "imbalance_from_ranks",
     "information_imbalance",
     "relative_imbalance_difference",
     "study_pairs",
@@ -55,9 +59,10 @@ class Imbalance:
     ----------
     a_to_b, b_to_a : float
         ``Delta(A -> B)`` and ``Delta(B -> A)``.
-    ranks_a_to_b, ranks_b_to_a : ndarray of int64, shape (N, k)
-        B-ranks of the first k A-neighbours of each point (and vice versa); rank 1 is the
-        nearest.
+    ranks_a_to_b, ranks_b_to_a : ndarray of float64, shape (N, k)
+        Expected B-ranks of the first k A-neighbours of each point (and vice versa) under
+        random tie-breaking among equidistant A-neighbours; rank 1 is the nearest. Integers
+        where A has no ties.
     k : int
         Number of neighbours averaged.
     n_points : int
@@ -91,7 +96,8 @@ def information_imbalance(
             \\sum_{m=1}^{k} r^B_i\\big(n^A_m(i)\\big),
         \\qquad r^B_i(j) = 1 + \\#\\{l \\ne i : d_B(i, l) < d_B(i, j)\\},
 
-    with ``n^A_m(i)`` the m-th nearest neighbour of ``i`` in A. ~0: A predicts B's
+    with ``n^A_m(i)`` the m-th nearest neighbour of ``i`` in A, the sum taken in expectation
+    over a uniformly random order of equidistant A-neighbours. ~0: A predicts B's
     neighbourhoods; ~1: no information.
 
     Parameters
@@ -115,10 +121,14 @@ def information_imbalance(
 
     Notes
     -----
-    Full ranks over all N - 1 neighbours; no sorting (a rank is a count of strictly closer
-    points). Ties: a point's rank is the *minimum* rank of its tie group (1 + strictly closer
-    points); equidistant A-neighbours are taken in increasing index order. Exact duplicates
-    in B all get rank 1.
+    Full ranks over all N - 1 neighbours (a rank is a count of strictly closer points).
+    Ties in B: a point's rank is the *minimum* rank of its tie group (1 + strictly closer
+    points); exact duplicates in B all get rank 1. Ties in A: the k nearest A-neighbours are
+    all points closer than the k-th distance ``t`` (``s`` of them) and ``k - s`` of the ``g``
+    points at distance ``t``, drawn uniformly at random; each of the ``g`` contributes its
+    B-rank with weight ``(k - s) / g`` (for k = 1: the mean B-rank of the nearest group).
+    The result is therefore the same for any order of the points (the final mean is an
+    exactly rounded sum).
 
     Examples
     --------
@@ -148,13 +158,23 @@ def information_imbalance(
         max_memory=max_memory,
     )
     return Imbalance(
-        a_to_b=float(2.0 * ranks[(0, 1)].mean() / n),
-        b_to_a=float(2.0 * ranks[(1, 0)].mean() / n),
+        a_to_b=imbalance_from_ranks(ranks[(0, 1)]),
+        b_to_a=imbalance_from_ranks(ranks[(1, 0)]),
         ranks_a_to_b=ranks[(0, 1)],
         ranks_b_to_a=ranks[(1, 0)],
         k=k,
         n_points=n,
     )
+
+
+def imbalance_from_ranks(ranks: np.ndarray) -> float:
+    """Information imbalance ``2 mean(ranks) / N`` from (expected) ranks of shape (N, k).
+
+    The sum is exactly rounded (``math.fsum``), so reordering the points cannot change the
+    last bit.
+    """
+    n, k = ranks.shape
+    return 2.0 * math.fsum(ranks.ravel()) / (n * k) / n
 
 
 def relative_imbalance_difference(a_to_b, b_to_a):

