@@ -5,7 +5,7 @@ diagrams and finite-size scaling: the paper's results computed from the order-pa
 Importing the package is light (scientific-Python SPEC-1): the names below load their modules
 on first use. Helpers not listed here are imported from their modules, e.g.
 `linvae.analysis.stability.closed_form_state` or
-`linvae.analysis.annealing.settling_time`; the ODEs' initial conditions are in
+`linvae.analysis.convergence.settling_time`; the ODEs' initial conditions are in
 `linvae.theory` (`linvae.theory.initial_order_parameters`).
 
 Plotting lives in `linvae.plot.phase` (imported by nothing here); the figure set of the
@@ -16,16 +16,24 @@ import lazy_loader as _lazy
 
 __getattr__, __dir__, __all__ = _lazy.attach(
     __name__,
-    submodules=["annealing", "finite_size", "phase", "stability", "superfluous", "threshold"],
+    submodules=[
+        "annealing",
+        "convergence",
+        "finite_size",
+        "phase",
+        "stability",
+        "superfluous",
+        "threshold",
+    ],
     submod_attrs={
-        "annealing": [
-            "AnnealingOptimum",
+        "annealing": ["AnnealingOptimum", "optimal_annealing_rate"],
+        "convergence": [
             "ConvergenceTime",
             "CriticalRate",
             "attractor",
             "convergence_time",
+            "convergence_times",
             "critical_rate",
-            "optimal_annealing_rate",
         ],
         "finite_size": ["FiniteSizeScaling", "finite_size_scaling", "fit_power_law"],
         "phase": [

@@ -1,7 +1,10 @@
 """The order-parameter ODEs of one-pass SGD: sympy derivation, compiled drift, solver.
 
 * `solve_ode`, `initial_conditions_from` - integrate the ODEs (the SGD twin).
-* `initial_order_parameters` - initial conditions imitating a random start at size N.
+* `initial_order_parameters`, `initial_ensemble` - initial conditions imitating a
+  random start at size N (one, or an ensemble of them).
+* `linvae.theory.integrate` - a compiled DOP853 integrator for single trajectories and
+  batches (``solve_ode(method="DOP853-numba")``, the annealing ensembles and maps).
 * `Drift` - the right-hand side bound to one model (`linvae.theory.drift`).
 * `linvae.theory.derive.derive_ode` - the sympy derivation (the theory page,
   docs/theory.md, section "The derivation").
@@ -18,10 +21,10 @@ import lazy_loader as _lazy
 
 __getattr__, __dir__, __all__ = _lazy.attach(
     __name__,
-    submodules=["derive", "drift", "initial", "reference", "rhs", "solve"],
+    submodules=["derive", "drift", "initial", "integrate", "reference", "rhs", "solve"],
     submod_attrs={
         "drift": ["Drift"],
-        "initial": ["initial_order_parameters"],
+        "initial": ["initial_ensemble", "initial_order_parameters"],
         "solve": ["initial_conditions_from", "solve_ode"],
     },
 )
