@@ -60,6 +60,7 @@ __all__ = [
     "analyze_representations",
     "analyze_run",
     "checkpoint_seed",
+    "format_ids",
     "load_analysis",
     "read_profile",
 ]
@@ -392,6 +393,20 @@ def analyze_representations(
     )
 
 
+def format_ids(layers: Sequence[str], ids: Sequence[float], id_mu: float | None = None) -> str:
+    """An ID profile as one line of ``name=value`` pairs (and ``mu``).
+
+    Examples
+    --------
+    >>> format_ids(["l0", "l1"], [12.04, 30.5], 7.25)
+    'l0=12.0 l1=30.5 mu=7.2'
+    """
+    parts = [f"{name}={value:.1f}" for name, value in zip(layers, ids, strict=True)]
+    if id_mu is not None:
+        parts.append(f"{MU_NAME}={id_mu:.1f}")
+    return " ".join(parts)
+
+
 def read_profile(
     ids: Sequence[float],
     *,
@@ -589,11 +604,14 @@ def analyze_run(
             metrics=metrics,
         )
 
+    started = time.perf_counter()
     for count, epoch in enumerate(todo, start=1):
+        tic = time.perf_counter()
         seed = checkpoint_seed(run.train_config.seed, epoch)
         model = run.load_model(epoch, device=device)
         reps = compute_representations(model, images, seed=seed, device=device)
         del model
+        forward = time.perf_counter() - tic
 
         geo = analyze_representations(
             reps,
@@ -607,13 +625,22 @@ def analyze_run(
         done[epoch] = geo
         atomic_write_json(run.path / ANALYSIS_FILE, snapshot().to_json(), indent=1)
         logger.info(
-            "%s: epoch %d analysed (%d/%d, %.1f s): ID %s",
+            "%s: epoch %d analysed (%d/%d) in %.1f s (forward %.1f s, estimators %.1f s): ID %s",
             run.path,
             epoch,
             count,
             len(todo),
+            time.perf_counter() - tic,
+            forward,
             geo.seconds,
-            " ".join(f"{v:.1f}" for v in geo.id),
+            format_ids(geo.layers, geo.id, geo.id_mu),
+        )
+    if todo:
+        logger.info(
+            "%s: %d checkpoint(s) analysed in %.1f s",
+            run.path,
+            len(todo),
+            time.perf_counter() - started,
         )
     result = snapshot()
     if not todo and cached is not None and cached.metrics != metrics:

@@ -12,20 +12,25 @@ Layout
     eval_images.npy        the evaluation images as loaded (N, C, H, W), uint8 or float
     eval_labels.npy        their labels, when the source has labels
     checkpoints/epoch_0010.pt   model, optimizer, generator states, config, epoch
+    checkpoints/resume.pt       the last finished epoch of an interrupted run (until resumed)
     done.json              written last, when all epochs are done
     analysis.json          written by `conv_study.analysis.analyze_run`
 
 The file names are the constants ``RUN_FILE``, ``METRICS_FILE``, ``EVAL_IMAGES_FILE``,
-``EVAL_LABELS_FILE``, ``CHECKPOINT_DIR``, ``DONE_FILE`` and ``ANALYSIS_FILE``; the writers
+``EVAL_LABELS_FILE``, ``CHECKPOINT_DIR``, ``RESUME_FILE``, ``DONE_FILE`` and
+``ANALYSIS_FILE``; the writers
 (`write_run_record`, `write_eval_images`, `append_metrics`,
 `write_metrics`, `write_checkpoint`, `write_done`) live here with the readers.
 
 Each ``metrics.jsonl`` line is ``{"epoch": e, "train": {"loss", "recon", "kl"} | null,
-"eval": {"loss", "recon", "kl"}, "seconds": s, "images_per_second": r}``; all losses are true
-per-sample means (sums over every image divided by the number of images). ``train`` is the
-running mean over epoch ``e``'s minibatches in training mode (null for epoch 0); ``eval`` is
-measured after the epoch in eval mode (BatchNorm running statistics) on the whole evaluation
-set, with bottleneck noise from a generator seeded by (seed, epoch).
+"eval": {"loss", "recon", "kl"}, "seconds": s, "train_seconds": t, "eval_seconds": v,
+"images_per_second": r}``; all losses are true per-sample means (sums over every image divided
+by the number of images). ``train`` is the running mean over epoch ``e``'s minibatches in
+training mode (null for epoch 0); ``eval`` is measured after the epoch in eval mode (BatchNorm
+running statistics) on the whole evaluation set, with bottleneck noise from a generator seeded
+by (seed, epoch). ``train_seconds`` times the training pass alone and ``images_per_second``
+is training images over it (both null for epoch 0); ``eval_seconds`` times the evaluation;
+``seconds`` is their sum.
 
 Every file but ``metrics.jsonl`` (appended line by line; a partial last line is ignored) is
 written atomically (`linvae.utils.io.atomic_write`: temporary file, fsync,
@@ -78,6 +83,7 @@ __all__ = [
     "EVAL_LABELS_FILE",
     "METRICS_FILE",
     "RESUMABLE_FIELDS",
+    "RESUME_FILE",
     "RUN_FILE",
     "RUN_FORMAT",
     "Run",
@@ -90,6 +96,7 @@ __all__ = [
     "load_run",
     "read_metrics",
     "read_run_record",
+    "resume_checkpoint_path",
     "run_label",
     "write_checkpoint",
     "write_done",
@@ -108,10 +115,21 @@ EVAL_IMAGES_FILE = "eval_images.npy"
 EVAL_LABELS_FILE = "eval_labels.npy"
 CHECKPOINT_DIR = "checkpoints"
 DONE_FILE = "done.json"
+#: An interrupted run's last finished epoch, when it is not a checkpoint epoch (in
+#: ``CHECKPOINT_DIR``; training resumes from it, the analysis ignores it).
+RESUME_FILE = "resume.pt"
 ANALYSIS_FILE = "analysis.json"
 #: TrainConfig fields that may change when a run is resumed; all others define the run.
 RESUMABLE_FIELDS = frozenset(
-    {"epochs", "checkpoint_epochs", "device", "amp", "deterministic", "num_threads"}
+    {
+        "epochs",
+        "checkpoint_epochs",
+        "device",
+        "amp",
+        "channels_last",
+        "deterministic",
+        "num_threads",
+    }
 )
 _CHECKPOINT_RE = re.compile(r"^epoch_(\d+)\.pt$")
 
@@ -192,6 +210,11 @@ def write_done(run_dir: str | os.PathLike[str], epochs: int, final: dict[str, An
 def checkpoint_path(run_dir: str | os.PathLike[str], epoch: int) -> Path:
     """Where the checkpoint of ``epoch`` lives: ``checkpoints/epoch_0010.pt``."""
     return Path(run_dir) / CHECKPOINT_DIR / f"epoch_{epoch:04d}.pt"
+
+
+def resume_checkpoint_path(run_dir: str | os.PathLike[str]) -> Path:
+    """Where an interrupted run keeps its last finished epoch: ``checkpoints/resume.pt``."""
+    return Path(run_dir) / CHECKPOINT_DIR / RESUME_FILE
 
 
 def available_checkpoints(run_dir: str | os.PathLike[str]) -> tuple[int, ...]:

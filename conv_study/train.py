@@ -28,6 +28,22 @@ generator states are saved too, for the record), truncates ``metrics.jsonl`` to 
 goes on. On the CPU with the same thread count, the resumed run is bitwise identical to an
 uninterrupted one.
 
+Interrupting
+------------
+``KeyboardInterrupt`` (Ctrl-C, and SIGTERM, which the ``conv-study`` command line raises as
+one) stops training after saving the last finished epoch, kept in memory, as
+``checkpoints/resume.pt`` (the epoch in progress is dropped); ``train`` resumes from it as from
+a checkpoint, and removes it once a later checkpoint or the end is reached. A start that fails
+before its first epoch removes what it wrote, so that a retry with other settings is not
+refused.
+
+Speed
+-----
+The network and its inputs use the channels-last layout (``TrainConfig.channels_last``), and
+``TrainConfig.amp`` turns on bfloat16 autocast on CPUs that have it natively (AVX-512 BF16,
+AMX) as on CUDA. Each epoch's record times the training pass (``train_seconds``,
+``images_per_second``) apart from the evaluation (``eval_seconds``).
+
 Example
 -------
 >>> from conv_study.data import DataConfig
@@ -45,6 +61,7 @@ import dataclasses
 import logging
 import math
 import os
+import shutil
 import sys
 import time
 import warnings
@@ -64,7 +81,10 @@ from conv_study.data import DataConfig, StudyData, load_study_data, to_model_inp
 from conv_study.model import ConvVAE
 from conv_study.runs import (
     DONE_FILE,
+    EVAL_IMAGES_FILE,
+    EVAL_LABELS_FILE,
     METRICS_FILE,
+    RUN_FILE,
     RUN_FORMAT,
     Run,
     append_metrics,
@@ -76,6 +96,7 @@ from conv_study.runs import (
     load_run,
     read_metrics,
     read_run_record,
+    resume_checkpoint_path,
     run_label,
     write_checkpoint,
     write_done,
@@ -95,6 +116,8 @@ __all__ = [
     "TrainConfig",
     "TrainResult",
     "TrainState",
+    "amp_dtype",
+    "cpu_has_bfloat16",
     "eval_seed",
     "load_run",
     "new_train_state",
@@ -144,20 +167,84 @@ class TrainResult:
 
 
 def select_device(name: str = "auto") -> torch.device:
-    """``"auto"``: cuda if available, then mps, then cpu; otherwise ``torch.device(name)``."""
-    if name != "auto":
-        try:
-            return torch.device(name)
-        except RuntimeError as err:
+    """The training device: ``"auto"`` picks cuda, then mps, then cpu; a name is checked.
+
+    Raises
+    ------
+    ValueError
+        If ``name`` is not a torch device, or names a device this machine does not have
+        (``"cuda"`` without a CUDA build or GPU, ``"cuda:3"`` on a machine with two GPUs,
+        ``"mps"`` off Apple silicon).
+    """
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        mps = getattr(torch.backends, "mps", None)
+        if mps is not None and mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError) as err:
+        raise ValueError(
+            "The `device` parameter must be 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'. "
+            f"Got {name!r}."
+        ) from err
+    _check_available(device, name)
+    return device
+
+
+def _check_available(device: torch.device, name: str) -> None:
+    if device.type == "cpu":
+        return
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            built = torch.version.cuda is not None
+            why = "no GPU is visible" if built else f"torch {torch.__version__} has no CUDA"
             raise ValueError(
-                f"The `device` parameter must be 'auto' or a torch device. Got {name!r}."
-            ) from err
-    if torch.cuda.is_available():
-        return torch.device("cuda")
+                f"The `device` parameter is {name!r}, but CUDA is not available here ({why}). "
+                "Use --device cpu, or auto to take a GPU when there is one."
+            )
+        if device.index is not None and device.index >= count:
+            raise ValueError(
+                f"The `device` parameter is {name!r}, but this machine has {count} CUDA "
+                f"device(s): cuda:0 to cuda:{count - 1}."
+            )
+        return
     mps = getattr(torch.backends, "mps", None)
-    if mps is not None and mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
+    if device.type == "mps" and mps is not None and mps.is_available():
+        return
+    raise ValueError(
+        f"The `device` parameter is {name!r}, which this machine does not have. "
+        "Use 'auto', 'cpu', 'cuda' or 'mps' where available."
+    )
+
+
+def cpu_has_bfloat16() -> bool:
+    """Whether this CPU runs bfloat16 natively in oneDNN (AVX-512 BF16, AMX)."""
+    try:
+        # torch's own test for its bfloat16 kernels (no public name for it in torch 2.13)
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):  # torch without oneDNN
+        return False
+
+
+def amp_dtype(device: torch.device, amp: bool) -> torch.dtype | None:
+    """The autocast dtype of mixed precision on ``device``, or None for float32.
+
+    CUDA: bfloat16 where supported, else float16 (with a loss scaler); CPU: bfloat16 where
+    the CPU has it natively. Elsewhere, or without native support, float32 with a warning.
+    """
+    if not amp:
+        return None
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if device.type == "cpu" and cpu_has_bfloat16():
+        return torch.bfloat16
+    why = "this CPU has no native bfloat16" if device.type == "cpu" else "it is CUDA/CPU only"
+    warnings.warn(f"`amp` is ignored on {device} ({why}); training in float32.", stacklevel=3)
+    return None
 
 
 def vae_loss_terms(
@@ -216,7 +303,11 @@ def _describe(record: dict[str, Any], *, with_epoch: bool = True) -> str:
                 f"kl {values['kl']:.2f})"
             )
     if record.get("images_per_second"):
-        parts.append(f"{record['images_per_second']:.0f} img/s")
+        parts.append(
+            f"train {record['images_per_second']:.0f} img/s, {record['train_seconds']:.1f} s"
+        )
+    if record.get("eval_seconds") is not None:
+        parts.append(f"eval {record['eval_seconds']:.1f} s")
     return " | ".join(parts)
 
 
@@ -227,17 +318,25 @@ def _describe(record: dict[str, Any], *, with_epoch: bool = True) -> str:
 def torch_settings(config: TrainConfig, device: torch.device) -> Iterator[None]:
     """Apply ``config``'s thread count and determinism on ``device``, restoring them after.
 
-    The settings `train` runs every epoch under (a context manager).
+    The settings `train` runs every epoch under (a context manager). Deterministic
+    algorithms are switched on without torch's filling of every new tensor with NaN
+    (``torch.utils.deterministic.fill_uninitialized_memory``): a debugging aid that costs
+    a pass over every activation, and no source of non-determinism here, since every tensor
+    the network allocates is written before it is read.
     """
+    import torch.utils.deterministic as det  # torch's switch for the NaN filling
+
     previous_threads = torch.get_num_threads()
     previous_det = torch.are_deterministic_algorithms_enabled()
     previous_warn = torch.is_deterministic_algorithms_warn_only_enabled()
+    previous_fill = det.fill_uninitialized_memory
     previous_benchmark = torch.backends.cudnn.benchmark
     try:
         if config.num_threads is not None:
             torch.set_num_threads(config.num_threads)
         if device.type == "cpu" and config.deterministic:
             torch.use_deterministic_algorithms(True, warn_only=True)
+            det.fill_uninitialized_memory = False
         if device.type == "cuda":
             # Fixed shapes: let cuDNN pick its fastest kernels (GPU runs are not bitwise
             # reproducible anyway).
@@ -246,6 +345,7 @@ def torch_settings(config: TrainConfig, device: torch.device) -> Iterator[None]:
     finally:
         torch.set_num_threads(previous_threads)
         torch.use_deterministic_algorithms(previous_det, warn_only=previous_warn)
+        det.fill_uninitialized_memory = previous_fill
         torch.backends.cudnn.benchmark = previous_benchmark
 
 
@@ -304,6 +404,8 @@ def new_train_state(config: TrainConfig, channels: int, device: torch.device) ->
         torch.manual_seed(config.seed)
         model = ConvVAE(channels=channels, latent_dim=config.latent_dim)
     model.to(device)
+    if config.channels_last:
+        model.to(memory_format=torch.channels_last)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     shuffle_gen = torch.Generator().manual_seed(config.seed + 1)
     noise_gen = torch.Generator(device=device).manual_seed(config.seed + 2)
@@ -312,14 +414,17 @@ def new_train_state(config: TrainConfig, channels: int, device: torch.device) ->
     )
 
 
-def _save_checkpoint(
-    run_dir: Path, epoch: int, state: TrainState, config: TrainConfig, data: DataConfig
-) -> Path:
-    payload = {
+def _checkpoint_payload(
+    epoch: int, state: TrainState, config: TrainConfig, data: DataConfig, *, copy: bool = False
+) -> dict[str, Any]:
+    model, optimizer = state.model.state_dict(), state.optimizer.state_dict()
+    if copy:  # a snapshot kept in memory while training goes on
+        model, optimizer = _clone_tensors(model), _clone_tensors(optimizer)
+    return {
         "format": RUN_FORMAT,
         "epoch": epoch,
-        "model": state.model.state_dict(),
-        "optimizer": state.optimizer.state_dict(),
+        "model": model,
+        "optimizer": optimizer,
         "rng": {
             "shuffle": state.shuffle_gen.get_state(),
             "noise": state.noise_gen.get_state(),
@@ -334,7 +439,24 @@ def _save_checkpoint(
         "conv_study_version": __version__,
         "torch_version": str(torch.__version__),
     }
-    return write_checkpoint(checkpoint_path(run_dir, epoch), payload)
+
+
+def _clone_tensors(obj: Any) -> Any:
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().clone()
+    if isinstance(obj, dict):
+        return {key: _clone_tensors(value) for key, value in obj.items()}
+    if isinstance(obj, list):
+        return [_clone_tensors(value) for value in obj]
+    return obj
+
+
+def _save_checkpoint(
+    run_dir: Path, epoch: int, state: TrainState, config: TrainConfig, data: DataConfig
+) -> Path:
+    return write_checkpoint(
+        checkpoint_path(run_dir, epoch), _checkpoint_payload(epoch, state, config, data)
+    )
 
 
 def _restore_state(state: TrainState, checkpoint: dict[str, Any], seed: int, epoch: int) -> None:
@@ -357,7 +479,14 @@ def _restore_state(state: TrainState, checkpoint: dict[str, Any], seed: int, epo
 
 
 def _evaluate(
-    model: ConvVAE, x_eval: torch.Tensor, *, seed: int, epoch: int, beta: float, amp_dtype
+    model: ConvVAE,
+    x_eval: torch.Tensor,
+    *,
+    seed: int,
+    epoch: int,
+    beta: float,
+    amp_dtype,
+    layout: torch.memory_format = torch.contiguous_format,
 ) -> dict[str, float]:
     n = x_eval.shape[0]
     eps_all = torch.randn(
@@ -367,7 +496,7 @@ def _evaluate(
     model.eval()
     with torch.no_grad():
         for start in range(0, n, _EVAL_BATCH):
-            x = x_eval[start : start + _EVAL_BATCH]
+            x = x_eval[start : start + _EVAL_BATCH].contiguous(memory_format=layout)
             with _autocast(x.device, amp_dtype):
                 mu, logvar = model.encode(x)
                 z = model.sample(mu, logvar, eps=eps_all[start : start + _EVAL_BATCH])
@@ -427,8 +556,9 @@ def train_epoch(
     bounds = _batch_bounds(n, config.batch_size)
     sums = torch.zeros(3, dtype=torch.float64, device=x_train.device)
     model.train()
+    layout = torch.channels_last if config.channels_last else torch.contiguous_format
     for start, stop in bounds:
-        x = x_train.index_select(0, perm[start:stop])
+        x = x_train.index_select(0, perm[start:stop]).contiguous(memory_format=layout)
         with _autocast(x.device, amp_dtype):
             out = model(x, generator=state.noise_gen)
         recon, kl = vae_loss_terms(out.logits, x, out.mu, out.logvar)
@@ -515,90 +645,90 @@ def train(
     if study_data is None or study_data.config != data:
         study_data = load_study_data(data)
     channels = int(study_data.train.images.shape[1])
-    amp_dtype = None
-    if config.amp:
-        if device.type == "cuda":
-            amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        else:
-            warnings.warn(
-                f"`amp` is only used on CUDA; training in float32 on {device}.", stacklevel=2
-            )
+    autocast_dtype = amp_dtype(device, config.amp)
 
+    # A start that fails before its first epoch is recorded leaves no run behind: a retry
+    # with other settings must not meet "holds a different run".
+    fresh_dir = not run_dir.exists()
     run_dir.mkdir(parents=True, exist_ok=True)
-    if existing is None:
-        write_eval_images(run_dir, study_data.eval.images, study_data.eval.labels)
-    write_run_record(
-        run_dir,
-        {
-            "train_config": config_to_json(config),
-            "data_config": config_to_json(data),
-            "channels": channels,
-            "n_train": len(study_data.train),
-            "n_eval": len(study_data.eval),
-            "eval_from": study_data.eval_from,
-            "conv_study_version": __version__,
-            "torch_version": str(torch.__version__),
-        },
-    )
+    try:
+        if existing is None:
+            write_eval_images(run_dir, study_data.eval.images, study_data.eval.labels)
+        write_run_record(run_dir, _run_record(config, data, study_data, channels))
+        with torch_settings(config, device):
+            state, start_epoch, resumed_from = _start_state(
+                run_dir, existing, config, channels, device, autocast_dtype
+            )
+    except BaseException:
+        if existing is None:
+            _remove_failed_start(run_dir, fresh_dir)
+        raise
 
+    metrics_path = run_dir / METRICS_FILE
+    write_metrics(metrics_path, [r for r in read_metrics(metrics_path) if r["epoch"] < start_epoch])
+    (run_dir / DONE_FILE).unlink(missing_ok=True)
+    layout = torch.channels_last if config.channels_last else torch.contiguous_format
+    stream = sys.stderr if progress is True else (progress or None)
+    saved = set(config.saved_epochs)
+    # The last finished epoch not yet on disk, kept in memory: what an interruption saves.
+    snapshot: dict[str, Any] | None = None
     with torch_settings(config, device):
-        state = new_train_state(config, channels, device)
-        if amp_dtype == torch.float16:
-            state.scaler = torch.amp.GradScaler("cuda")
-        start_epoch, resumed_from = 0, None
-        checkpoints = available_checkpoints(run_dir)
-        if existing is not None and checkpoints:
-            resumed_from = checkpoints[-1]
-            checkpoint = load_checkpoint(checkpoint_path(run_dir, resumed_from), device)
-            _restore_state(state, checkpoint, config.seed, resumed_from)
-            start_epoch = resumed_from + 1
-            logger.info("resuming %s from epoch %d", run_dir, resumed_from)
-        metrics_path = run_dir / METRICS_FILE
-        write_metrics(
-            metrics_path, [r for r in read_metrics(metrics_path) if r["epoch"] < start_epoch]
-        )
-        (run_dir / DONE_FILE).unlink(missing_ok=True)
-
         x_train = torch.from_numpy(to_model_input(study_data.train.images)).to(device)
         x_eval = torch.from_numpy(to_model_input(study_data.eval.images)).to(device)
-        stream = sys.stderr if progress is True else (progress or None)
         n_batches = len(_batch_bounds(len(x_train), config.batch_size))
-        saved = set(config.saved_epochs)
-        for epoch in range(start_epoch, config.epochs + 1):
-            tic = time.perf_counter()
-            bar = _epoch_bar(stream, epoch, config.epochs, n_batches)
-            train_metrics = None
-            if epoch > 0:
-                train_metrics = train_epoch(
-                    state,
-                    x_train,
-                    config=config,
+        try:
+            for epoch in range(start_epoch, config.epochs + 1):
+                bar = _epoch_bar(stream, epoch, config.epochs, n_batches)
+                tic = time.perf_counter()
+                train_metrics = None
+                if epoch > 0:
+                    train_metrics = train_epoch(
+                        state,
+                        x_train,
+                        config=config,
+                        epoch=epoch,
+                        amp_dtype=autocast_dtype,
+                        on_batch=None if bar is None else bar.update,
+                    )
+                _synchronize(device)
+                toc = time.perf_counter()
+                eval_metrics = _evaluate(
+                    state.model,
+                    x_eval,
+                    seed=config.seed,
                     epoch=epoch,
-                    amp_dtype=amp_dtype,
-                    on_batch=None if bar is None else bar.update,
+                    beta=config.beta,
+                    amp_dtype=autocast_dtype,
+                    layout=layout,
                 )
-            eval_metrics = _evaluate(
-                state.model,
-                x_eval,
-                seed=config.seed,
-                epoch=epoch,
-                beta=config.beta,
-                amp_dtype=amp_dtype,
-            )
-            seconds = time.perf_counter() - tic
-            record = {
-                "epoch": epoch,
-                "train": train_metrics,
-                "eval": eval_metrics,
-                "seconds": seconds,
-                "images_per_second": len(x_train) / seconds if epoch > 0 else None,
-            }
-            append_metrics(metrics_path, record)
-            _report_epoch(record, bar, stream, config.epochs)
-            if epoch in saved:
-                _save_checkpoint(run_dir, epoch, state, config, data)
+                train_seconds, eval_seconds = toc - tic, time.perf_counter() - toc
+                record = {
+                    "epoch": epoch,
+                    "train": train_metrics,
+                    "eval": eval_metrics,
+                    "seconds": train_seconds + eval_seconds,
+                    "train_seconds": train_seconds if epoch > 0 else None,
+                    "eval_seconds": eval_seconds,
+                    "images_per_second": len(x_train) / train_seconds if epoch > 0 else None,
+                }
+                if epoch in saved:
+                    _save_checkpoint(run_dir, epoch, state, config, data)
+                    resume_checkpoint_path(run_dir).unlink(missing_ok=True)
+                    snapshot = None
+                else:
+                    snapshot = _checkpoint_payload(epoch, state, config, data, copy=True)
+                append_metrics(metrics_path, record)
+                _report_epoch(record, bar, stream, config.epochs)
+        except KeyboardInterrupt:
+            # Ctrl-C, or SIGTERM raised as KeyboardInterrupt by the command line: keep the
+            # finished epochs (the partial one is dropped), so that a rerun resumes here.
+            if snapshot is not None:
+                write_checkpoint(resume_checkpoint_path(run_dir), snapshot)
+                logger.info("%s: interrupted; saved epoch %d", run_dir, snapshot["epoch"])
+            raise
     metrics = read_metrics(metrics_path)
     write_done(run_dir, config.epochs, metrics[-1] if metrics else None)
+    resume_checkpoint_path(run_dir).unlink(missing_ok=True)
     return TrainResult(
         run_dir=run_dir,
         resumed_from=resumed_from,
@@ -607,6 +737,62 @@ def train(
         device=str(device),
         seconds=time.perf_counter() - started,
     )
+
+
+def _run_record(
+    config: TrainConfig, data: DataConfig, study_data: StudyData, channels: int
+) -> dict[str, Any]:
+    return {
+        "train_config": config_to_json(config),
+        "data_config": config_to_json(data),
+        "channels": channels,
+        "n_train": len(study_data.train),
+        "n_eval": len(study_data.eval),
+        "eval_from": study_data.eval_from,
+        "conv_study_version": __version__,
+        "torch_version": str(torch.__version__),
+    }
+
+
+def _start_state(
+    run_dir: Path,
+    existing: dict[str, Any] | None,
+    config: TrainConfig,
+    channels: int,
+    device: torch.device,
+    autocast_dtype: torch.dtype | None,
+) -> tuple[TrainState, int, int | None]:
+    """A fresh state, or the state of the run's latest saved epoch; the first epoch to run."""
+    state = new_train_state(config, channels, device)
+    if autocast_dtype == torch.float16:
+        state.scaler = torch.amp.GradScaler("cuda")
+    if existing is None:
+        return state, 0, None
+    candidates = [(e, checkpoint_path(run_dir, e)) for e in available_checkpoints(run_dir)[-1:]]
+    resume_file = resume_checkpoint_path(run_dir)
+    if resume_file.is_file():
+        payload = load_checkpoint(resume_file, device)
+        candidates.append((int(payload["epoch"]), resume_file))
+    if not candidates:
+        return state, 0, None
+    epoch, path = max(candidates, key=lambda c: c[0])
+    _restore_state(state, load_checkpoint(path, device), config.seed, epoch)
+    logger.info("resuming %s from epoch %d", run_dir, epoch)
+    return state, epoch + 1, epoch
+
+
+def _remove_failed_start(run_dir: Path, fresh_dir: bool) -> None:
+    if fresh_dir:
+        shutil.rmtree(run_dir, ignore_errors=True)
+        return
+    for name in (RUN_FILE, EVAL_IMAGES_FILE, EVAL_LABELS_FILE, METRICS_FILE):
+        (run_dir / name).unlink(missing_ok=True)
+
+
+def _synchronize(device: torch.device) -> None:
+    # Times of asynchronous devices count only once their queued work is done.
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -8,21 +8,26 @@ Examples::
     conv-study analyze runs/fmnist-K16 --points 5000
     conv-study figures runs/ --out figs/
 
-Arrays of more than two dimensions are flattened to one row per first-axis entry. Progress
-goes to stderr; results of ``id`` and ``ii`` go to stdout as JSON.
+``id`` and ``ii`` read 2-D arrays of real numbers, one point per row (a 1-D array is one
+coordinate per point); other shapes are refused rather than guessed at (reshape an image
+stack yourself: ``X.reshape(len(X), -1)``). Progress goes to stderr; results of ``id`` and
+``ii`` go to stdout as strict JSON (an undefined estimate is ``null``, with its reason in
+``null_reasons``).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
 
 from conv_study.constants import PAPER_N_EVAL, TWONN_METHODS
+from linvae.cli.frame import print_json
+from linvae.utils.io import load_npy
 
 __all__ = ["add_subcommands"]
 
@@ -37,14 +42,29 @@ def _setup_logging(verbose: bool) -> None:
 
 
 def _load_points(path: str) -> np.ndarray:
-    arr = np.load(path, allow_pickle=False)
-    if arr.ndim == 1:
-        return arr[:, None]
-    return arr.reshape(arr.shape[0], -1)
+    """The points of a .npy file, one per row; ValueError naming the file if it cannot be."""
+    arr = load_npy(path)
+    if arr.dtype.kind not in "fiu":
+        raise ValueError(
+            f"{path} holds an array of dtype {arr.dtype}; expected real numbers (float or int)."
+        )
+    if arr.ndim not in (1, 2):
+        raise ValueError(
+            f"{path} holds an array of shape {arr.shape}; expected one point per row (2-D, "
+            "or 1-D for one coordinate). Reshape it first, e.g. X.reshape(len(X), -1) for "
+            "images."
+        )
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{path} holds NaN or inf values; every coordinate must be finite.")
+    return arr[:, None] if arr.ndim == 1 else arr
 
 
-def _json_float(value: float) -> float | None:
-    return float(value) if np.isfinite(value) else None
+# Why a 2NN estimate can be NaN: what `null_reasons` says in the JSON.
+_UNDEFINED_ID = (
+    "undefined: the ratios mu = r2 / r1 of second to first neighbour distances carry no "
+    "information (all equal to 1 after discarding, as on a regular lattice); the 2NN "
+    "estimator needs points in general position"
+)
 
 
 def _cmd_id(args: argparse.Namespace) -> int:
@@ -52,12 +72,15 @@ def _cmd_id(args: argparse.Namespace) -> int:
 
     X = _load_points(args.file)
     sc = None
-    if args.scaling:
-        # The decimation curve starts with the whole set: its estimate is the one reported.
-        sc = twonn_scaling(X, discard=args.discard, method=args.method, rng=args.seed)
-        res = sc.full
-    else:
-        res = twonn_id(X, discard=args.discard, method=args.method)
+    # On degenerate points (a lattice) the estimate is NaN, reported with its reason below;
+    # numpy's 0/0 warnings would only repeat it.
+    with np.errstate(invalid="ignore", divide="ignore"):
+        if args.scaling:
+            # The decimation curve starts with the whole set: its estimate is the one reported.
+            sc = twonn_scaling(X, discard=args.discard, method=args.method, rng=args.seed)
+            res = sc.full
+        else:
+            res = twonn_id(X, discard=args.discard, method=args.method)
     out = {
         "file": args.file,
         "id": res.id,
@@ -73,7 +96,13 @@ def _cmd_id(args: argparse.Namespace) -> int:
             "id_err": sc.id_err.tolist(),
             "scale": sc.scale.tolist(),
         }
-    print(json.dumps(out, indent=1))
+    reasons = {"id": _UNDEFINED_ID, "scaling.id": _UNDEFINED_ID, "scaling.id_err": _UNDEFINED_ID}
+    if not np.isfinite(res.id):  # said on stderr too, not only in the JSON
+        print(
+            f"conv-study id: warning: the 2NN ID of {args.file} is {_UNDEFINED_ID}.",
+            file=sys.stderr,
+        )
+    print_json(out, indent=1, reasons=reasons)
     return 0
 
 
@@ -88,17 +117,19 @@ def _cmd_ii(args: argparse.Namespace) -> int:
         "b": args.b,
         "a_to_b": res.a_to_b,
         "b_to_a": res.b_to_a,
-        "relative_difference": _json_float(relative_imbalance_difference(res.a_to_b, res.b_to_a)),
+        "relative_difference": relative_imbalance_difference(res.a_to_b, res.b_to_a),
         "k": res.k,
         "n_points": res.n_points,
     }
-    print(json.dumps(out, indent=1))
+    print_json(out, indent=1)
     return 0
 
 
 def _cmd_analyze(args: argparse.Namespace) -> int:
     _setup_logging(args.verbose)
-    from conv_study.analysis import analyze_run, read_profile  # numba, torch: loaded when run
+    started = time.perf_counter()
+    # numba, torch: loaded when run
+    from conv_study.analysis import analyze_run, format_ids, read_profile
 
     res = analyze_run(
         args.run_dir,
@@ -118,8 +149,15 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
             res.latent_dim,
             reading.shape,
             reading.predicted_shape,
-            list(reading.peaks),
+            [last.layers[p] for p in reading.peaks],
         )
+        logging.getLogger("conv_study").info(
+            "epoch %s: ID %s", last.epoch, format_ids(last.layers, last.id, last.id_mu)
+        )
+    logging.getLogger("conv_study").info(
+        "analyze: %.1f s wall in all (imports and compilation included)",
+        time.perf_counter() - started,
+    )
     return 0
 
 
@@ -155,8 +193,10 @@ def add_subcommands(subparsers) -> None:
     """Register ``id``, ``ii``, ``analyze`` and ``figures`` on the ``conv-study`` parser."""
     p = subparsers.add_parser("id", help="2NN intrinsic dimension of the rows of a .npy file")
     p.add_argument("file", help=".npy array, one point per row")
-    p.add_argument("--discard", type=float, default=0.1, help="largest mu left out (0.1)")
-    p.add_argument("--method", choices=TWONN_METHODS, default="base")
+    p.add_argument("--discard", type=float, default=0.1, help="fraction of the largest mu left out")
+    p.add_argument(
+        "--method", choices=TWONN_METHODS, default="base", help="the 2NN fit (base or ml)"
+    )
     p.add_argument("--scaling", action="store_true", help="add the decimation curve")
     p.add_argument("--seed", type=int, default=0, help="seed of the decimation subsets")
     p.set_defaults(func=_cmd_id)
@@ -164,7 +204,7 @@ def add_subcommands(subparsers) -> None:
     p = subparsers.add_parser("ii", help="information imbalance between two .npy arrays")
     p.add_argument("a", help=".npy array A (N rows)")
     p.add_argument("b", help=".npy array B (the same N points)")
-    p.add_argument("--k", type=int, default=1, help="neighbours averaged (1)")
+    p.add_argument("--k", type=int, default=1, help="neighbours averaged")
     p.set_defaults(func=_cmd_ii)
 
     p = subparsers.add_parser(
@@ -175,10 +215,10 @@ def add_subcommands(subparsers) -> None:
         "--points",
         type=int,
         default=PAPER_N_EVAL,
-        help=f"evaluation images used ({PAPER_N_EVAL})",
+        help="evaluation images used",
     )
     p.add_argument("--epochs", type=int, nargs="+", help="checkpoints (default: all)")
-    p.add_argument("--k", type=int, default=1, help="neighbours in the imbalance (1)")
+    p.add_argument("--k", type=int, default=1, help="neighbours in the imbalance")
     p.add_argument("--device", default="cpu", help="torch device for the forward passes")
     p.add_argument("--force", action="store_true", help="recompute cached checkpoints")
     p.add_argument("-v", "--verbose", action="store_true", help="estimator progress too")

@@ -103,7 +103,17 @@ def _add_train_arguments(parser: argparse.ArgumentParser, *, many: bool) -> None
     group.add_argument(
         "--device", default=_RECIPE.device, help="auto (cuda, mps, cpu), cpu, cuda:0 ..."
     )
-    group.add_argument("--amp", action="store_true", help="mixed precision on CUDA")
+    group.add_argument(
+        "--amp",
+        action="store_true",
+        help="mixed precision: bfloat16 on CPUs that have it (AVX-512 BF16, AMX) and on CUDA",
+    )
+    group.add_argument(
+        "--no-channels-last",
+        dest="channels_last",
+        action="store_false",
+        help="keep the NCHW memory layout (channels-last is faster on CPUs)",
+    )
     group.add_argument(
         "--no-deterministic",
         dest="deterministic",
@@ -187,6 +197,7 @@ def _train_config(args: argparse.Namespace, latent_dim: int) -> TrainConfig:
         seed=args.seed,
         device=args.device,
         amp=args.amp,
+        channels_last=args.channels_last,
         deterministic=args.deterministic,
         num_threads=args.num_threads,
     )
@@ -203,7 +214,7 @@ def _run_train(args: argparse.Namespace) -> int:
             args.out, data=data, config=config, resume=args.resume, progress=not args.quiet
         )
     except DivergenceError as err:
-        sys.stderr.write(f"conv-study: {err}\n")
+        report_error("conv-study train", err)  # one line, as for bad input; the run stays valid
         return 1
     final = result.metrics[-1] if result.metrics else None
     if not args.quiet and final is not None:

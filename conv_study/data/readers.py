@@ -28,6 +28,8 @@ from typing import ClassVar
 
 import numpy as np
 
+from linvae.utils import io
+
 __all__ = [
     "DEBIAN_FASHION_MNIST_DIR",
     "DataFormatError",
@@ -497,13 +499,12 @@ def load_npz(path: str | os.PathLike[str]) -> tuple[ImageSet, ImageSet | None]:
         If it is not a readable npz file, has no image key, or holds badly shaped data.
     """
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"npz file {path} does not exist.")
     try:
-        with np.load(path, allow_pickle=False) as archive:
-            arrays = {key: archive[key] for key in archive.files}
-    except (OSError, ValueError, EOFError, zlib.error) as err:
-        raise DataFormatError(f"Cannot read {path} as a numpy .npz file ({err}).") from err
+        arrays = io.load_npz(path)
+    except FileNotFoundError:
+        raise
+    except ValueError as err:  # truncated, a lone .npy, a text file, a directory, ...
+        raise DataFormatError(str(err)) from None
 
     def pick(role: str) -> tuple[str, np.ndarray] | None:
         for key in _NPZ_KEYS[role]:

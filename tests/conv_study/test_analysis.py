@@ -105,15 +105,19 @@ def write_fake_analysis(run_dir: Path, latent_dim: int, label: str = "blobs") ->
     (run_dir / ANALYSIS_FILE).write_text(json.dumps(res.to_json()))
 
 
-def test_figures_cli_writes_four_pngs(tmp_path):
+def test_figures_cli_writes_the_study_figures(tmp_path):
     for k in (2, 5):
         write_fake_analysis(tmp_path / "runs" / f"blobs-K{k}", k)
     assert load_analysis(tmp_path / "runs" / "blobs-K2").epochs == (0, 1, 5)
     assert cli.main(["figures", str(tmp_path / "runs"), "--out", str(tmp_path / "figs")]) == 0
     names = sorted(p.name for p in (tmp_path / "figs").iterdir())
     assert names == [
+        "id_evolution.png",
         "id_profiles.png",
+        "imbalance_evolution.png",
+        "imbalance_profiles.png",
         "imbalance_vs_K.png",
+        "losses.png",
         "relative_imbalance.png",
         "training_phases.png",
     ]
