@@ -11,6 +11,9 @@ Intrinsic Dimension and Information Imbalance" (arXiv 2411.01978).
 * `conv_study.runs` - the run-directory format, read without the training code;
 * `conv_study.estimators` - 2NN intrinsic dimension and information imbalance;
 * `conv_study.analysis`, `conv_study.figures` - the layer study and its figures;
+* `conv_study.study` - the whole study (train, analyse, draw) from a preset, resumable;
+* `conv_study.linear` - the same lens on the linear VAE of `linvae`, measured and
+  predicted from the order parameters;
 * `conv_study.cli` - the ``conv-study`` program.
 
 The estimators need only numpy and numba; training and the representations need the ``conv``
@@ -32,8 +35,10 @@ __getattr__, __dir__, __all__ = _lazy.attach(
         "data",
         "estimators",
         "figures",
+        "linear",
         "model",
         "runs",
+        "study",
         "train",
     ],
 )

@@ -1,7 +1,9 @@
 """The ``conv-study`` command-line program (also ``python -m conv_study``).
 
 Subcommands: ``train``, ``sweep``, ``download`` (`conv_study.cli.train`, the training
-pipeline) and ``id``, ``ii``, ``analyze``, ``figures`` (`conv_study.cli.analysis`). The
+pipeline), ``id``, ``ii``, ``analyze``, ``figures`` (`conv_study.cli.analysis`) and
+``study`` (`conv_study.cli.study`, train + analyze + figures from a preset) and
+``linear`` (`conv_study.cli.linear`, the linear VAE through the study's lens). The
 program is built on linvae's public CLI frame (`linvae.cli.frame`). The command modules
 import torch, numba and matplotlib inside their command functions, so ``conv-study --help``
 and every ``--help`` start without them, and ``id`` and ``ii`` work without the ``conv`` extra.
@@ -17,7 +19,12 @@ from linvae.utils.version import __version__
 
 __all__ = ["build_parser", "main"]
 
-_SUBCOMMAND_MODULES = ("conv_study.cli.train", "conv_study.cli.analysis")
+_SUBCOMMAND_MODULES = (
+    "conv_study.cli.train",
+    "conv_study.cli.analysis",
+    "conv_study.cli.study",
+    "conv_study.cli.linear",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,126 @@
+"""``conv-study linear``: the conv study's lens on the linear VAE, measured and predicted.
+
+Example::
+
+    conv-study linear --beta 0.5 --M 2 --tau 0.1 --t-max 300 --out figs/ > geometry.json
+
+trains a linear VAE by one-pass SGD (the model options of ``linvae simulate``), and at each
+time of ``--times`` prints (JSON, stdout) the 2NN IDs of c, x, mu, z and the reconstruction on a
+held-out sample and the information imbalances between them, measured and predicted from the
+order parameters of the run and of the ODE; ``--out`` gets the figures. Progress goes to
+stderr. The page "Geometry of the linear VAE" (docs/linear-geometry.md) explains the numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import logging
+import sys
+from pathlib import Path
+
+from linvae.cli.options import add_model_options, model_from_options
+from linvae.utils.io import check_writable
+
+__all__ = ["add_subcommands"]
+
+_DEFAULT_TIMES = 6
+
+
+def _times(args: argparse.Namespace) -> list[float]:
+    """The measurement times: ``--times``, or evenly spaced up to ``--t-max``."""
+    if args.t_max is not None and not args.t_max > 0:
+        raise ValueError(f"--t-max must be > 0. Got {args.t_max:g}.")
+    if args.times is None:
+        t_max = 1500.0 if args.t_max is None else args.t_max
+        return [t_max * i / (_DEFAULT_TIMES - 1) for i in range(_DEFAULT_TIMES)]
+    times = list(args.times)
+    if any(not t >= 0 for t in times) or any(b <= a for a, b in itertools.pairwise(times)):
+        raise ValueError(f"--times must be increasing times >= 0. Got {times}.")
+    if args.t_max is not None and times[-1] > args.t_max:
+        raise ValueError(
+            f"--times goes beyond --t-max = {args.t_max:g} (last time {times[-1]:g}); "
+            "drop --t-max or raise it."
+        )
+    return times
+
+
+def _cmd_linear(args: argparse.Namespace) -> int:
+    log = logging.getLogger("conv_study")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
+    model = model_from_options(args)
+    times = _times(args)
+    if args.points < 10:
+        raise ValueError(f"--points must be at least 10. Got {args.points}.")
+    if args.repeats < 1:
+        raise ValueError(f"--repeats must be at least 1. Got {args.repeats}.")
+    if args.seed < 0:
+        raise ValueError(f"--seed must be >= 0. Got {args.seed}.")
+    if args.N < max(model.M, model.M_star):
+        raise ValueError(f"--N must be at least --M and --M-star. Got {args.N}.")
+    if args.out is not None:
+        check_writable(args.out, "--out", directory=True)  # before minutes of work
+    # numba, scipy (and matplotlib below): loaded when the command runs
+    from conv_study.linear import linear_geometry
+    from linvae.sgd.simulator import SimulationDiverged
+
+    def progress(done: int, total: int) -> None:
+        log.info("linear: time %d/%d done", done, total)
+
+    try:
+        result = linear_geometry(
+            model,
+            N=args.N,
+            times=times,
+            n_points=args.points,
+            repeats=args.repeats,
+            ode=not args.no_ode,
+            rng=args.seed,
+            progress=progress,
+        )
+    except SimulationDiverged as err:
+        print(f"conv-study linear: error: {err}", file=sys.stderr)
+        return 1
+    out = result.to_json()
+    if args.out is not None:
+        from conv_study.linear.figures import make_figures  # matplotlib: loaded when asked
+
+        paths = make_figures(result, args.out)
+        out["figures"] = [str(p) for p in paths]
+        log.info("figures: %s", ", ".join(str(p) for p in paths))
+    print(json.dumps(out, indent=1, allow_nan=False))
+    return 0
+
+
+def add_subcommands(subparsers) -> None:
+    """Register ``linear`` on the ``conv-study`` parser."""
+    p = subparsers.add_parser(
+        "linear",
+        help="ID and information imbalance of a linear VAE, measured and predicted",
+        description=(
+            "Train a linear VAE by one-pass SGD (the model options of `linvae simulate`) and, "
+            "at each time, measure the 2NN ID of c, x, mu, z and "
+            "the reconstruction of a held-out sample and the information imbalances between "
+            "them; predict the same from the order parameters of the run and of the ODE. "
+            "JSON on stdout, figures in --out."
+        ),
+    )
+    add_model_options(p)
+    r = p.add_argument_group("run and measurement")
+    r.add_argument("--N", type=int, default=500, help="input dimension (default 500)")
+    r.add_argument("--t-max", type=float, help="last time (default 1500, or the last of --times)")
+    r.add_argument(
+        "--times",
+        type=float,
+        nargs="+",
+        help=f"measurement times (default {_DEFAULT_TIMES} evenly spaced from 0 to --t-max)",
+    )
+    r.add_argument("--points", type=int, default=2000, help="held-out points (default 2000)")
+    r.add_argument(
+        "--repeats", type=int, default=6, help="draws of the law per prediction (default 6)"
+    )
+    r.add_argument("--no-ode", action="store_true", help="skip the ODE prediction")
+    r.add_argument("--seed", type=int, default=0, help="the one user seed (default 0)")
+    r.add_argument("--out", type=Path, help="directory for the figures (none if not given)")
+    p.set_defaults(func=_cmd_linear)

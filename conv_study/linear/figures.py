@@ -1,0 +1,165 @@
+"""Figures of the linear-VAE geometry (matplotlib, Agg; imported by the command line only).
+
+* `plot_time` - imbalances and IDs over training time, measured against predicted, with
+  the order parameters that drive them;
+* `plot_profile` - the layer profile c, x, mu, z, reconstruction at one time.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+
+from conv_study.linear.study import LinearGeometry
+
+__all__ = ["make_figures", "plot_profile", "plot_time"]
+
+#: The imbalances drawn against time: the latents against the true factors.
+TIME_PAIRS = (("mu", "c"), ("c", "mu"), ("z", "c"), ("c", "z"))
+_LABEL = {"mu": r"\mu", "c": "c", "z": "z", "x": "x", "reconstruction": r"\hat x"}
+
+
+def _delta_label(a: str, b: str) -> str:
+    return rf"$\Delta({_LABEL[a]} \to {_LABEL[b]})$"
+
+
+def _series(geos, a, b=None):
+    """Mean and spread of Delta(a -> b) (or the ID of a) over the times."""
+    if b is None:
+        return np.array([g.id_of(a) for g in geos]), np.array(
+            [g.id_std[g.names.index(a)] for g in geos]
+        )
+    return np.array([g.delta(a, b) for g in geos]), np.array([g.delta_std(a, b) for g in geos])
+
+
+def plot_time(result: LinearGeometry, path: str | os.PathLike[str]) -> Path:
+    """Imbalances, IDs and order parameters against training time; saved to ``path``.
+
+    Markers: measured on the held-out sample. Error bars: the law of the run's order
+    parameters (mean and spread of one draw). Dashed lines: the law of the ODE's.
+    """
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
+    t = result.t
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    ax = axes[0]
+    for (a, b), col in zip(TIME_PAIRS, colors, strict=False):
+        meas, _ = _series(result.measured, a, b)
+        pred, spread = _series(result.predicted, a, b)
+        ax.plot(t, meas, "o", color=col, label=_delta_label(a, b))
+        ax.errorbar(t, pred, yerr=spread, color=col, capsize=3, lw=1)
+        if result.predicted_ode is not None:
+            ode, _ = _series(result.predicted_ode, a, b)
+            ax.plot(t, ode, "--", color=col, lw=1)
+    ax.set_xlabel("t (steps / N)")
+    ax.set_ylabel("information imbalance")
+    ax.set_title("o measured, bars run's law, -- ODE's law", fontsize=9)
+    ax.legend(fontsize=8)
+    ax = axes[1]
+    for name, col in zip(("mu", "z"), colors, strict=False):
+        meas, _ = _series(result.measured, name)
+        pred, spread = _series(result.predicted, name)
+        ax.plot(t, meas, "o", color=col, label=rf"ID(${_LABEL[name]}$)")
+        ax.errorbar(t, pred, yerr=spread, color=col, capsize=3, lw=1)
+        if result.predicted_ode is not None:
+            ode, _ = _series(result.predicted_ode, name)
+            ax.plot(t, ode, "--", color=col, lw=1)
+    ax.axhline(result.model.M, color="0.6", lw=0.8, ls=":")
+    ax.set_xlabel("t (steps / N)")
+    ax.set_ylabel("2NN intrinsic dimension")
+    ax.set_title(f"M = {result.model.M}, M* = {result.model.M_star}", fontsize=9)
+    ax.legend(fontsize=8)
+    ax = axes[2]
+    run, ode = result.run, result.ode
+    M = result.model.M
+    for k in range(M):
+        suffix = f"_{k + 1}" if M > 1 else ""
+        for name, values, ls in (
+            ("|d", np.linalg.norm(run.d[0, :, k, :], axis=-1), "-"),
+            ("E", run.E[0, :, k, k], "-"),
+            ("D", run.D[0, :, k], "-"),
+        ):
+            label = f"${name}{suffix}|$" if name == "|d" else f"${name}{suffix}$"
+            line = ax.plot(run.t, values, ls, lw=1.2, label=label)[0]
+            if ode is not None:
+                ode_values = {
+                    "|d": np.linalg.norm(ode.d[0, :, k, :], axis=-1),
+                    "E": ode.E[0, :, k, k],
+                    "D": ode.D[0, :, k],
+                }[name]
+                ax.plot(ode.t, ode_values, "--", lw=1, color=line.get_color())
+    ax.plot(run.t, result.model.schedule(run.t), ":", color="k", lw=1, label=r"$\beta(t)$")
+    ax.set_xlabel("t (steps / N)")
+    ax.set_title("order parameters (- SGD, -- ODE)", fontsize=9)
+    ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    out = Path(path)
+    fig.savefig(out, dpi=90)
+    plt.close(fig)
+    return out
+
+
+def plot_profile(result: LinearGeometry, path: str | os.PathLike[str], *, index: int = -1) -> Path:
+    """The layer profile c, x, mu, z, reconstruction at one time; saved to ``path``.
+
+    Left: the 2NN ID of each representation (log scale: the input's is of order sqrt(N)).
+    Right: Delta(l -> c) and Delta(c -> l), measured (markers) and predicted (bars).
+    """
+    meas, pred = result.measured[index], result.predicted[index]
+    names = meas.names
+    pos = np.arange(len(names))
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    ax = axes[0]
+    ax.semilogy(pos, meas.id, "o-", label="measured")
+    ppos = [names.index(n) for n in pred.names]
+    ax.errorbar(ppos, pred.id, yerr=pred.id_std, fmt="s", mfc="none", capsize=3, label="predicted")
+    ax.set_ylabel("2NN intrinsic dimension")
+    ax = axes[1]
+    for (label, a_of), col in zip(
+        ((r"$\Delta(l \to c)$", lambda n: (n, "c")), (r"$\Delta(c \to l)$", lambda n: ("c", n))),
+        ("C0", "C1"),
+        strict=True,
+    ):
+        others = [n for n in names if n != "c"]
+        xs = [names.index(n) for n in others]
+        ax.plot(xs, [meas.delta(*a_of(n)) for n in others], "o-", color=col, label=label)
+        pn = [n for n in pred.names if n != "c"]
+        ax.errorbar(
+            [names.index(n) for n in pn],
+            [pred.delta(*a_of(n)) for n in pn],
+            yerr=[pred.delta_std(*a_of(n)) for n in pn],
+            fmt="s",
+            mfc="none",
+            color=col,
+            capsize=3,
+        )
+    ax.set_ylabel("information imbalance")
+    ax.set_ylim(0, 1.1)
+    for ax in axes:
+        ax.set_xticks(pos, [f"${_LABEL[n]}$" for n in names])
+        ax.legend(fontsize=8)
+    fig.suptitle(
+        f"t = {result.t[index]:g}, beta = {result.model.schedule(float(result.t[index])):.3g}"
+        f" (beta* = {result.beta_star:.3g}), N = {result.N}, n = {result.n_points}",
+        fontsize=9,
+    )
+    fig.tight_layout()
+    out = Path(path)
+    fig.savefig(out, dpi=90)
+    plt.close(fig)
+    return out
+
+
+def make_figures(result: LinearGeometry, out_dir: str | os.PathLike[str]) -> list[Path]:
+    """Both figures into ``out_dir`` (created): ``linear-time.png``, ``linear-profile.png``."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    return [
+        plot_time(result, out / "linear-time.png"),
+        plot_profile(result, out / "linear-profile.png"),
+    ]

@@ -1,0 +1,248 @@
+"""Tests of conv_study.linear: the Gaussian law of the representations, measured vs predicted."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from conv_study.cli import main
+from conv_study.linear import (
+    LAW_REPRESENTATIONS,
+    REPRESENTATIONS,
+    encode_decode,
+    held_out_sample,
+    linear_geometry,
+    predict_geometry,
+    representation_law,
+    simulate_snapshots,
+)
+from linvae import Model, order_parameters
+
+# Points per estimate and draws per prediction in the measured-vs-predicted tests.
+N_POINTS, REPEATS = 600, 16
+
+
+def _weights(N, M, M_star, seed):
+    """Weights with an O(1) signal overlap and a random part, and a teacher (T = I)."""
+    gen = np.random.default_rng(seed)
+    W_star = np.linalg.qr(gen.standard_normal((N, M_star)))[0] * np.sqrt(N)
+    W = 0.8 * W_star @ gen.standard_normal((M_star, M)) + 0.5 * gen.standard_normal((N, M))
+    V = 0.6 * W_star @ gen.standard_normal((M_star, M)) + 0.4 * gen.standard_normal((N, M))
+    D = gen.uniform(0.2, 1.0, M)
+    return W, V, D, W_star
+
+
+def _check_covariance(samples, cov, n):
+    """Sample covariance against ``cov`` entry by entry.
+
+    An entry of the sample covariance of n Gaussian points has standard deviation
+    sqrt((S_aa S_bb + S_ab^2) / n); 6 of them bound a deviation for any seed (probability
+    below 1e-8 per entry, a few dozen entries).
+    """
+    emp = np.cov(samples, rowvar=False)
+    sd = np.sqrt((np.outer(np.diag(cov), np.diag(cov)) + cov**2) / n)
+    assert np.all(np.abs(emp - cov) <= 6 * sd + 1e-12), np.max(np.abs(emp - cov) / (sd + 1e-300))
+
+
+@pytest.mark.parametrize(("M", "M_star"), [(1, 1), (3, 2)])
+def test_law_covariance_is_that_of_the_representations(M, M_star):
+    """c, mu, z computed from weights have the covariance the order parameters predict."""
+    N, n = 300, 20_000
+    W, V, D, W_star = _weights(N, M, M_star, seed=M)
+    model = Model(M=M, M_star=M_star, rho=tuple(np.linspace(1.0, 2.0, M_star)), eta=0.7)
+    c, x = held_out_sample(model, W_star, n, rng=1)
+    reps = encode_decode(W, V, D, x, rng=2)
+    law = representation_law(order_parameters(W, V, D, W_star), model)
+    cov = law.covariance()
+    k = M_star + 2 * M
+    _check_covariance(np.hstack([c, reps["mu"], reps["z"]]), cov[:k, :k], n)
+    # The reconstruction's distances are those of z under the metric Q (exact, round-off).
+    i, j = np.arange(50), np.arange(50, 100)
+    dz = reps["z"][i] - reps["z"][j]
+    lhs = ((reps["reconstruction"][i] - reps["reconstruction"][j]) ** 2).sum(1)
+    np.testing.assert_allclose(lhs, np.einsum("pa,ab,pb->p", dz, law.Q, dz), rtol=1e-10)
+
+
+def test_law_samples_have_its_covariance():
+    W, V, D, W_star = _weights(200, 2, 1, seed=5)
+    model = Model(M=2, rho=1.5, eta=1.0)
+    law = representation_law(order_parameters(W, V, D, W_star), model)
+    n = 20_000
+    s = law.sample(n, rng=3)
+    assert tuple(s) == LAW_REPRESENTATIONS
+    _check_covariance(np.hstack([s[k] for k in LAW_REPRESENTATIONS]), law.covariance(), n)
+
+
+# Three regimes (rho = eta = 1, so beta* = 2 and spare latents fit noise below beta = eta):
+# learned, collapsed, and one spare latent (M = 2 > M* = 1) fitting noise.
+CASES = {
+    "learned": Model(beta=0.5, tau=0.1),
+    "collapsed": Model(beta=3.0, tau=0.1),
+    "superfluous": Model(M=2, beta=0.5, tau=0.1),
+}
+
+
+@pytest.fixture(scope="module")
+def geometries():
+    return {
+        name: linear_geometry(
+            model,
+            N=200,
+            times=[0, 150] if name == "learned" else [150],
+            n_points=N_POINTS,
+            repeats=REPEATS,
+            ode=False,
+            rng=7,
+        )
+        for name, model in CASES.items()
+    }
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_predicted_geometry_matches_measured(geometries, case):
+    """The estimators on the law agree with the estimators on the held-out representations.
+
+    Given the weights the law is exact, so a measurement is one draw of what the prediction
+    averages over REPEATS draws: their difference has standard deviation
+    sigma sqrt(1 + 1/REPEATS), with sigma the spread of the draws. With sigma estimated from
+    16 draws, 6 of them bound the difference for any seed (Student t, 15 degrees of freedom:
+    probability 2e-5 per number, 16 numbers per time); 2/n, one rank step of the imbalance,
+    covers quantities the law fixes exactly (Delta(z -> reconstruction) for M = 1).
+    """
+    res = geometries[case]
+    for meas, pred in zip(res.measured, res.predicted, strict=True):
+        scale = 6 * np.sqrt(1 + 1 / REPEATS)
+        idx = [meas.names.index(n) for n in pred.names]
+        got_imb = meas.imbalance[np.ix_(idx, idx)]
+        off = ~np.eye(len(idx), dtype=bool)
+        tol = scale * pred.imbalance_std + 2 / N_POINTS
+        bad = np.abs(got_imb - pred.imbalance)[off] > tol[off]
+        assert not bad.any(), (case, got_imb, pred.imbalance, pred.imbalance_std)
+        tol_id = scale * pred.id_std + 1e-9
+        assert np.all(np.abs(meas.id[idx] - pred.id) <= tol_id), (case, meas.id, pred.id)
+
+
+def test_collapse_is_seen_by_z_not_by_mu(geometries):
+    """Learning lowers Delta(mu -> c); collapse shows in z, and not in the direction of mu.
+
+    Learned, mu is as informative as the data allow along the spike (correlation^2
+    rho / (rho + eta) = 1/2: Delta about 0.78 at this n), down from about 1 at the random
+    initialization; z adds the encoder noise D (Delta(z -> c) about 0.85). Collapsed, z is
+    the prior's noise (Delta about 1), but mu, though it vanishes (E -> 0), shrinks along the
+    signal direction slowest of all and keeps the learned mu's neighbourhoods
+    (docs/linear-geometry.md). The comparisons use the predictions (means of REPEATS draws,
+    which the previous test ties to the measurements), whose spread is sigma / sqrt(REPEATS);
+    a gap must exceed 3 times the combined spread.
+    """
+    learned, collapsed = geometries["learned"], geometries["collapsed"]
+    assert learned.order_parameters.d[-1, 0, 0] ** 2 > 0.2  # it has learned
+    assert collapsed.order_parameters.E[-1, 0, 0] < 1e-3  # it has collapsed
+
+    def gap_needed(*geos, pair):
+        return 3 * np.sqrt(sum(g.delta_std(*pair) ** 2 for g in geos) / REPEATS)
+
+    start, end, off = learned.predicted[0], learned.predicted[-1], collapsed.predicted[-1]
+    pair = ("mu", "c")
+    assert end.delta(*pair) < start.delta(*pair) - gap_needed(start, end, pair=pair)
+    for pair in (("z", "c"), ("c", "z")):
+        assert end.delta(*pair) < off.delta(*pair) - gap_needed(end, off, pair=pair), pair
+    # Collapsed mu: near the learned value (about 0.78), far below the 1 of noise.
+    assert off.delta("mu", "c") < 0.9 and collapsed.measured[-1].delta("mu", "c") < 0.9
+
+
+def test_spare_latent_fitting_noise_adds_a_dimension(geometries):
+    """For beta < eta the spare latent fits noise: ID(mu) is about 2 instead of 1, and c's
+    neighbours are scattered along the noise direction (Delta(c -> mu) rises, on the
+    predictions, by more than 3 times the combined spread of two means of REPEATS draws).
+
+    The 2NN estimate of a Gaussian in 1 or 2 dimensions at n = 600 is within 0.1 of the
+    dimension (its spread here is about 0.05); 0.3 leaves room for the anisotropy of mu.
+    """
+    one, two = geometries["learned"], geometries["superfluous"]
+    assert abs(one.measured[-1].id_of("mu") - 1) < 0.3
+    assert abs(two.measured[-1].id_of("mu") - 2) < 0.3
+    p1, p2 = one.predicted[-1], two.predicted[-1]
+    spread = np.hypot(p1.delta_std("c", "mu"), p2.delta_std("c", "mu")) / np.sqrt(REPEATS)
+    assert p2.delta("c", "mu") > p1.delta("c", "mu") + 3 * spread
+
+
+def test_snapshots_follow_one_run():
+    """The weights at the snapshot times give the trajectory's order parameters there, the
+    schedule runs on across the restarts (every step sees beta at its own time, once), and
+    the same seed gives the same snapshots."""
+    seen = []
+
+    def beta(t):
+        seen.append(np.array(t, dtype=float, ndmin=1))
+        return 0.5 * np.tanh(0.05 * np.asarray(t))
+
+    model = Model(beta=beta, tau=0.1)
+    N = 100
+    snaps = simulate_snapshots(model, N=N, times=[5, 12, 20], dt=1.0, rng=3)
+    steps = np.sort(np.concatenate(seen)[np.concatenate(seen) < 1e6])
+    np.testing.assert_allclose(steps, np.arange(20 * N) / N, atol=1e-12)
+    assert np.all(np.diff(snaps.trajectory.t) > 0)
+    assert snaps.trajectory.t[0] == 0 and snaps.trajectory.t[-1] == 20
+    for i, t in enumerate(snaps.t):
+        k = int(np.flatnonzero(np.isclose(snaps.trajectory.t, t))[0])
+        op = order_parameters(snaps.W[i], snaps.V[i], snaps.D[i], snaps.W_star)
+        np.testing.assert_allclose(op.Q, snaps.trajectory.Q[0, k], rtol=1e-12)
+        np.testing.assert_allclose(op.D, snaps.trajectory.D[0, k], rtol=1e-12)
+    again = simulate_snapshots(model, N=N, times=[5, 12, 20], dt=1.0, rng=3)
+    np.testing.assert_array_equal(again.W, snaps.W)
+
+
+def test_predict_geometry_rejects_bad_input():
+    law = representation_law(
+        order_parameters(*_weights(50, 1, 1, seed=0)[:3], _weights(50, 1, 1, seed=0)[3]),
+        Model(),
+    )
+    with pytest.raises(ValueError, match="`repeats` parameter of predict_geometry"):
+        predict_geometry(law, 100, repeats=0)
+    with pytest.raises(ValueError, match=r"`op\.d` parameter of representation_law"):
+        representation_law(order_parameters(*_weights(50, 2, 1, seed=0)), Model())
+
+
+def _strict(text):
+    def reject(value):
+        raise ValueError(f"non-strict JSON constant {value}")
+
+    return json.loads(text, parse_constant=reject)
+
+
+def test_cli_linear_json_and_figures(tmp_path, capsys):
+    code = main(
+        ["linear", "--N", "100", "--times", "0", "10", "--points", "100", "--repeats", "2",
+         "--seed", "1", "--out", str(tmp_path)]
+    )  # fmt: skip
+    assert code == 0
+    out = _strict(capsys.readouterr().out)
+    assert out["representations"] == list(REPRESENTATIONS)
+    assert [e["t"] for e in out["times"]] == [0.0, 10.0]
+    last = out["times"][-1]
+    assert set(last["measured"]["imbalance"]) >= {"mu->c", "c->mu", "x->c", "z->reconstruction"}
+    assert set(last["predicted"]["id"]) == set(LAW_REPRESENTATIONS)
+    assert "predicted_ode" in last
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["linear-profile.png", "linear-time.png"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--times", "5", "2"], "--times must be increasing"),
+        (["--times", "10", "--t-max", "5"], "--times goes beyond --t-max"),
+        (["--points", "3"], "--points must be at least 10"),
+        (["--tau", "-1"], "`tau` parameter of Model"),
+        (["--anneal", "tanh"], "--anneal tanh needs --gamma"),
+        (["--N", "1", "--M", "2"], "--N must be at least"),
+        (["--seed", "-4"], "--seed must be >= 0"),
+        (["--out", "/dev/null/sub/out"], "Cannot write --out"),
+    ],
+)
+def test_cli_linear_bad_input(argv, message, capsys):
+    assert main(["linear", *argv]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("conv-study linear: error: ")
+    assert message in err[0]
