@@ -15,7 +15,7 @@ from linvae.utils.version import __version__
 
 __getattr__, __dir__, __all__ = _lazy.attach(
     __name__,
-    submodules=["analysis", "plot", "sgd", "sweep", "theory", "utils"],
+    submodules=["analysis", "offline", "plot", "sgd", "sweep", "theory", "utils"],
     submod_attrs={
         "comparison": ["Comparison", "compare"],
         "observables": ["OrderParameters", "generalization_error", "order_parameters"],

@@ -17,6 +17,9 @@ Figures (each as PNG and PDF), with the numbers behind them in ``manifest.json``
 5. ``annealing``: eps_g(t) for several gamma around gamma_c (ODE, and SGD for two), and
    T_conv(gamma) with the gamma_c marker.
 6. ``phase_*``: the (beta, rho), (beta, lam), (gamma, beta_f) and (M, beta) diagrams.
+7. ``offline-*``: finite data (docs/offline.md): eps_g against alpha (theory and the authors'
+   Adam protocol), the (alpha, beta) phase diagrams, rate-distortion curves, one pass against
+   many passes (`OfflineSettings`).
 """
 
 from __future__ import annotations
@@ -40,8 +43,18 @@ from linvae.analysis.superfluous import (
 )
 from linvae.analysis.threshold import collapse_threshold
 from linvae.comparison import compare
+from linvae.offline.phase import offline_phase_diagram
+from linvae.offline.spectrum import bbp_threshold
+from linvae.offline.theory import collapse_threshold as offline_threshold
+from linvae.offline.theory import gaussian_bound, plateau_end, solve_offline
+from linvae.offline.train import Adam, MinibatchSGD, make_datasets, train_offline
 from linvae.params import Model
 from linvae.plot.labels import LABELS
+from linvae.plot.offline import (
+    plot_eps_g_vs_alpha,
+    plot_offline_phase_diagram,
+    plot_rate_distortion,
+)
 from linvae.plot.phase import plot_error_vs_beta, plot_phase_diagram
 from linvae.plot.trajectory import plot_observable, save_figure
 from linvae.schedules import TanhAnneal
@@ -51,7 +64,11 @@ from linvae.theory.initial import initial_order_parameters
 from linvae.utils.io import atomic_write_json, to_jsonable
 from linvae.utils.version import __version__
 
-__all__ = ["ReproduceSettings", "reproduce"]
+__all__ = ["OfflineSettings", "ReproduceSettings", "reproduce"]
+
+# Smallest eps_g drawn on the log axes of the ODE curves: ten times the relative tolerance
+# (1e-9) of the superfluous-latent solves; below it eps_g is round-off.
+_EPS_G_FLOOR = 1e-8
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -193,6 +210,7 @@ def reproduce(out_dir: str | Path, *, quick: bool = False, progress: bool = True
             "superfluous latents",
             "annealing",
             "phase diagrams",
+            "offline (finite data)",
         ],
         progress,
     )
@@ -305,8 +323,17 @@ def reproduce(out_dir: str | Path, *, quick: bool = False, progress: bool = True
                 t_eval=t_eval,
                 sgd_noise=False,
             )
-            ax.plot(res.trajectory.t, res.trajectory.eps_g[0], color=f"C{k}", label=f"ODE M={M}")
-            ax.axhline(res.eps_g_formula, color=f"C{k}", ls=":", lw=1)
+            # eps_g = rho - 2 sqrt(rho) m + Q cancels O(1) terms: below _EPS_G_FLOOR (ten
+            # times the solver's relative tolerance) what remains is round-off, not drawn.
+            eps = res.trajectory.eps_g[0]
+            ax.plot(
+                res.trajectory.t,
+                np.where(eps > _EPS_G_FLOOR, eps, np.nan),
+                color=f"C{k}",
+                label=f"ODE M={M}" + (" (to 0)" if res.eps_g_formula <= _EPS_G_FLOOR else ""),
+            )
+            if res.eps_g_formula > _EPS_G_FLOOR:
+                ax.axhline(res.eps_g_formula, color=f"C{k}", ls=":", lw=1)
             entry = {
                 "eps_g_formula": res.eps_g_formula,
                 "eps_g_star": res.eps_g_star,
@@ -350,6 +377,7 @@ def reproduce(out_dir: str | Path, *, quick: bool = False, progress: bool = True
     ax = axes[1, 1]
     ax.plot(vs_M.Ms, vs_M.t_conv, "o-", label=f"{LABELS['t_conv']} (tol 1e-3)")
     ax.plot(vs_M.Ms, vs_M.t_disentangle, "s--", label="disentangling time")
+    ax.set_xticks(np.asarray(vs_M.Ms))  # M is a whole number
     ax.set_xlabel(LABELS["M"])
     ax.set_ylabel("time")
     ax.set_title("convergence vs M (beta = 1.5, M* = 1)")
@@ -365,7 +393,8 @@ def reproduce(out_dir: str | Path, *, quick: bool = False, progress: bool = True
     beta_f = 1.0
     model = replace(base, beta=beta_f)
     init = initial_order_parameters(model, N=s.N, rng=seed)
-    opt = optimal_annealing_rate(model, init=init, n_grid=s.n_grid_anneal)
+    # Every answer is a statistic over random initial states at the simulations' N.
+    opt = optimal_annealing_rate(model, n_grid=s.n_grid_anneal, N=s.N, rng=seed)
     ann_numbers["beta_f=1"] = opt.as_dict()
     ax = axes[0, 0]
     t_max = min(opt.t_max, 4 * opt.t_conv_constant) if math.isfinite(opt.t_conv_constant) else None
@@ -402,24 +431,28 @@ def reproduce(out_dir: str | Path, *, quick: bool = False, progress: bool = True
             o = opt
         else:
             m2 = replace(base, beta=beta_f2)
-            o = optimal_annealing_rate(
-                m2, init=initial_order_parameters(m2, N=s.N, rng=seed), n_grid=s.n_grid_anneal
-            )
+            o = optimal_annealing_rate(m2, n_grid=s.n_grid_anneal, N=s.N, rng=seed)
             ann_numbers["beta_f=1.8"] = o.as_dict()
-        ok = np.isfinite(o.t_conv)
+        ok = np.all(np.isfinite(o.t_conv_all), axis=1)
+        x = o.gammas[ok] / o.gamma_c
         (line,) = ax.plot(
-            o.gammas[ok] / o.gamma_c,
+            x,
             o.t_conv[ok],
             marker + "-",
             ms=3,
-            label=rf"$\beta_f={beta_f2:g}$",
+            label=rf"$\beta_f={beta_f2:g}$: speed-up {o.speedup:.2f} "
+            rf"({o.speedup_range[0]:.2f}-{o.speedup_range[1]:.2f})",
         )
+        low, high = np.percentile(o.t_conv_all[ok], [16.0, 84.0], axis=1)
+        ax.fill_between(x, low, high, color=line.get_color(), alpha=0.2, lw=0)
         ax.axhline(o.t_conv_constant, color=line.get_color(), ls=":", lw=1)
+        ax.plot(o.gamma_opt / o.gamma_c, o.t_conv_opt, "*", color=line.get_color(), ms=10)
     ax.axvline(1.0, color="r", ls="--", label=r"$\gamma_c = -J_{max}/2$")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel(r"$\gamma / \gamma_c$")
-    ax.set_ylabel(f"{LABELS['t_conv']} (dotted: constant {LABELS['beta_f']})")
+    ax.set_ylabel(f"mean {LABELS['t_conv']}, 16-84 % band (dotted: constant {LABELS['beta_f']})")
+    ax.set_title(f"{opt.n_init} random initial states at N = {s.N}; star: optimum")
     ax.legend(frameon=False, fontsize=8)
     _save(fig, out, "annealing", figures)
     numbers["annealing"] = ann_numbers
@@ -448,6 +481,10 @@ def reproduce(out_dir: str | Path, *, quick: bool = False, progress: bool = True
         _save(fig, out, name, figures)
         numbers["phase_diagrams"][name] = diagram.as_dict(arrays=name == "phase_gamma_beta_f")
 
+    # 7. finite data ----------------------------------------------------------------------
+    stage("offline: finite data (theory, the authors' Adam protocol, one vs many passes)")
+    numbers["offline"] = _offline_stage(out, quick, figures, seed)
+
     manifest = {
         "out": str(out),
         "quick": quick,
@@ -462,3 +499,246 @@ def reproduce(out_dir: str | Path, *, quick: bool = False, progress: bool = True
     if progress:
         sys.stderr.write(f"done: {len(figures)} files in {manifest['wall_time_s']:.1f} s\n")
     return manifest
+
+
+@dataclass(frozen=True, kw_only=True)
+class OfflineSettings:
+    """Sizes of the finite-data figures (docs/offline.md); `default` is the authors'
+    protocol (N = 250, alpha = 0.4, 0.8, ..., 5.2, 5 seeds, Adam for 15,000 epochs).
+
+    Attributes
+    ----------
+    N, n_seeds : int
+        Finite-N training.
+    alphas : tuple of float
+        Training-set sizes of the simulations, in samples per dimension.
+    epochs : int
+        Full-batch Adam epochs (lr 1e-3).
+    sgd_epochs : int
+        Epochs of the multi-pass minibatch SGD.
+    phase_n : int
+        Grid size of the (alpha, beta) diagrams (phase_n x phase_n).
+    """
+
+    N: int
+    n_seeds: int
+    alphas: tuple[float, ...]
+    epochs: int
+    sgd_epochs: int
+    phase_n: int
+
+    @classmethod
+    def default(cls) -> OfflineSettings:
+        alphas = tuple(round(0.4 * k, 10) for k in range(1, 14))
+        return cls(N=250, n_seeds=5, alphas=alphas, epochs=15_000, sgd_epochs=100, phase_n=240)
+
+    @classmethod
+    def quick(cls) -> OfflineSettings:
+        return cls(
+            N=60, n_seeds=2, alphas=(0.4, 1.6, 3.2, 5.2), epochs=3000, sgd_epochs=20, phase_n=60
+        )
+
+
+def _offline_stage(out: Path, quick: bool, figures: list, seed: int) -> dict:
+    """The finite-data figures (``offline-*``) and their numbers (docs/offline.md)."""
+    o = OfflineSettings.quick() if quick else OfflineSettings.default()
+    rho = eta = 1.0
+    nu = rho + eta
+    numbers: dict = {"settings": o.__dict__}
+    grid = np.geomspace(0.2, 20.0, 400)
+    alphas = np.array(o.alphas)
+    data = make_datasets(o.N, alphas, rho=rho, eta=eta, n_seeds=o.n_seeds, rng=seed)
+
+    # eps_g against alpha: the plateau (lam = 1, beta near rho + eta), the peak at alpha_BBP.
+    fig, axes = _figure(1, 2, size=(11, 4.2))
+    betas = (0.5, 1.0, 1.5, 1.9)
+    runs = {}
+    for panel, lam in enumerate((1.0, 0.0)):
+        theory = {
+            rf"$\beta={b:g}$": solve_offline(grid, rho=rho, eta=eta, beta=b, lam=lam).eps_g
+            for b in betas
+        }
+        points = {}
+        if lam > 0:
+            for b in (1.0, 1.9):
+                run = train_offline(data, beta=b, lam=lam, method=Adam(epochs=o.epochs))
+                runs[b] = run
+                summ = run.summary()
+                points[rf"$\beta={b:g}$"] = (
+                    summ["alpha"],
+                    summ["mean"]["eps_g"],
+                    summ["std"]["eps_g"],
+                )
+        ax = axes[0, panel]
+        plot_eps_g_vs_alpha(
+            grid,
+            theory,
+            points=points,
+            rho=rho,
+            ax=ax,
+            points_label=f"Adam, N = {o.N}, {o.n_seeds} seeds",
+        )
+        ax.axvline(bbp_threshold(rho, eta), color="k", ls=":", lw=1)
+        ax.set_xscale("log")
+        if not lam:  # Q = s - beta overfits the bulk: eps_g grows like 1/alpha as alpha -> 0
+            ax.set_yscale("log")
+        ax.set_title(
+            rf"$\lambda = {lam:g}$"
+            + (": collapsed plateau, peak at $\\alpha_{BBP}$" if lam else ": no plateau, no peak")
+        )
+    _save(fig, out, "offline-eps_g_vs_alpha", figures)
+    authors = runs[1.0]
+    summ = authors.summary()
+    limit = solve_offline(np.array(summ["alpha"]), rho=rho, eta=eta, beta=1.0, lam=1.0)
+    numbers["authors_protocol"] = {
+        "beta": 1.0,
+        "lam": 1.0,
+        "alpha": summ["alpha"],
+        "eps_g_mean": summ["mean"]["eps_g"],
+        "eps_g_std": summ["std"]["eps_g"],
+        "eps_g_theory_finite_N_mean": summ["theory_sample_mean"]["eps_g"],
+        "eps_g_theory_N_infinity": limit.eps_g,
+        "max_abs_adam_minus_finite_N_theory": float(
+            np.max(np.abs(authors.eps_g - authors.theory.eps_g))
+        ),
+        "wall_time_s": authors.wall_time_s,
+    }
+    plateau = runs[1.9].summary()
+    numbers["plateau_beta_1.9"] = {
+        "alpha": plateau["alpha"],
+        "eps_g_mean": plateau["mean"]["eps_g"],
+        "eps_g_std": plateau["std"]["eps_g"],
+        "alpha_c_theory": plateau_end(1.9, rho=rho, eta=eta, lam=1.0),
+    }
+    peak = solve_offline(grid, rho=rho, eta=eta, beta=0.5, lam=1.0).eps_g
+    numbers["eps_g_peak_alpha"] = float(grid[np.argmax(peak)])
+
+    # The (alpha, beta) phase diagrams and the thresholds.
+    fig, axes = _figure(1, 2, size=(12, 4.6))
+    for panel, lam in enumerate((1.0, 4.0)):
+        diagram = offline_phase_diagram(
+            np.geomspace(0.05, 100.0, o.phase_n),
+            np.linspace(0.01, 3.0, o.phase_n),
+            rho=rho,
+            eta=eta,
+            lam=lam,
+        )
+        plot_offline_phase_diagram(diagram, ax=axes[0, panel])
+    _save(fig, out, "offline-phase_alpha_beta", figures)
+    table_alphas = np.array([0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 100.0, np.inf])
+    numbers["beta_c"] = {
+        f"lam={lam:g}": dict(
+            zip(
+                [f"{a:g}" for a in table_alphas],
+                np.atleast_1d(offline_threshold(table_alphas, rho=rho, eta=eta, lam=lam)).tolist(),
+                strict=True,
+            )
+        )
+        for lam in (0.0, 1.0, 4.0)
+    }
+    plateau_betas = np.array([1.75, 1.8, 1.9, 1.95, 1.99])
+    numbers["plateau_end_lam=1"] = dict(
+        zip(
+            [f"{b:g}" for b in plateau_betas],
+            np.atleast_1d(plateau_end(plateau_betas, rho=rho, eta=eta, lam=1.0)).tolist(),
+            strict=True,
+        )
+    )
+
+    # Rate-distortion curves, traced by beta, against the Gaussian bound.
+    fig, axes = _figure(1, 2, size=(11, 4.2))
+    rd_betas = np.geomspace(0.02, nu, 300)[:-1]
+    rd_numbers = {}
+    for panel, lam in enumerate((0.0, 1.0)):
+        test, train = {}, {}
+        for a in (0.5, 1.0, 2.0, 5.0, 20.0, np.inf):
+            sol = solve_offline(a, rho=rho, eta=eta, beta=rd_betas, lam=lam)
+            ok = ~np.asarray(sol.collapsed)
+            label = rf"$\alpha = {a:g}$" if np.isfinite(a) else r"$\alpha \to \infty$"
+            test[label] = (sol.rate[ok], sol.distortion[ok])
+            train[label] = (sol.rate_train[ok], sol.distortion_train[ok])
+            rd_numbers[f"lam={lam:g},alpha={a:g}"] = {
+                "max_rate": float(sol.rate[ok].max()) if ok.any() else 0.0,
+                "max_gap_to_bound": float(
+                    np.max(sol.distortion[ok] - gaussian_bound(sol.rate[ok], nu))
+                )
+                if ok.any()
+                else None,
+            }
+        ax = axes[0, panel]
+        plot_rate_distortion(test, nu=nu, train=train, ax=ax)
+        ax.set_ylim(0.0, nu + 0.2)
+        ax.set_title(rf"$\lambda = {lam:g}$: test (solid), training (dashed)")
+    _save(fig, out, "offline-rate_distortion", figures)
+    numbers["rate_distortion"] = rd_numbers
+
+    # What does reusing data buy? One pass (t = alpha) against many passes on alpha N samples.
+    fig, axes = _figure(size=(6.4, 4.4))
+    ax = axes[0, 0]
+    beta = 1.0
+    ax.plot(
+        grid,
+        solve_offline(grid, rho=rho, eta=eta, beta=beta).eps_g,
+        "k-",
+        lw=1.8,
+        label="offline optimum (theory)",
+    )
+    one = {}
+    for k, tau in enumerate((0.1, 0.5)):
+        model = Model(rho=rho, eta=eta, beta=beta, tau=tau)
+        ode = solve_ode(
+            model,
+            t_max=float(grid.max()),
+            t_eval=np.concatenate([[0.0], grid]),
+            init=initial_order_parameters(model, N=o.N, rng=seed),
+        )
+        ax.plot(
+            grid,
+            ode.eps_g[0, 1:],
+            color=f"C{k}",
+            ls="--",
+            label=rf"one pass, ODE at $t = \alpha$, $\tau = {tau:g}$",
+        )
+        run = train_offline(data, beta=beta, method=MinibatchSGD(tau=tau, epochs=1))
+        s1 = run.summary()
+        ax.errorbar(
+            s1["alpha"],
+            s1["mean"]["eps_g"],
+            yerr=s1["std"]["eps_g"],
+            fmt="s",
+            ms=3,
+            capsize=2,
+            color=f"C{k}",
+            label=rf"one pass, SGD, $\tau = {tau:g}$",
+        )
+        one[f"tau={tau:g}"] = {
+            "sgd_mean": s1["mean"]["eps_g"],
+            "ode": np.interp(s1["alpha"], grid, ode.eps_g[0, 1:]).tolist(),
+        }
+    multi = train_offline(data, beta=beta, method=MinibatchSGD(tau=0.1, epochs=o.sgd_epochs))
+    sm = multi.summary()
+    ax.errorbar(
+        sm["alpha"],
+        sm["mean"]["eps_g"],
+        yerr=sm["std"]["eps_g"],
+        fmt="o",
+        ms=4,
+        capsize=2,
+        color="C2",
+        label=rf"{o.sgd_epochs} passes, SGD, $\tau = 0.1$",
+    )
+    ax.axhline(rho, color="0.5", ls=":", lw=1)
+    ax.set_xscale("log")
+    ax.set_ylim(0.0, 3.0)
+    ax.set_xlabel(r"samples per dimension $\alpha = n/N$ (one pass: $t = \alpha$)")
+    ax.set_ylabel(LABELS["eps_g"])
+    ax.set_title(rf"reusing data: $\beta = {beta:g}$, $\lambda = 0$, N = {o.N}", fontsize=10)
+    ax.legend(frameon=False, fontsize=7)
+    _save(fig, out, "offline-one_pass_vs_offline", figures)
+    numbers["one_pass_vs_offline"] = {
+        "alpha": sm["alpha"],
+        "offline_theory": solve_offline(np.array(sm["alpha"]), beta=beta).eps_g,
+        "multi_pass_sgd_mean": sm["mean"]["eps_g"],
+        "one_pass": one,
+    }
+    return numbers

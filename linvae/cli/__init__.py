@@ -1,9 +1,10 @@
 """The ``linvae`` command-line program (also ``python -m linvae``).
 
 Subcommands: ``simulate`` (SGD), ``ode`` / ``compare`` (theory), ``threshold``,
-``fixed-points``, ``anneal``, ``phase-diagram``, ``reproduce`` (analysis), ``sweep``. Each
-module below contributes its subcommands to the shared frame (`linvae.cli.frame`); the
-model options they share are defined once in `linvae.cli.options`.
+``fixed-points``, ``anneal``, ``phase-diagram``, ``reproduce`` (analysis), ``sweep``,
+``offline`` (finite data). Each module below contributes its subcommands to the shared frame
+(`linvae.cli.frame`); the model options they share are defined once in
+`linvae.cli.options`.
 
 Building the parser (``linvae --help``, ``linvae <command> --help``) loads none of numba,
 sympy, matplotlib, torch or dask: the command modules import those inside their command
@@ -25,6 +26,7 @@ _SUBCOMMAND_MODULES = (
     "linvae.cli.theory",
     "linvae.cli.analysis",
     "linvae.cli.sweep",
+    "linvae.cli.offline",
 )
 
 

@@ -9,11 +9,12 @@ matplotlib are imported inside the command functions, so that building the parse
 from __future__ import annotations
 
 import argparse
-import json
+import sys
 from dataclasses import replace
 
 import numpy as np
 
+from linvae.cli.frame import print_json
 from linvae.cli.options import (
     add_model_options,
     add_sgd_noise_option,
@@ -22,13 +23,13 @@ from linvae.cli.options import (
 )
 from linvae.params import Model
 from linvae.schedules import Constant
-from linvae.utils.io import atomic_write_json, to_jsonable
+from linvae.utils.io import atomic_write_json, check_writable
 
-_KINDS = ("beta-rho", "beta-eta", "beta-lam", "gamma-beta_f", "M-beta")
+_KINDS = ("beta-rho", "beta-eta", "beta-lam", "gamma-beta_f", "M-beta", "alpha-beta")
 
 
 def _print(obj) -> None:
-    print(json.dumps(to_jsonable(obj)))
+    print_json(obj)  # strict JSON: inf and NaN as null, with a reason
 
 
 def add_subcommands(subparsers) -> None:
@@ -69,8 +70,17 @@ def add_subcommands(subparsers) -> None:
     p.add_argument("--tol", type=float, default=1e-3, help="tolerance on eps_g (default 1e-3)")
     p.add_argument("--t-max", type=float, help="integration time (default from J_max)")
     p.add_argument("--N", type=int, default=200, help="N of the imitated initialization")
-    p.add_argument("--seed", type=int, default=0, help="seed of the initialization")
+    p.add_argument(
+        "--n-init", type=int, default=64, help="random initial states averaged over (default 64)"
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed of the initial states")
     p.add_argument("--n-grid", type=int, default=12, help="grid points in gamma (default 12)")
+    p.add_argument(
+        "--measure",
+        choices=["excess", "band"],
+        default="excess",
+        help="T_conv: integrated excess error (default) or the band's last exit (jumps)",
+    )
     add_sgd_noise_option(p, help="drop the O(tau^2) terms")
     p.set_defaults(func=run_anneal)
 
@@ -79,8 +89,10 @@ def add_subcommands(subparsers) -> None:
         help="phase diagram of KIND drawn to --out, summary as JSON",
         description=(
             "KIND: beta-rho | beta-eta | beta-lam (learned vs collapsed, eps_g* colour), "
-            "gamma-beta_f (annealing speed-up), M-beta (spare-latent penalty). "
-            "x is beta (gamma for gamma-beta_f); y the other parameter."
+            "gamma-beta_f (annealing speed-up), M-beta (spare-latent penalty), "
+            "alpha-beta (finite data: collapsed / learned / over-fitting; docs/offline.md). "
+            "x is beta (gamma for gamma-beta_f, samples per dimension alpha for alpha-beta); "
+            "y the other parameter."
         ),
     )
     p.add_argument("kind", choices=_KINDS)
@@ -141,28 +153,37 @@ def run_fixed_points(args: argparse.Namespace) -> int:
 def run_anneal(args: argparse.Namespace) -> int:
     # Heavy (sympy, numba): loaded only when the command runs.
     from linvae.analysis.annealing import optimal_annealing_rate
-    from linvae.theory.initial import initial_order_parameters
 
     model = model_from_options(args)
     if args.beta_final is not None:
         model = replace(model, beta=Constant(beta=args.beta_final))
-    init = initial_order_parameters(model, N=args.N, rng=args.seed)
     opt = optimal_annealing_rate(
         model,
-        init=init,
         tol=args.tol,
         t_max=args.t_max,
         n_grid=args.n_grid,
         sgd_noise=not args.no_sgd_noise,
+        measure=args.measure,
+        n_init=args.n_init,
+        N=args.N,
+        rng=args.seed,
     )
+    sys.stderr.write(opt.message + "\n")
     _print(opt.as_dict())  # inf and NaN as null
     return 0
 
 
-def _grid(lo, hi, n, default):
+def _grid(lo, hi, n, default, axis="x"):
     lo = default[0] if lo is None else lo
     hi = default[1] if hi is None else hi
     n = default[2] if n is None else n
+    if not lo < hi:
+        raise ValueError(
+            f"--{axis}-min must be below --{axis}-max. Got --{axis}-min {lo:g}, "
+            f"--{axis}-max {hi:g}; swap them."
+        )
+    if n < 2:
+        raise ValueError(f"--n{axis} must be at least 2 (points of the grid). Got {n}.")
     return lo, hi, n
 
 
@@ -170,9 +191,12 @@ def run_phase_diagram(args: argparse.Namespace) -> int:
     # Heavy (sympy, numba, matplotlib): loaded only when the command runs.
     from linvae.analysis import phase
     from linvae.plot.phase import plot_phase_diagram
-    from linvae.plot.trajectory import save_figure
+    from linvae.plot.trajectory import check_figure_path, save_figure
 
     model = model_from_options(args)
+    check_figure_path(args.out, "--out")  # outputs checked before any work
+    if args.data:
+        check_writable(args.data, "--data")
     kind = args.kind
     if kind in ("beta-rho", "beta-eta", "beta-lam"):
         xl, xh, nx = _grid(args.x_min, args.x_max, args.nx, (0.02, 4.0, 100))
@@ -181,6 +205,7 @@ def run_phase_diagram(args: argparse.Namespace) -> int:
             args.y_max,
             args.ny,
             (0.0, 1.0, 100) if kind == "beta-lam" else (0.05, 3.0, 100),
+            axis="y",
         )
         diagram = phase.stability_diagram(
             model,
@@ -190,16 +215,37 @@ def run_phase_diagram(args: argparse.Namespace) -> int:
         )
     elif kind == "gamma-beta_f":
         xl, xh, nx = _grid(args.x_min, args.x_max, args.nx, (1e-3, 1e-1, 12))
-        yl, yh, ny = _grid(args.y_min, args.y_max, args.ny, (0.25, 1.9, 8))
+        yl, yh, ny = _grid(args.y_min, args.y_max, args.ny, (0.25, 1.9, 8), axis="y")
         diagram = phase.annealing_diagram(
             model, gammas=np.geomspace(xl, xh, nx), beta_finals=np.linspace(yl, yh, ny)
         )
+    elif kind == "alpha-beta":
+        from linvae.offline.phase import offline_phase_diagram  # the finite-data theory
+
+        if model.M_star != 1:
+            raise ValueError("phase-diagram alpha-beta is for one factor (M* = 1, one --rho).")
+        xl, xh, nx = _grid(args.x_min, args.x_max, args.nx, (0.05, 100.0, 200))
+        yl, yh, ny = _grid(args.y_min, args.y_max, args.ny, (0.01, 3.5, 200), axis="y")
+        if xl <= 0 or yl <= 0:
+            raise ValueError(f"--x-min (alpha) and --y-min (beta) must be > 0. Got {xl:g}, {yl:g}.")
+        diagram = offline_phase_diagram(
+            np.geomspace(xl, xh, nx),
+            np.linspace(yl, yh, ny),
+            rho=float(model.rho_vector[0]),
+            eta=model.eta,
+            lam=model.lam,
+        )
     else:
         xl, xh, nx = _grid(args.x_min, args.x_max, args.nx, (0.02, 2.5, 100))
-        yl, yh, ny = _grid(args.y_min, args.y_max, args.ny, (1, 6, 6))
+        yl, yh, ny = _grid(args.y_min, args.y_max, args.ny, (1, 6, 6), axis="y")
         Ms = np.arange(int(yl), int(yh) + 1)
         diagram = phase.penalty_diagram(model, Ms=Ms, betas=np.linspace(xl, xh, nx))
-    ax = plot_phase_diagram(diagram, args.value)
+    if kind == "alpha-beta":
+        from linvae.plot.offline import plot_offline_phase_diagram  # matplotlib
+
+        ax = plot_offline_phase_diagram(diagram, args.value)
+    else:
+        ax = plot_phase_diagram(diagram, args.value)
     out = diagram.as_dict()
     out["figure"] = str(save_figure(ax.figure, args.out))
     if args.data:
@@ -212,6 +258,7 @@ def run_phase_diagram(args: argparse.Namespace) -> int:
 def run_reproduce(args: argparse.Namespace) -> int:
     from linvae.reproduce import reproduce  # the whole figure set: on command run only
 
+    check_writable(args.out, "--out", directory=True)
     manifest = reproduce(args.out, quick=args.quick, progress=not args.quiet)
     _print(
         {

@@ -63,7 +63,8 @@ def test_reproduce_quick(tmp_path, capsys):
     """The CI variant of the figure set: every figure as PNG and PDF, and the manifest."""
     out = _run(capsys, ["reproduce", "--out", str(tmp_path), "--quick", "--quiet"])
     manifest = json.loads((tmp_path / "manifest.json").read_text())
-    assert out["figures"] == len(manifest["figures"]) == 18
+    # 18 of the online figure set + 8 of the finite-data stage (offline-*).
+    assert out["figures"] == len(manifest["figures"]) == 26
     for name in manifest["figures"]:
         assert (tmp_path / name).stat().st_size > 1000
     numbers = manifest["numbers"]
@@ -75,3 +76,6 @@ def test_reproduce_quick(tmp_path, capsys):
     # beta = 2.5 > beta*: SGD and ODE end collapsed (eps_g = rho = 1; N = 100 fluctuations).
     assert abs(numbers["learning_curves"]["2.5"]["sgd_final_mean"] - 1.0) < 0.05
     assert numbers["superfluous"]["beta=1,M=2"]["decay_exponent"] == pytest.approx(-1, abs=0.1)
+    # Finite data: beta_c -> rho + eta as alpha -> infinity, = s(alpha) for lam = 0.
+    assert numbers["offline"]["beta_c"]["lam=1"]["inf"] == 2.0
+    assert numbers["offline"]["beta_c"]["lam=0"]["1"] == 4.0
