@@ -31,7 +31,11 @@ BENCH = ROOT / "benchmarks"
 # Panel -> (benchmark files feeding it, accuracy tests it relies on).
 ACCURACY = {
     "sgd": ["tests/linvae/test_kernel.py", "tests/linvae/test_rng.py"],
-    "ode": ["tests/linvae/test_theory_solve.py", "tests/linvae/test_theory_derive.py"],
+    "ode": [
+        "tests/linvae/test_theory_solve.py",
+        "tests/linvae/test_theory_derive.py",
+        "tests/linvae/test_theory_integrate.py",
+    ],
     "phase": ["tests/linvae/test_analysis_phase.py", "tests/linvae/test_analysis_fixed_points.py"],
     "estimators": ["tests/conv_study/test_estimators.py"],
 }
@@ -140,6 +144,51 @@ def _generic_panel(ax, rows: list[dict], title: str) -> None:
     ax.set_ylabel("median time [s]") if numeric else ax.set_xlabel("median time [s]")
 
 
+def _ode_panel(ax, rows: list[dict]) -> None:
+    """Seconds per trajectory against M: one compiled solve, the batch, the scalar reference."""
+    ax.set_title("ODE: seconds per trajectory")
+    single = sorted((r["params"]["M"], r["median_s"]) for r in rows
+                    if r["group"] == "test_solve_time_vs_M")  # fmt: skip
+    if single:
+        ax.plot(*zip(*single, strict=True), "o-", label="compiled DOP853, t to 3000")
+    ref = [r["extra_info"] for r in rows if r["group"] == "test_compiled_vs_scalar_reference"]
+    if ref:
+        info = ref[0]
+        ax.axhline(
+            info["scalar_lsoda_s"],
+            color="k",
+            ls="--",
+            label=f"reference: scalar numpy + LSODA, M=1 ({info['ratio']:.0f}x slower)",
+        )
+        ax.plot([1], [info["compiled_s"]], "k*", ms=10, label="compiled, same run as reference")
+    batch = [r["extra_info"] for r in rows if r["group"] == "test_batch_throughput"]
+    if batch:
+        info = batch[0]
+        free = info.get("two_free_cores_trajectories_per_s", info["trajectories_per_s"])
+        ax.plot(
+            [1],
+            [1.0 / info["trajectories_per_s"]],
+            "s",
+            ms=8,
+            label=f"batch, t to 1e4: {info['trajectories_per_s']:.0f}/s "
+            f"({free:.0f}/s on 2 free cores)",
+        )
+        ax.axhline(
+            1.0 / info["reference_trajectories_per_s"],
+            color="0.5",
+            ls=":",
+            label="reference, t to 1e4",
+        )
+    if not (single or ref or batch):
+        ax.text(0.5, 0.5, "no benchmark results", ha="center", va="center")
+        return
+    ax.set_yscale("log")
+    ax.set_xlabel("M (M* = 1)")
+    ax.set_xticks([1, 2, 3])
+    ax.set_ylabel("seconds per trajectory")
+    ax.legend(fontsize="x-small", frameon=False)
+
+
 def make_figure(rows: list[dict], verdicts: dict, path: Path) -> None:
     import matplotlib
 
@@ -177,7 +226,7 @@ def make_figure(rows: list[dict], verdicts: dict, path: Path) -> None:
     a_sgd.set_title("one-pass SGD vs the RNG floor")
     a_sgd.legend(fontsize="small", frameon=False)
 
-    _generic_panel(a_ode, [r for r in rows if r["file"] == "test_bench_ode.py"], "ODE solve")
+    _ode_panel(a_ode, [r for r in rows if r["file"] == "test_bench_ode.py"])
     _generic_panel(
         a_phase, [r for r in rows if r["file"] == "test_bench_phase.py"], "phase diagram"
     )
@@ -189,12 +238,33 @@ def make_figure(rows: list[dict], verdicts: dict, path: Path) -> None:
             by_fixed[r["params"][fixed_key]].append((r["params"][key], r["min_s"]))
         for fixed, pts in by_fixed.items():
             if len(pts) > 1:
-                ax.plot(*zip(*sorted(pts), strict=True), "o-", label=f"{fixed_key}={fixed}")
+                label = f"2 IDs + 2 imbalances, {fixed_key}={fixed}"
+                ax.plot(*zip(*sorted(pts), strict=True), "o-", label=label)
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel(key)
-        ax.set_ylabel("seconds (2 IDs + 2 imbalances)")
+        ax.xaxis.set_minor_formatter(plt.NullFormatter())  # labelled minor ticks overlap
+        ax.set_ylabel("seconds")
         ax.set_title(f"2NN ID + information imbalance vs {key}")
+    # The study's per-checkpoint workload (11 layers) against the BLAS floor measured in the
+    # same run: scipy's ssyrk alone on the same widths.
+    checkpoints = sorted(
+        (r for r in rows if "blas_floor_s" in r["extra_info"]),
+        key=lambda r: r["extra_info"]["n_points"],
+    )
+    if checkpoints:
+        info = checkpoints[-1]["extra_info"]
+        n = [r["extra_info"]["n_points"] for r in checkpoints]
+        a_idn.plot(
+            n,
+            [r["min_s"] for r in checkpoints],
+            "*",
+            ms=12,
+            label=f"checkpoint: {len(info['widths'])} IDs + {info['n_imbalances']} imbalances",
+        )
+        floor = [r["extra_info"]["blas_floor_s"] for r in checkpoints]
+        a_idn.plot(n, floor, "k_", ms=16, mew=2, label="BLAS floor: ssyrk of its Gram matrices")
+    for ax in (a_idn, a_idw):
         ax.legend(fontsize="small", frameon=False)
 
     a_note.axis("off")
@@ -209,6 +279,12 @@ def make_figure(rows: list[dict], verdicts: dict, path: Path) -> None:
     errors = [r["extra_info"].get("max_id_error") for r in est if "max_id_error" in r["extra_info"]]
     if errors:
         lines.append(f"  + per timing: |ID - float64 brute force| <= {max(errors):.1e}")
+    for r in checkpoints:
+        info = r["extra_info"]
+        lines.append(
+            f"  checkpoint N={info['n_points']}: {r['min_s']:.1f} s, BLAS floor "
+            f"{info['blas_floor_s']:.1f} s (ratio {r['min_s'] / info['blas_floor_s']:.2f})"
+        )
     a_note.text(0, 1, "\n".join(lines), va="top", fontsize="small", wrap=True)
     fig.savefig(path, dpi=130)
 
