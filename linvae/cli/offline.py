@@ -96,6 +96,9 @@ def run_offline(args: argparse.Namespace) -> int:
     if given and not args.simulate:
         raise ValueError(f"{', '.join(given)} set the training of --simulate; add --simulate.")
     alphas = np.atleast_1d(np.asarray(args.alpha, dtype=np.float64))
+    if not np.all(alphas > 0):  # NaN fails too
+        bad = ", ".join(f"{a:g}" for a in alphas if not a > 0)
+        raise ValueError(f"--alpha must be > 0 (samples per dimension n/N). Got {bad}.")
     scalar = isinstance(args.alpha, float)
     kw = {"rho": args.rho, "eta": args.eta}
     sol = solve_offline(

@@ -50,7 +50,7 @@ def test_offline_simulate(capsys):
 @pytest.mark.parametrize(
     ("argv", "needle"),
     [
-        (["--alpha", "-1"], "`alpha` parameter"),
+        (["--alpha", "-1"], "--alpha must be > 0"),
         (["--alpha", "2", "--beta", "0"], "`beta` parameter"),
         (["--alpha", "2", "--simulate", "--N", "1"], "--N must be at least 2"),
         (["--alpha", "inf", "--simulate"], "finite --alpha"),
