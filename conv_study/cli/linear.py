@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
 import logging
 import sys
 from pathlib import Path
 
+from linvae.cli.frame import print_json
 from linvae.cli.options import add_model_options, model_from_options
 from linvae.utils.io import check_writable
 
@@ -89,7 +89,7 @@ def _cmd_linear(args: argparse.Namespace) -> int:
         paths = make_figures(result, args.out)
         out["figures"] = [str(p) for p in paths]
         log.info("figures: %s", ", ".join(str(p) for p in paths))
-    print(json.dumps(out, indent=1, allow_nan=False))
+    print_json(out, indent=1)
     return 0
 
 
