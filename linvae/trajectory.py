@@ -218,12 +218,14 @@ class Trajectory:
         return arr.std(axis=0, ddof=1)
 
     # ------------------------------------------------------------------ files
-    def save(self, path: str | Path) -> Path:
+    def save(self, path: str | Path, *, force: bool = False) -> Path:
         """Write an ``.npz`` with arrays ``t, m, d, Q, E, R, D, eps_g`` (seed axis first) and the
         run's parameters as JSON in the ``metadata`` entry.
 
         Written atomically (`linvae.utils.io.atomic_write`), at ``path`` exactly (no
-        suffix is added). Returns the path.
+        suffix is added); a symlink is written through to its target and stays a link, and a
+        replaced file keeps its permissions. A read-only file at ``path`` is refused
+        (``PermissionError``) unless ``force``. Returns the path.
         """
         metadata = {
             "model": self.model.describe(),
@@ -242,7 +244,9 @@ class Trajectory:
             )
         metadata_arr = np.array(json.dumps(metadata))
         return atomic_write(
-            path, lambda handle: np.savez(handle, t=self.t, metadata=metadata_arr, **arrays)
+            path,
+            lambda handle: np.savez(handle, t=self.t, metadata=metadata_arr, **arrays),
+            force=force,
         )
 
     @classmethod

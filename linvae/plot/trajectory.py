@@ -19,7 +19,8 @@ from matplotlib.figure import Figure
 
 from linvae.plot.labels import LABELS, axis_label, schedule_text
 from linvae.trajectory import OBSERVABLE_NAMES, Trajectory
-from linvae.utils.io import check_writable
+from linvae.utils.io import atomic_write
+from linvae.utils.paths import check_writable
 
 __all__ = ["check_figure_path", "observable_series", "plot_observable", "save_figure"]
 
@@ -159,24 +160,38 @@ def check_figure_path(path: str | Path, name: str = "path") -> Path:
     return check_writable(path, name)
 
 
-def save_figure(fig: Figure, path: str | Path, *, dpi: float = 150) -> Path:
+def save_figure(
+    fig: Figure, path: str | Path, *, dpi: float = 150, force: bool = False, **savefig_kwargs
+) -> Path:
     """Save ``fig`` to ``path`` (format from the suffix, folders created) and close it.
 
     Parameters
     ----------
     fig : matplotlib.figure.Figure
     path : str or Path
-        ``.png``, ``.pdf``, ``.svg``, ...
+        ``.png``, ``.pdf``, ``.svg``, ... Written atomically (`linvae.utils.io.atomic_write`):
+        through a symlink to its target, keeping a replaced file's permissions.
     dpi : float
         Resolution of raster formats.
+    force : bool
+        Replace a read-only file at ``path``.
+    **savefig_kwargs
+        Passed on to `matplotlib.figure.Figure.savefig` (``bbox_inches="tight"``, ...).
 
     Returns
     -------
     Path
         ``path``.
+
+    Raises
+    ------
+    PermissionError
+        If ``path`` is a read-only file and ``force`` is False.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=dpi)
+    fmt = path.suffix.lower().lstrip(".") or None
+    atomic_write(
+        path, lambda handle: fig.savefig(handle, format=fmt, dpi=dpi, **savefig_kwargs), force=force
+    )
     plt.close(fig)  # frees its memory in pyplot; a closed figure can still be saved again
     return path

@@ -8,9 +8,11 @@ removed if writing fails. JSON files go through `atomic_write_json`, which makes
 object plain JSON first (`to_jsonable`); `dumps_json` is the same strict JSON as
 text (what the command-line programs print).
 
-Reading is checked the same way everywhere: `load_npz` and `load_npy` turn a
-missing, truncated or foreign file into one clear error that names the file, and
-`check_writable` tells, before any work, that an output path cannot be written.
+Writes follow symlinks (the target is written, the link stays), keep a replaced file's
+permissions and refuse a read-only file unless forced. Reading is checked the same way
+everywhere: `load_npz` and `load_npy` turn a missing, truncated or foreign file into one
+clear error that names the file. Output paths are checked before any work by
+`linvae.utils.paths.check_outputs` (`check_writable` for one path, re-exported here).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import json
 import math
 import os
 import secrets
+import stat
 import zipfile
 import zlib
 from collections.abc import Callable
@@ -27,6 +30,8 @@ from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
+
+from linvae.utils.paths import check_writable, is_read_only, resolve_path
 
 __all__ = [
     "atomic_write",
@@ -39,27 +44,40 @@ __all__ = [
 ]
 
 
-def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], Any]) -> Path:
+def atomic_write(
+    path: str | os.PathLike, write: Callable[[IO[bytes]], Any], *, force: bool = False
+) -> Path:
     """Write ``path`` atomically: ``write(handle)`` fills a temporary binary file first.
 
     Parameters
     ----------
     path : str or path-like
-        Destination. Its folder is created if missing.
+        Destination. Its folder is created if missing. A symlink is written through: its
+        target gets the content and the link stays a link.
     write : callable
         Called once with an open binary file handle; writes the whole content.
+    force : bool
+        Replace the destination even if it is read-only.
 
     Returns
     -------
     pathlib.Path
-        The destination path.
+        The destination path, as given.
+
+    Raises
+    ------
+    PermissionError
+        If the destination exists and is read-only (no write permission bit, or not writable
+        by this process; root too is refused) and ``force`` is False.
 
     Notes
     -----
-    The file gets the usual permissions of a new file (``0666`` masked by the umask), not the
-    ``0600`` of `tempfile.mkstemp`: the temporary file is created with mode ``0666`` and
-    the process umask applies to it (the umask is never changed, so threads are safe). Its
-    name, ``.NAME.PID.RANDOM.tmp`` in the destination folder, is unique to each write.
+    The temporary file, ``.NAME.PID.RANDOM.tmp`` in the destination's folder, is flushed and
+    fsync'ed, then moved onto the destination with `os.replace` (atomic on POSIX and
+    Windows); it is removed on every exit path that runs Python code (an error in ``write``,
+    Ctrl-C). A replaced file keeps its permission bits; a new file gets the usual ones
+    (``0666`` masked by the umask, never the ``0600`` of `tempfile.mkstemp`; the umask is
+    never changed, so threads are safe).
 
     Examples
     --------
@@ -68,30 +86,45 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], Any]) -> 
     >>> p.read_bytes()
     b'hi'
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+    given = Path(path)
+    target = resolve_path(path)
+    mode = None
+    if target.exists():
+        if is_read_only(target) and not force:
+            raise PermissionError(
+                f"{given} is read-only (mode {stat.S_IMODE(target.stat().st_mode):04o}); make it "
+                "writable or choose another path (force=True, or a command's --force, "
+                "replaces it)."
+            )
+        mode = stat.S_IMODE(target.stat().st_mode)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.parent / f".{target.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     try:
         with os.fdopen(fd, "wb") as handle:
+            if mode is not None and hasattr(os, "fchmod"):
+                os.fchmod(handle.fileno(), mode)
             write(handle)
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(tmp, path)
+        os.replace(tmp, target)
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
-    return path
+    return given
 
 
-def atomic_write_json(path: str | os.PathLike, obj: Any, *, indent: int | None = 2) -> Path:
+def atomic_write_json(
+    path: str | os.PathLike, obj: Any, *, indent: int | None = 2, force: bool = False
+) -> Path:
     """Write ``to_jsonable(obj)`` as strict JSON, with a final newline, atomically.
 
     ``indent`` as in `json.dumps`; the JSON is strict (``allow_nan=False``), which
-    `to_jsonable` guarantees for floats (inf and NaN become null).
+    `to_jsonable` guarantees for floats (inf and NaN become null). ``force`` as in
+    `atomic_write`.
     """
     text = json.dumps(to_jsonable(obj), indent=indent, allow_nan=False) + "\n"
-    return atomic_write(path, lambda handle: handle.write(text.encode()))
+    return atomic_write(path, lambda handle: handle.write(text.encode()), force=force)
 
 
 def to_jsonable(obj: Any) -> Any:
@@ -297,53 +330,3 @@ def load_npy(path: str | os.PathLike) -> np.ndarray:
         arr.close()
         raise ValueError(f"{path} is an .npz archive (arrays {names}); expected {_NPY}.")
     return arr
-
-
-# ---------------------------------------------------------------------- writing
-def check_writable(path: str | os.PathLike, name: str = "path", *, directory: bool = False) -> Path:
-    """Check, before any work, that ``path`` can be written; return it as a Path.
-
-    Missing folders are fine (`atomic_write` creates them); a path that is a folder
-    (or, with ``directory``, a file), a folder above it that is a file, or a folder without
-    write permission is not.
-
-    Parameters
-    ----------
-    path : str or path-like
-        The output file (or, with ``directory``, the output folder).
-    name : str
-        What the path is to the user (``"--out"``), named in the message.
-    directory : bool
-        ``path`` is a folder to write files into.
-
-    Raises
-    ------
-    ValueError
-        If it cannot be written; the message says why.
-
-    Examples
-    --------
-    >>> check_writable("/dev/null/run.npz", "--out")
-    Traceback (most recent call last):
-    ...
-    ValueError: Cannot write --out /dev/null/run.npz: /dev/null is not a folder.
-    """
-    path = Path(path)
-
-    def fail(reason: str):
-        raise ValueError(f"Cannot write {name} {path}: {reason}.")
-
-    if directory and path.exists() and not path.is_dir():
-        fail("it is a file, not a folder")
-    if not directory and path.is_dir():
-        fail("it is a folder; give a file name")
-    folder = path if directory else path.parent
-    folder = folder if str(folder) else Path(".")
-    existing = folder
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
-    if not existing.is_dir():
-        fail(f"{existing} is not a folder")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        fail(f"no permission to write in {existing}")
-    return path
