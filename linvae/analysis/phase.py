@@ -38,7 +38,7 @@ from linvae.analysis.stability import (
 )
 from linvae.analysis.superfluous import superfluous_error
 from linvae.analysis.threshold import threshold_formula
-from linvae.observables import OrderParameters, state_size
+from linvae.observables import OrderParameters, generalization_error, state_size
 from linvae.params import Model
 from linvae.schedules import Constant, TanhAnneal
 from linvae.theory.drift import Drift
@@ -264,8 +264,7 @@ def stability_diagram(
     m = Y_attr[..., :M].reshape(*B.shape, M, 1)
     iQ = 2 * M
     Q = Y_attr[..., iQ : iQ + M * M].reshape(*B.shape, M, M)
-    # The eps_g of linvae.generalization_error for M_star = 1, with rho varying over the grid.
-    eps = rho - 2.0 * np.sqrt(rho) * np.abs(m[..., 0, 0]) + np.trace(Q, axis1=-2, axis2=-1)
+    eps = generalization_error(m, Q, rho[..., None])  # rho varies over the grid
     values_out = {
         "phase": phase.astype(str),
         "eps_g_star": eps,
