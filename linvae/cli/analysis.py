@@ -23,7 +23,8 @@ from linvae.cli.options import (
 )
 from linvae.params import Model
 from linvae.schedules import Constant
-from linvae.utils.io import atomic_write_json, check_writable
+from linvae.utils.io import atomic_write_json
+from linvae.utils.paths import Output, check_outputs
 
 _KINDS = ("beta-rho", "beta-eta", "beta-lam", "gamma-beta_f", "M-beta", "alpha-beta")
 
@@ -107,6 +108,7 @@ def add_subcommands(subparsers) -> None:
     p.add_argument("--value", help="map to colour (default per kind)")
     p.add_argument("--out", default="phase.png", help="figure file (png, pdf, svg)")
     p.add_argument("--data", help="also write axes, maps and boundaries as JSON here")
+    p.add_argument("--force", action="store_true", help="replace read-only output files")
     p.set_defaults(func=run_phase_diagram)
 
     p = subparsers.add_parser(
@@ -194,9 +196,10 @@ def run_phase_diagram(args: argparse.Namespace) -> int:
     from linvae.plot.trajectory import check_figure_path, save_figure
 
     model = model_from_options(args)
-    check_figure_path(args.out, "--out")  # outputs checked before any work
-    if args.data:
-        check_writable(args.data, "--data")
+    # Outputs checked before any work.
+    outputs = [Output(name="--out", path=args.out), Output(name="--data", path=args.data)]
+    check_outputs(outputs, force=args.force)
+    check_figure_path(args.out, "--out", force=args.force)
     kind = args.kind
     if kind in ("beta-rho", "beta-eta", "beta-lam"):
         xl, xh, nx = _grid(args.x_min, args.x_max, args.nx, (0.02, 4.0, 100))
@@ -247,9 +250,10 @@ def run_phase_diagram(args: argparse.Namespace) -> int:
     else:
         ax = plot_phase_diagram(diagram, args.value)
     out = diagram.as_dict()
-    out["figure"] = str(save_figure(ax.figure, args.out))
+    out["figure"] = str(save_figure(ax.figure, args.out, force=args.force))
     if args.data:
-        path = atomic_write_json(args.data, diagram.as_dict(arrays=True), indent=None)
+        data = diagram.as_dict(arrays=True)
+        path = atomic_write_json(args.data, data, indent=None, force=args.force)
         out["data"] = str(path)
     _print(out)
     return 0
@@ -258,7 +262,8 @@ def run_phase_diagram(args: argparse.Namespace) -> int:
 def run_reproduce(args: argparse.Namespace) -> int:
     from linvae.reproduce import reproduce  # the whole figure set: on command run only
 
-    check_writable(args.out, "--out", directory=True)
+    figures = ("*.png", "*.pdf", "manifest.json")
+    check_outputs([Output(name="--out", path=args.out, folder=True, writes=figures)])
     manifest = reproduce(args.out, quick=args.quick, progress=not args.quiet)
     _print(
         {

@@ -1,7 +1,7 @@
 """``linvae simulate``: one-pass SGD from the command line (see docs/simulator.md).
 
 Ctrl-C (SIGINT) or SIGTERM saves the grid points recorded so far to ``--out`` and exits with
-130 or 143; the outputs are checked before the run starts.
+130 or 143; the outputs are checked before the run starts (`linvae.utils.paths`).
 
 Like every CLI module, this one imports the simulator (numba) and matplotlib inside its command
 function, not at the top: building the parser (``linvae --help``) must stay light.
@@ -14,7 +14,7 @@ import sys
 
 from linvae.cli.frame import interrupted_exit_code, print_json
 from linvae.cli.options import add_model_options, model_from_options
-from linvae.utils.io import check_writable
+from linvae.utils.paths import Output, check_outputs
 
 
 def add_subcommands(subparsers) -> None:
@@ -47,6 +47,7 @@ def add_subcommands(subparsers) -> None:
         "--plot", help="also draw eps_g(t) (mean and spread over seeds) to this figure file"
     )
     o.add_argument("--quiet", action="store_true", help="no progress bar")
+    o.add_argument("--force", action="store_true", help="replace read-only output files")
     p.set_defaults(func=run_simulate)
 
 
@@ -55,11 +56,13 @@ def run_simulate(args: argparse.Namespace) -> int:
     from linvae.sgd.simulator import SimulationDiverged, SimulationInterrupted, simulate
 
     model = model_from_options(args)
-    out = check_writable(args.out, "--out")
+    outputs = [Output(name="--out", path=args.out), Output(name="--plot", path=args.plot)]
+    check_outputs(outputs, force=args.force)
     if args.plot:
         from linvae.plot.trajectory import check_figure_path  # matplotlib
 
-        check_figure_path(args.plot, "--plot")
+        check_figure_path(args.plot, "--plot", force=args.force)
+    out = args.out
     try:
         traj = simulate(
             model,
@@ -75,7 +78,7 @@ def run_simulate(args: argparse.Namespace) -> int:
             progress=not args.quiet,
         )
     except SimulationInterrupted as stop:
-        path = stop.partial.save(out)
+        path = stop.partial.save(out, force=args.force)
         t_done = float(stop.partial.t[-1]) if len(stop.partial.t) else 0.0
         print(
             f"\nlinvae simulate: interrupted at t = {t_done:g}: saved {len(stop.partial.t)} "
@@ -84,10 +87,10 @@ def run_simulate(args: argparse.Namespace) -> int:
         )
         return interrupted_exit_code()
     except SimulationDiverged as err:
-        path = err.partial.save(out)
+        path = err.partial.save(out, force=args.force)
         print(f"linvae simulate: error: {err} Partial run saved to {path}.", file=sys.stderr)
         return 1
-    path = traj.save(out)
+    path = traj.save(out, force=args.force)
     summary = {
         "out": str(path),
         "t_max": float(traj.t[-1]),
@@ -100,6 +103,6 @@ def run_simulate(args: argparse.Namespace) -> int:
 
         ax = plot_observable(traj, "eps_g", logy=True)
         ax.set_title(f"linear VAE, one-pass SGD (N = {traj.N})")
-        summary["plot"] = str(save_figure(ax.figure, args.plot))
+        summary["plot"] = str(save_figure(ax.figure, args.plot, force=args.force))
     print_json(summary)
     return 0

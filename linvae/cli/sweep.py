@@ -15,7 +15,10 @@ import tomllib
 from pathlib import Path
 
 from linvae.cli.frame import interrupted_exit_code
-from linvae.utils.io import check_writable
+from linvae.utils.paths import Output, check_outputs
+
+# What a sweep writes in its --out folder (the layout of linvae.sweep.store).
+_SWEEP_FILES = ("sweep.json", "index.json", "results.npz", "points", "finite_size.*")
 
 _DESCRIPTION = """\
 Run a sweep declared in a TOML file, resumably, on a local process pool (default), serially
@@ -51,6 +54,10 @@ def run(args: argparse.Namespace) -> int:
     from linvae.sweep import SweepInterrupted  # light: the sweep face loads on first use
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    check_outputs(
+        [Output(name="--out", path=args.out, folder=True, writes=_SWEEP_FILES)],
+        inputs={"the input CONFIG": args.config},
+    )
     if not args.config.is_file():
         raise FileNotFoundError(f"No sweep file at {args.config}.")
     try:
@@ -59,7 +66,6 @@ def run(args: argparse.Namespace) -> int:
     except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
         # Reported by the CLI frame like every bad input ("linvae sweep: error: ...").
         raise ValueError(f"cannot read {args.config} as TOML: {err}") from err
-    check_writable(args.out, "--out", directory=True)
     try:
         return _run(args, config)
     except SweepInterrupted as stop:

@@ -26,7 +26,7 @@ from linvae.cli.options import (
 from linvae.comparison import ModelMismatchWarning, compare, model_differences
 from linvae.observables import ORDER_PARAMETER_NAMES, OrderParameters
 from linvae.trajectory import OBSERVABLE_NAMES, Trajectory
-from linvae.utils.io import check_writable
+from linvae.utils.paths import Output, check_outputs
 
 _INIT_VALUES_FORMAT = """\
 --init-values takes the initial order parameters as name=values pairs separated by commas or
@@ -113,6 +113,7 @@ def add_subcommands(subparsers) -> None:
     init.add_argument("--init-values", help="m=..,d=..,Q=..,E=..,R=..,D=.. (see above)")
     add_solver_options(p)
     p.add_argument("--out", default="ode.npz", help="output .npz")
+    p.add_argument("--force", action="store_true", help="replace a read-only output file")
     p.set_defaults(func=run_ode)
 
     c = subparsers.add_parser(
@@ -141,13 +142,17 @@ def add_subcommands(subparsers) -> None:
     )
     add_solver_options(c)
     c.add_argument("--out", default="compare.png", help="figure file (png, pdf, svg)")
+    c.add_argument("--force", action="store_true", help="replace read-only output files")
     c.set_defaults(func=run_compare)
 
 
 def run_ode(args: argparse.Namespace) -> int:
     from linvae.theory import solve_ode  # sympy, numba: loaded only when the command runs
 
-    out = check_writable(args.out, "--out")
+    check_outputs(
+        [Output(name="--out", path=args.out)], inputs={"--init": args.init}, force=args.force
+    )
+    out = args.out
     overrides: dict = {}
     if args.init is not None:
         run = Trajectory.load(args.init)
@@ -186,7 +191,7 @@ def run_ode(args: argparse.Namespace) -> int:
     )
     if args.init is not None:
         sol.meta.update(init_file=str(args.init), overrides=overrides)
-    path = sol.save(out)
+    path = sol.save(out, force=args.force)
     summary = {
         "out": str(path),
         "t_max": float(sol.t[-1]),
@@ -221,9 +226,12 @@ def run_compare(args: argparse.Namespace) -> int:
     from linvae.theory import solve_ode
 
     names = _observables(args.observables)
-    out = check_figure_path(args.out, "--out")
-    if args.save_ode:
-        check_writable(args.save_ode, "--save-ode")
+    check_outputs(
+        [Output(name="--out", path=args.out), Output(name="--save-ode", path=args.save_ode)],
+        inputs={"the input RUN": args.run, "--ode": args.ode},
+        force=args.force,
+    )
+    out = check_figure_path(args.out, "--out", force=args.force)
     run = Trajectory.load(args.run)
     if args.ode:
         ode = Trajectory.load(args.ode)
@@ -249,9 +257,9 @@ def run_compare(args: argparse.Namespace) -> int:
             sgd_noise=not args.no_sgd_noise,
         )
         if args.save_ode:
-            ode.save(args.save_ode)
+            ode.save(args.save_ode, force=args.force)
     fig = plot_compare(run, ode, names=names, show_seeds=args.show_seeds)
-    path = save_figure(fig, out)
+    path = save_figure(fig, out, force=args.force)
     summary = {"out": str(path)}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ModelMismatchWarning)  # refused or warned above
