@@ -130,11 +130,12 @@ def _default_label(traj: Trajectory) -> str:
     return f"SGD $N = {traj.N}$, {traj.n_seeds} seeds, {beta}"
 
 
-def check_figure_path(path: str | Path, name: str = "path") -> Path:
+def check_figure_path(path: str | Path, name: str = "path", *, force: bool = False) -> Path:
     """Check, before drawing, that a figure can be saved at ``path``; return it as a Path.
 
     The suffix must be a format matplotlib writes (png, pdf, svg, ...) and the path writable
-    (`linvae.utils.io.check_writable`).
+    (`linvae.utils.paths.check_writable`; ``force`` accepts a read-only file, to be
+    replaced).
 
     Raises
     ------
@@ -157,7 +158,7 @@ def check_figure_path(path: str | Path, name: str = "path") -> Path:
             + ", ".join(f".{f}" for f in formats)
             + "."
         )
-    return check_writable(path, name)
+    return check_writable(path, name, force=force)
 
 
 def save_figure(

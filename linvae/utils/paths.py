@@ -133,6 +133,13 @@ def _check_kind(out: Output, given: str, target: Path, folder: bool, force: bool
                 f"{where} is a read-only folder ({_mode(target)}); make it writable "
                 f"(chmod u+w {target}) or choose another {out.name}."
             )
+        for entry in _written_entries(target, out.writes):
+            if is_read_only(entry) and not (force and entry.is_file()):
+                raise _Refused(
+                    f"{where}: {entry}, which the command writes, is read-only "
+                    f"({_mode(entry)}); make it writable (chmod u+w {entry}) or choose "
+                    f"another {out.name}."
+                )
         return
     if given.endswith(("/", os.sep)) or target.is_dir():
         raise _Refused(f"{where} is a folder, not a file; give a file name in it.")
@@ -183,6 +190,17 @@ def _prove_writable(out: Output, given: str, folder: Path) -> None:
         for path in reversed(created):
             with contextlib.suppress(OSError):
                 path.rmdir()
+
+
+def _written_entries(folder: Path, writes: Sequence[str]) -> list[Path]:
+    """The existing entries of ``folder`` at names the command writes there."""
+    if not writes or not folder.is_dir():
+        return []
+    return sorted(
+        entry
+        for entry in folder.iterdir()
+        if any(fnmatch.fnmatchcase(entry.name, pattern) for pattern in writes)
+    )
 
 
 def _inside(path: Path, folder: Path, writes: Sequence[str]) -> bool:
