@@ -33,7 +33,8 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
-from linvae.analysis.annealing import attractor, critical_rate, optimal_annealing_rate
+from linvae.analysis.annealing import critical_rate, optimal_annealing_rate
+from linvae.analysis.convergence import stable_point
 from linvae.analysis.phase import annealing_diagram, penalty_diagram, stability_diagram
 from linvae.analysis.superfluous import (
     convergence_vs_latents,
@@ -62,6 +63,7 @@ from linvae.sgd.simulator import simulate
 from linvae.theory import solve_ode
 from linvae.theory.initial import initial_order_parameters
 from linvae.utils.io import atomic_write_json, to_jsonable
+from linvae.utils.process import check_interrupt, folder_lock
 from linvae.utils.version import __version__
 
 __all__ = ["OfflineSettings", "ReproduceSettings", "reproduce"]
@@ -151,6 +153,7 @@ class _Stages:
         self.start = time.perf_counter()
 
     def __call__(self, name: str) -> None:
+        check_interrupt()  # a safe point: every earlier stage is saved
         self.k += 1
         if self.enabled:
             elapsed = time.perf_counter() - self.start
@@ -169,6 +172,7 @@ def _save(fig, out: Path, name: str, figures: list) -> None:
     for suffix in ("png", "pdf"):
         path = save_figure(fig, out / f"{name}.{suffix}", dpi=130)
         figures.append(str(path.relative_to(out)))
+    check_interrupt()  # a safe point: this figure is on disk
 
 
 def _tail_mean(traj, frac: float = 0.1):
@@ -193,13 +197,22 @@ def reproduce(out_dir: str | Path, *, quick: bool = False, progress: bool = True
     Returns
     -------
     dict
-        The manifest: ``out``, ``settings``, ``figures`` (relative paths), ``numbers`` (the values
-        behind the figures), ``wall_time_s``, ``linvae_version``.
+        The manifest: ``out``, ``quick``, ``complete``, ``settings``, ``figures`` (relative
+        paths), ``numbers`` (the values behind the figures), ``wall_time_s``,
+        ``linvae_version``.
+
+    Raises
+    ------
+    linvae.utils.process.FolderLocked
+        (a ValueError) If another process is writing ``out_dir``.
+    KeyboardInterrupt
+        On Ctrl-C (and SIGTERM under the ``linvae`` program, at the next figure or stage):
+        ``manifest.json`` is written first, with ``"complete": false`` and the figures and
+        numbers finished so far.
     """
     start = time.perf_counter()
     s = ReproduceSettings.quick() if quick else ReproduceSettings.default()
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     figures: list[str] = []
     numbers: dict = {}
     stage = _Stages(
@@ -214,6 +227,41 @@ def reproduce(out_dir: str | Path, *, quick: bool = False, progress: bool = True
         ],
         progress,
     )
+
+    def manifest(complete: bool) -> dict:
+        written = {
+            "out": str(out),
+            "quick": quick,
+            "complete": complete,
+            "settings": s.__dict__,
+            "figures": figures,
+            "numbers": numbers,
+            "wall_time_s": time.perf_counter() - start,
+            "linvae_version": __version__,
+        }
+        written = to_jsonable(written)  # plain JSON: numpy to Python, inf and NaN to None
+        atomic_write_json(out / "manifest.json", written, indent=1)
+        return written
+
+    with folder_lock(out, "The `out_dir` folder of reproduce"):
+        try:
+            _draw(out, s, quick, figures, numbers, stage)
+        except KeyboardInterrupt:
+            # Keep what is finished: the figures on disk and the numbers behind them.
+            manifest(complete=False)
+            if progress:
+                sys.stderr.write(f"interrupted: {len(figures)} files kept in {out}\n")
+            raise
+        result = manifest(complete=True)
+    if progress:
+        sys.stderr.write(f"done: {len(figures)} files in {result['wall_time_s']:.1f} s\n")
+    return result
+
+
+def _draw(
+    out: Path, s: ReproduceSettings, quick: bool, figures: list, numbers: dict, stage: _Stages
+) -> None:
+    """Draw every figure into ``out``; append to ``figures`` and ``numbers`` as each is done."""
     base = Model(rho=1.0, eta=1.0, beta=1.0, lam=0.0, tau=s.tau)
     seed = 2024
 
@@ -270,7 +318,7 @@ def reproduce(out_dir: str | Path, *, quick: bool = False, progress: bool = True
     finite = []
     for beta in grid:
         try:
-            finite.append(attractor(replace(base, beta=float(beta))).eps_g)
+            finite.append(stable_point(replace(base, beta=float(beta))).eps_g)
         except RuntimeError:  # none stable or marginal (at a grid point on the threshold)
             finite.append(math.nan)
     betas = np.array(s.betas)
@@ -484,21 +532,6 @@ def reproduce(out_dir: str | Path, *, quick: bool = False, progress: bool = True
     # 7. finite data ----------------------------------------------------------------------
     stage("offline: finite data (theory, the authors' Adam protocol, one vs many passes)")
     numbers["offline"] = _offline_stage(out, quick, figures, seed)
-
-    manifest = {
-        "out": str(out),
-        "quick": quick,
-        "settings": s.__dict__,
-        "figures": figures,
-        "numbers": numbers,
-        "wall_time_s": time.perf_counter() - start,
-        "linvae_version": __version__,
-    }
-    manifest = to_jsonable(manifest)  # plain JSON: numpy to Python, inf and NaN to None
-    atomic_write_json(out / "manifest.json", manifest, indent=1)
-    if progress:
-        sys.stderr.write(f"done: {len(figures)} files in {manifest['wall_time_s']:.1f} s\n")
-    return manifest
 
 
 @dataclass(frozen=True, kw_only=True)

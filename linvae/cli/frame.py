@@ -13,9 +13,12 @@ What every subcommand gets from the frame:
 * bad input (``ValueError``, ``OSError`` such as a missing file) reported as one line
   ``"<prog> <command>: error: <message>"`` on stderr with exit code 2, never a traceback;
 * warnings of the library as one line ``"<prog> <command>: warning: <message>"``;
-* SIGINT (Ctrl-C) and SIGTERM (what cluster schedulers send) both raised as
-  ``KeyboardInterrupt`` in the command, which saves what it has and returns
-  `interrupted_exit_code` (130 for SIGINT, 143 for SIGTERM: 128 + the signal number);
+* SIGINT (Ctrl-C) and SIGTERM (what cluster schedulers send) recorded, not raised where they
+  land (`linvae.utils.process.deferred_interrupts`): the command's long loops call
+  `linvae.utils.process.check_interrupt` at safe points, which raises ``KeyboardInterrupt``
+  there; the command saves what is finished and the program exits with
+  `interrupted_exit_code` (130 for SIGINT, 143 for SIGTERM: 128 + the signal number). A
+  command that ends after a signal never exits 0; a second signal raises at once;
 * `print_json`: strict JSON on stdout (``null``, with a reason, for NaN and inf).
 """
 
@@ -24,14 +27,18 @@ from __future__ import annotations
 import argparse
 import copy
 import importlib
-import signal
 import sys
 import textwrap
-import threading
 import warnings
 from collections.abc import Sequence
 
 from linvae.utils.io import dumps_json
+from linvae.utils.process import (
+    Terminated,
+    deferred_interrupts,
+    interrupt_signal,
+    interrupted_exit_code,
+)
 
 __all__ = [
     "HelpFormatter",
@@ -42,13 +49,6 @@ __all__ = [
     "report_error",
     "run_hub",
 ]
-
-# The signal that interrupted the running command (SIGINT unless SIGTERM was received).
-_received = {"signal": signal.SIGINT}
-
-
-class Terminated(KeyboardInterrupt):
-    """SIGTERM, raised in the main thread like Ctrl-C so that commands save what they have."""
 
 
 class HelpFormatter(argparse.HelpFormatter):
@@ -133,25 +133,15 @@ def print_json(obj, *, indent: int | None = None, reasons: dict | None = None) -
     print(dumps_json(obj, indent=indent, reasons=reasons))
 
 
-def interrupted_exit_code() -> int:
-    """The conventional exit code of the interrupted command: 128 + the signal's number."""
-    return 128 + int(_received["signal"])
-
-
-def _on_signal(signum, frame):
-    _received["signal"] = signal.Signals(signum)
-    if signum == signal.SIGTERM:
-        raise Terminated()
-    raise KeyboardInterrupt()
-
-
 def run_hub(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> int:
     """Parse ``argv`` and run the chosen subcommand; help and exit code 2 without one.
 
     Bad input (``ValueError``, whose messages name the parameter, or an ``OSError`` such as a
     missing file) is reported as one line on stderr with exit code 2, for every subcommand
-    alike. SIGINT and SIGTERM raise ``KeyboardInterrupt`` in the command; one that reaches
-    this frame ends the program with 130 (SIGINT) or 143 (SIGTERM).
+    alike. SIGINT and SIGTERM are recorded and raised as ``KeyboardInterrupt`` at the
+    command's safe points (`linvae.utils.process.check_interrupt`); one that reaches this
+    frame, or a command that returns after a signal, ends the program with 130 (SIGINT) or
+    143 (SIGTERM), never 0.
     """
     args, extras = parser.parse_known_args(argv)
     if extras:  # reported by the subcommand's parser: "prog command: error: ..."
@@ -163,12 +153,6 @@ def run_hub(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> int:
         parser.print_help()
         return 2
     where = f"{parser.prog} {args.command}"
-    _received["signal"] = signal.SIGINT
-    in_main = threading.current_thread() is threading.main_thread()
-    previous = {}
-    if in_main:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            previous[sig] = signal.signal(sig, _on_signal)
     show = warnings.showwarning
 
     def one_line_warning(message, category, filename, lineno, file=None, line=None):
@@ -176,7 +160,13 @@ def run_hub(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> int:
 
     warnings.showwarning = one_line_warning
     try:
-        return int(args.func(args) or 0)
+        with deferred_interrupts():
+            code = int(args.func(args) or 0)
+        if interrupt_signal() is not None and code == 0:
+            # The signal came after the command's last safe point: it still counts.
+            print(f"{where}: interrupted", file=sys.stderr)
+            return interrupted_exit_code()
+        return code
     except (ValueError, OSError) as err:
         return report_error(where, err)
     except KeyboardInterrupt:
@@ -184,5 +174,3 @@ def run_hub(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> int:
         return interrupted_exit_code()
     finally:
         warnings.showwarning = show
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)

@@ -32,7 +32,7 @@ from typing import Literal
 
 import numpy as np
 
-from linvae.observables import generalization_error
+from linvae.observables import distortion, encoder_moments, generalization_error, rate
 from linvae.offline.kernels import (
     N_RECORD,
     adam_covariance,
@@ -42,6 +42,7 @@ from linvae.offline.kernels import (
     sgd_minibatch,
 )
 from linvae.offline.theory import OfflineSolution, solve_sample
+from linvae.utils.process import check_interrupt
 from linvae.utils.progress import make_progress
 from linvae.utils.validation import check_int, check_real
 from linvae.utils.version import __version__
@@ -358,6 +359,7 @@ class Adam:
             records.append(rec)
             t += k
             progress(t)
+            check_interrupt()
         epochs = np.arange(0, self.epochs + 1, self.record_every)
         history = np.concatenate(records, axis=1)[:, : epochs.size]
         return W, V, D, status, history, epochs, {}
@@ -431,6 +433,7 @@ class MinibatchSGD:
             )
             W[idx], V[idx], D[idx], history[idx], status[idx] = w, v, d, rec, st
             progress(int(np.sum(data.n <= size)))
+            check_interrupt()
         return W, V, D, status, history, np.arange(self.epochs + 1), {}
 
 
@@ -632,9 +635,18 @@ def train_offline(
     N, rho, eta = data.N, data.rho, data.eta
     moments = np.array([sample_moments(x, w, v) for x, w, v in zip(data.X, W, V, strict=True)])
     eC, rC = moments[:, 0] / (data.n * N), moments[:, 1] / (data.n * N)
+    # The observables of linvae.observables with M = M_star = 1: (S,) -> (S, 1, 1) matrices.
+    mm, dd, QQ, EE, RR = (x[:, None, None] for x in (m, d, Q, E, R))
+    DD, eCC, rCC = D[:, None], eC[:, None, None], rC[:, None, None]
+    mu2, cross = encoder_moments(mm, dd, EE, RR, rho=rho, eta=eta)
     with np.errstate(invalid="ignore", divide="ignore"):  # a diverged stack: NaN, reported
         kl = D - np.log(D) - 1.0
-    mu2, cross = rho * d**2 + eta * E, rho * m * d + eta * R
+        observed = {
+            "rate": rate(mu2, DD),
+            "distortion": distortion(cross, QQ, mu2, DD, rho=rho, eta=eta),
+            "rate_train": rate(eCC, DD),
+            "distortion_train": distortion(rCC, QQ, eCC, DD, rho=rho, eta=eta),
+        }
     loss = -rC + 0.5 * (Q + beta) * eC + 0.5 * Q * D + 0.5 * beta * kl + 0.5 * lam_eff * (Q + E)
     theory = _stack_theory(data, beta, lam)
     run = OfflineRun(
@@ -653,11 +665,8 @@ def train_offline(
         E=E,
         R=R,
         D=D,
-        eps_g=rho - 2.0 * np.sqrt(rho) * m + Q,
-        rate=0.5 * (mu2 + kl),
-        distortion=rho + eta - 2.0 * cross + Q * (mu2 + D),
-        rate_train=0.5 * (eC + kl),
-        distortion_train=rho + eta - 2.0 * rC + Q * (eC + D),
+        eps_g=generalization_error(mm, QQ, rho),
+        **observed,
         loss=loss,
         status=status,
         epochs=epochs,

@@ -36,6 +36,7 @@ from linvae.sgd.kernels import (
 )
 from linvae.sgd.rng import fill_normals, seed_states
 from linvae.trajectory import FinalWeights, Trajectory, time_grid
+from linvae.utils.process import check_interrupt
 from linvae.utils.progress import make_progress
 from linvae.utils.validation import check_array, check_int, check_real
 from linvae.utils.version import __version__
@@ -447,6 +448,7 @@ def simulate(
             report(s)
             if s == total:
                 break
+            check_interrupt()  # a safe point: the chunks before are recorded
     except KeyboardInterrupt:
         done = int(np.searchsorted(rec_steps, s, side="right"))
         meta["interrupted_at_step"] = s

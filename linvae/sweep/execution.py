@@ -5,7 +5,9 @@ Every strategy has ``run(compute, jobs, on_outcome)``: it calls ``compute(settin
 outcome)`` back in this process as each point finishes, in whatever order they finish.
 ``compute`` never raises (a failing point is an outcome with an ``"error"``); a worker that
 dies becomes such an outcome too. If ``on_outcome`` raises, the strategy cancels what has not
-started and lets the exception through.
+started and lets the exception through. Between outcomes every strategy is at a safe point
+for interrupts (`linvae.utils.process.check_interrupt`): a signal received under the
+command-line programs stops the run there, after the finished points have been reported.
 
 * `Serial` - one point after the other, in this process;
 * `ProcessPool` - a local pool of spawned processes;
@@ -21,15 +23,15 @@ from __future__ import annotations
 import abc
 import multiprocessing
 import os
-import signal
 import sys
 import time
 import traceback
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
 
+from linvae.utils.process import check_interrupt, die_with_parent
 from linvae.utils.validation import check_int
 
 __all__ = ["Dask", "Execution", "ProcessPool", "Serial", "execution_from"]
@@ -37,6 +39,8 @@ __all__ = ["Dask", "Execution", "ProcessPool", "Serial", "execution_from"]
 Outcome = dict[str, Any]
 Compute = Callable[[Mapping[str, Any]], Outcome]
 OnOutcome = Callable[[int, Outcome], None]
+# Seconds between two looks at the interrupt flag while waiting for points to finish.
+_POLL_INTERVAL = 0.2
 
 
 class Execution(abc.ABC):
@@ -66,12 +70,6 @@ class Execution(abc.ABC):
 def failed_outcome(err: BaseException) -> Outcome:
     """The outcome of a point whose worker failed outside ``compute`` (e.g. it was killed)."""
     return {"error": f"{type(err).__name__}: {err}", "traceback": traceback.format_exc()}
-
-
-def _ignore_interrupts() -> None:
-    """In a pool worker: leave Ctrl-C to the parent, which stops the workers itself (a
-    terminal sends SIGINT to the whole process group)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _stop_workers(pool: ProcessPoolExecutor) -> None:
@@ -107,6 +105,7 @@ class Serial(Execution):
 
     def run(self, compute: Compute, jobs, on_outcome: OnOutcome) -> None:
         for index, settings in jobs:
+            check_interrupt()
             on_outcome(index, compute(settings))
 
 
@@ -122,7 +121,9 @@ class ProcessPool(Execution):
     Notes
     -----
     Processes are spawned, not forked: safe with numba's threads and on every platform; each
-    worker imports linvae afresh.
+    worker imports linvae afresh. Workers end with this process, however it ends (``kill
+    -9`` included: `linvae.utils.process.die_with_parent`), and leave Ctrl-C to it: it stops
+    them itself, after reporting what has finished.
     """
 
     workers: int | None = None
@@ -138,12 +139,20 @@ class ProcessPool(Execution):
         pool = ProcessPoolExecutor(
             max_workers=min(workers, len(jobs)),
             mp_context=multiprocessing.get_context("spawn"),
-            initializer=_ignore_interrupts,
+            initializer=die_with_parent,
+            initargs=(os.getpid(),),
         )
         try:
             futures = {pool.submit(compute, settings): index for index, settings in jobs}
-            for future in as_completed(futures):
-                on_outcome(futures[future], _outcome_of(future))
+            pending = set(futures)
+            while pending:
+                # A bounded wait, so that a signal is acted upon within _POLL_INTERVAL.
+                finished, pending = wait(
+                    pending, timeout=_POLL_INTERVAL, return_when=FIRST_COMPLETED
+                )
+                for future in finished:
+                    on_outcome(futures[future], _outcome_of(future))
+                check_interrupt()
         except BaseException:
             # Interrupted (or on_outcome failed): stop the running points now rather than
             # wait for them; what has finished is already reported.
@@ -199,8 +208,14 @@ class Dask(Execution):
             for index, settings in jobs:
                 future = client.submit(compute, settings, key=f"linvae-sweep-{token}-{index}")
                 futures[future] = index
-            for future in distributed.as_completed(list(futures)):
-                on_outcome(futures[future], _outcome_of(future))
+            ready = distributed.as_completed(list(futures))
+            while not ready.is_empty():
+                finished = ready.next_batch(block=False)
+                for future in finished:
+                    on_outcome(futures[future], _outcome_of(future))
+                check_interrupt()
+                if not finished:
+                    time.sleep(_POLL_INTERVAL)
         finally:
             pending = [f for f in futures if not f.done()]
             if pending:

@@ -19,7 +19,8 @@ from typing import Any
 from linvae.sweep import store
 from linvae.sweep.compute import compute_point
 from linvae.sweep.execution import Execution, execution_from
-from linvae.sweep.grid import Sweep, format_params
+from linvae.sweep.grid import MAX_POINTS, Sweep, format_params
+from linvae.utils.process import folder_lock
 from linvae.utils.progress import make_progress
 from linvae.utils.validation import check_int
 
@@ -60,6 +61,7 @@ def run_sweep(
     threads_per_point: int = 1,
     retry_failed: bool = True,
     progress: bool | Callable[[int, int], None] = True,
+    allow_large: bool = False,
 ) -> store.SweepResult:
     """Compute every point of ``sweep`` that ``out_dir`` does not hold yet, then gather.
 
@@ -69,7 +71,9 @@ def run_sweep(
         What to compute.
     out_dir : path
         Output directory (created). If it holds this same sweep, finished points are kept and
-        only the others run; if it holds another sweep, ValueError.
+        only the others run; if it holds another sweep, ValueError. It is locked while the
+        sweep runs (`linvae.utils.process.folder_lock`): a second sweep started into it
+        meanwhile, from this process or another, is refused.
     scheduler : Execution, "processes", "serial", str or distributed.Client
         Where the points run: an execution strategy (`Serial`,
         `ProcessPool`, `Dask`), or by name:
@@ -90,6 +94,9 @@ def run_sweep(
         True: a progress bar (tqdm) on stderr; a callable receives ``(points_done,
         points_total)`` after each point (an exception raised there stops the sweep; what is on
         disk is kept).
+    allow_large : bool
+        Run a sweep of more than `linvae.sweep.grid.MAX_POINTS` (a million) points; without
+        it such a sweep is refused before anything is written.
 
     Returns
     -------
@@ -101,6 +108,9 @@ def run_sweep(
     ------
     ValueError
         For invalid arguments or a directory holding another sweep.
+    linvae.utils.process.FolderLocked
+        (a ValueError) If another sweep is writing ``out_dir``; the message names its
+        process.
     SweepInterrupted
         On Ctrl-C (a KeyboardInterrupt): the finished points are on disk, the running ones
         are stopped; rerun to go on.
@@ -125,8 +135,27 @@ def run_sweep(
     if not isinstance(sweep, Sweep):
         raise ValueError(f"The `sweep` parameter of run_sweep must be a Sweep. Got {sweep!r}.")
     threads_per_point = check_int("threads_per_point", threads_per_point, "run_sweep")
+    if sweep.size > MAX_POINTS and not allow_large:
+        raise ValueError(
+            f"The `sweep` parameter of run_sweep has {sweep.size:,} points, more than "
+            f"MAX_POINTS = {MAX_POINTS:,} (a file each, days of computing). Check its grid, or "
+            "pass allow_large=True."
+        )
     execution = execution_from(scheduler, workers)
     directory = Path(out_dir)
+    with folder_lock(directory, "The sweep folder"):
+        return _run_locked(sweep, directory, execution, threads_per_point, retry_failed, progress)
+
+
+def _run_locked(
+    sweep: Sweep,
+    directory: Path,
+    execution: Execution,
+    threads_per_point: int,
+    retry_failed: bool,
+    progress: bool | Callable[[int, int], None],
+) -> store.SweepResult:
+    """`run_sweep` once ``directory`` is locked against other writers."""
     store.prepare_directory(sweep, directory)
 
     done = store.finished_points(sweep, directory)
@@ -191,6 +220,6 @@ def run_sweep(
             f"{len(failed)} of {total} sweep points failed (see SweepResult.failures or "
             f"{store.index_path(directory)}); rerun run_sweep on the same directory to retry "
             "them.",
-            stacklevel=2,
+            stacklevel=3,
         )
     return result

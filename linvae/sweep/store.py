@@ -10,6 +10,8 @@ Layout of a sweep directory::
                               file, wall time and error; rewritten atomically every few
                               seconds while the sweep runs, and when it ends or is interrupted
     DIR/results.npz           the gathered arrays (see SweepResult.save), when the sweep ends
+    DIR/.linvae.lock          the folder's write lock, held by the running sweep (an
+                              operating-system lock: it ends with its holder, however it ends)
 
 The point files are the truth: `load_sweep` rebuilds everything from them, and a rerun of
 `linvae.sweep.run_sweep` on the same directory computes only the points whose file is
