@@ -36,8 +36,17 @@ def _print(obj) -> None:
 def add_subcommands(subparsers) -> None:
     p = subparsers.add_parser(
         "threshold",
-        help="posterior-collapse threshold beta* (analytic and numerical)",
-        description="beta* = nu/(1+lam) - lam/nu with nu = rho + eta, per factor and in total.",
+        help="collapse transition: beta*, spinodal, coexistence, continuous or first order",
+        description=(
+            "beta* = nu/(1+lam) - lam/nu with nu = rho + eta, where the collapsed point turns\n"
+            "linearly stable, per factor and in total. With an L2 penalty the transition can be\n"
+            "first order: a stable learned point survives above beta* up to the spinodal\n"
+            "beta_spinodal, and has the lower loss below beta_coexistence. JSON keys:\n"
+            "transition, beta_star, beta_spinodal, beta_coexistence (total), the same under\n"
+            "factors[k] and spare_latent_transition (a spare latent fitting noise, nu = eta).\n"
+            "A readable summary goes to stderr."
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument(
         "--rho", type=parse_floats, default=1.0, help="signal strength(s), e.g. 1 or 1,2"
@@ -139,6 +148,7 @@ def run_threshold(args: argparse.Namespace) -> int:
             out["beta_star_numerical"] = num.beta_star
             out["per_factor_numerical"] = num.per_factor.tolist()
             out["method"] = "both"
+    sys.stderr.write(collapse_threshold(model).message() + "\n")
     _print(out)
     return 0
 

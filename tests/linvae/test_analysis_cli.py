@@ -23,6 +23,22 @@ def test_threshold(capsys):
     assert out["beta_star"] == pytest.approx(2 / 1.1 - 0.1 / 2, abs=1e-14)
     out = _run(capsys, ["threshold", "--rho", "0.5,2", "--eta", "1", "--method", "analytic"])
     assert out["per_factor"] == [1.5, 3.0]
+    assert out["transition"] == "continuous" and out["beta_spinodal"] == 3.0
+
+
+def test_threshold_first_order(capsys):
+    """rho = eta = 1, lam = 1.8: first order, spinodal 0.010937, coexistence 0.007319."""
+    assert main(["threshold", "--rho", "1", "--eta", "1", "--lam", "1.8"]) == 0
+    captured = capsys.readouterr()
+    out = json.loads(captured.out)
+    assert out["transition"] == "first-order"
+    assert out["beta_star"] == pytest.approx(2 / 2.8 - 0.9, abs=1e-14)
+    assert out["beta_spinodal"] == pytest.approx(0.0109373, abs=1e-7)
+    assert out["beta_coexistence"] == pytest.approx(0.0073188, abs=1e-7)
+    keys = {"transition", "beta_star", "beta_spinodal", "beta_coexistence"}
+    assert set(out["factors"][0]) == keys and set(out["spare_latent_transition"]) == keys
+    assert out["spare_latent_transition"]["transition"] == "continuous"
+    assert "first-order transition" in captured.err
 
 
 def test_fixed_points(capsys):
