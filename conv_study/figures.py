@@ -35,6 +35,7 @@ from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, MaxNLocat
 from conv_study.analysis import CheckpointGeometry, RunAnalysis, load_analysis
 from conv_study.constants import LATENT_LAYER, N_LAYERS, OUTPUT_LAYER
 from conv_study.runs import load_run, run_label
+from linvae.utils.io import atomic_write
 
 __all__ = [
     "LAYER_LABELS",
@@ -181,7 +182,10 @@ def _legend_outside(fig, ax, **kwargs) -> None:
 def _save(fig, out: Path, name: str) -> Path:
     fig.tight_layout()  # makes room for the legends beside the panels
     path = out / name
-    fig.savefig(path, dpi=_DPI, bbox_inches="tight")
+    # Atomic: through a symlink to its target; a read-only file is refused.
+    atomic_write(
+        path, lambda handle: fig.savefig(handle, format="png", dpi=_DPI, bbox_inches="tight")
+    )
     plt.close(fig)
     return path
 

@@ -28,6 +28,7 @@ import numpy as np
 from conv_study.constants import PAPER_N_EVAL, TWONN_METHODS
 from linvae.cli.frame import print_json
 from linvae.utils.io import load_npy
+from linvae.utils.paths import Output, check_outputs
 
 __all__ = ["add_subcommands"]
 
@@ -130,6 +131,11 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     # numba, torch: loaded when run
     from conv_study.analysis import analyze_run, format_ids, read_profile
+    from conv_study.runs import ANALYSIS_FILE
+
+    if args.run_dir.is_dir():  # a missing run is the analysis' error to report
+        name = f"the analysis file RUN_DIR/{ANALYSIS_FILE}"
+        check_outputs([Output(name=name, path=args.run_dir / ANALYSIS_FILE)])
 
     res = analyze_run(
         args.run_dir,
@@ -163,6 +169,8 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
 
 def _cmd_figures(args: argparse.Namespace) -> int:
     _setup_logging(args.verbose)
+    figures = Output(name="--out", path=args.out, folder=True, writes=("*.png",))
+    check_outputs([figures], inputs={"the input RUNS_DIR": args.runs_dir})
     from conv_study.figures import find_analyses, make_figures  # matplotlib: loaded when run
 
     analyses = find_analyses(args.runs_dir)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from linvae.cli.frame import print_json
 from linvae.cli.options import add_model_options, model_from_options
-from linvae.utils.io import check_writable
+from linvae.utils.paths import Output, check_outputs
 
 __all__ = ["add_subcommands"]
 
@@ -59,8 +59,9 @@ def _cmd_linear(args: argparse.Namespace) -> int:
         raise ValueError(f"--seed must be >= 0. Got {args.seed}.")
     if args.N < max(model.M, model.M_star):
         raise ValueError(f"--N must be at least --M and --M-star. Got {args.N}.")
-    if args.out is not None:
-        check_writable(args.out, "--out", directory=True)  # before minutes of work
+    # Before minutes of work.
+    figures = ("linear-time.png", "linear-profile.png")
+    check_outputs([Output(name="--out", path=args.out, folder=True, writes=figures)])
     # numba, scipy (and matplotlib below): loaded when the command runs
     from conv_study.linear import linear_geometry
     from linvae.sgd.simulator import SimulationDiverged

@@ -53,7 +53,12 @@ def _run_study(args: argparse.Namespace) -> int:
         datefmt="%H:%M:%S",
         stream=sys.stderr,
     )
-    from conv_study.study import PRESETS, run_study  # torch: loaded when the study runs
+    from conv_study.study import FIGURES_DIR, PRESETS, run_study  # torch: when the study runs
+    from linvae.utils.paths import Output, check_outputs
+
+    # One run directory per dataset and K (fashion-mnist-K16), and the figures.
+    out = Output(name="--out", path=args.out, folder=True, writes=("*-K*", FIGURES_DIR))
+    check_outputs([out], inputs={"--data-dir": args.data_dir})
 
     preset = PRESETS[args.preset].with_options(
         jobs=args.jobs, num_threads=args.threads, device=args.device, data_dir=args.data_dir

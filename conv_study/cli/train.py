@@ -28,6 +28,7 @@ from conv_study.constants import (
     PAPER_TRAIN_FRACTION,
 )
 from linvae.cli.frame import report_error
+from linvae.utils.paths import Output, check_outputs
 
 __all__ = ["add_subcommands"]
 
@@ -203,8 +204,26 @@ def _train_config(args: argparse.Namespace, latent_dim: int) -> TrainConfig:
     )
 
 
+def _run_files() -> tuple[str, ...]:
+    """What training writes in a run directory (the run format of `conv_study.runs`)."""
+    from conv_study import runs  # torch-free, but kept off the --help path
+
+    return (
+        runs.RUN_FILE,
+        runs.METRICS_FILE,
+        runs.EVAL_IMAGES_FILE,
+        runs.EVAL_LABELS_FILE,
+        runs.CHECKPOINT_DIR,
+        runs.DONE_FILE,
+    )
+
+
 def _run_train(args: argparse.Namespace) -> int:
     _setup_logging(args.quiet)
+    check_outputs(
+        [Output(name="--out", path=args.out, folder=True, writes=_run_files())],
+        inputs={"--data": args.data, "--data-dir": args.data_dir},
+    )
     from conv_study.train import DivergenceError, train  # torch: loaded when training
 
     data = _data_config(args, args.dataset, args.data_dir)
@@ -235,9 +254,15 @@ def _split_data_dirs(entries: list[str], datasets: list[str]) -> dict[str, str |
 
 def _run_sweep(args: argparse.Namespace) -> int:
     _setup_logging(args.quiet)
+    dirs = _split_data_dirs(args.data_dir, args.dataset)
+    inputs = {"--data": args.data}
+    inputs.update({f"--data-dir {name}": path for name, path in dirs.items()})
+    # One run directory per dataset and K, named like fashion-mnist-K16.
+    check_outputs(
+        [Output(name="--out", path=args.out, folder=True, writes=("*-K*",))], inputs=inputs
+    )
     from conv_study.train import sweep  # torch: loaded when training
 
-    dirs = _split_data_dirs(args.data_dir, args.dataset)
     datasets = [_data_config(args, name, dirs[name]) for name in args.dataset]
     config = _train_config(args, args.latent_dims[0])
     entries = sweep(
@@ -255,6 +280,7 @@ def _run_sweep(args: argparse.Namespace) -> int:
 
 def _run_download(args: argparse.Namespace) -> int:
     _setup_logging(False)
+    check_outputs([Output(name="--data-dir", path=args.data_dir, folder=True)])
     from conv_study.data import download  # loaded when a command runs: --help stays fast
 
     try:

@@ -17,6 +17,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from conv_study.linear.study import LinearGeometry
+from linvae.utils.io import atomic_write
 
 __all__ = ["make_figures", "plot_profile", "plot_time"]
 
@@ -99,9 +100,15 @@ def plot_time(result: LinearGeometry, path: str | os.PathLike[str]) -> Path:
     ax.legend(fontsize=7, ncol=2)
     fig.tight_layout()
     out = Path(path)
-    fig.savefig(out, dpi=90)
-    plt.close(fig)
+    _save(fig, out)
     return out
+
+
+def _save(fig, path: Path) -> None:
+    """Save atomically (through a symlink to its target; read-only refused), then close."""
+    fmt = path.suffix.lower().lstrip(".") or "png"
+    atomic_write(path, lambda handle: fig.savefig(handle, format=fmt, dpi=90))
+    plt.close(fig)
 
 
 def plot_profile(result: LinearGeometry, path: str | os.PathLike[str], *, index: int = -1) -> Path:
@@ -150,8 +157,7 @@ def plot_profile(result: LinearGeometry, path: str | os.PathLike[str], *, index:
     )
     fig.tight_layout()
     out = Path(path)
-    fig.savefig(out, dpi=90)
-    plt.close(fig)
+    _save(fig, out)
     return out
 
 

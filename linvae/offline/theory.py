@@ -31,6 +31,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
+from linvae.observables import distortion, encoder_moments, generalization_error, rate
 from linvae.offline.spectrum import Spectrum, sample_spectrum, spiked_spectrum
 from linvae.utils.validation import check_real
 
@@ -266,8 +267,9 @@ def _solution(sp: Spectrum, rho, eta, beta, lam) -> OfflineSolution:
     D = beta / (q + beta)
     m = c * np.sqrt(q)
     d = c * np.sqrt(E)
-    kl = D - np.log(D) - 1.0
-    mu2_test, cross_test = rho * d**2 + eta * E, rho * m * d + eta * R
+    ops = [x[..., None, None] for x in (m, d, q, E, R)]  # (..., M, M) with M = M_star = 1
+    mu2, cross = encoder_moments(*ops[:2], *ops[3:], rho=rho, eta=eta)
+    mu2_train, cross_train = ops[3] * s[..., None, None], ops[4] * s[..., None, None]
     out = {
         "alpha": alpha,
         "beta": beta,
@@ -281,15 +283,17 @@ def _solution(sp: Spectrum, rho, eta, beta, lam) -> OfflineSolution:
         "E": E,
         "R": R,
         "D": D,
-        "eps_g": rho - 2.0 * np.sqrt(rho) * m + q,
+        "eps_g": generalization_error(ops[0], ops[2], rho),
         "loss": loss,
         "collapsed": q == 0.0,
         "collapse_stable": collapse_stable,
         "coexistence": collapse_stable & learned_local,
-        "rate": 0.5 * (mu2_test + kl),
-        "distortion": rho + eta - 2.0 * cross_test + q * (mu2_test + D),
-        "rate_train": 0.5 * (s * E + kl),
-        "distortion_train": rho + eta - 2.0 * s * R + q * (s * E + D),
+        "rate": rate(mu2, D[..., None]),
+        "distortion": distortion(cross, ops[2], mu2, D[..., None], rho=rho, eta=eta),
+        "rate_train": rate(mu2_train, D[..., None]),
+        "distortion_train": distortion(
+            cross_train, ops[2], mu2_train, D[..., None], rho=rho, eta=eta
+        ),
     }
     if alpha.ndim == 0:
         out = {k: v.item() for k, v in out.items()}
