@@ -42,6 +42,7 @@ from linvae.offline.kernels import (
     sgd_minibatch,
 )
 from linvae.offline.theory import OfflineSolution, solve_sample
+from linvae.utils.process import check_interrupt
 from linvae.utils.progress import make_progress
 from linvae.utils.validation import check_int, check_real
 from linvae.utils.version import __version__
@@ -358,6 +359,7 @@ class Adam:
             records.append(rec)
             t += k
             progress(t)
+            check_interrupt()
         epochs = np.arange(0, self.epochs + 1, self.record_every)
         history = np.concatenate(records, axis=1)[:, : epochs.size]
         return W, V, D, status, history, epochs, {}
@@ -431,6 +433,7 @@ class MinibatchSGD:
             )
             W[idx], V[idx], D[idx], history[idx], status[idx] = w, v, d, rec, st
             progress(int(np.sum(data.n <= size)))
+            check_interrupt()
         return W, V, D, status, history, np.arange(self.epochs + 1), {}
 
 
