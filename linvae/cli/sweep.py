@@ -8,10 +8,9 @@ building the parser (``linvae --help``) stays light.
 from __future__ import annotations
 
 import argparse
-import inspect
 import logging
+import os
 import sys
-import tomllib
 from pathlib import Path
 
 from linvae.cli.frame import interrupted_exit_code
@@ -44,6 +43,11 @@ def add_subcommands(subparsers) -> None:
     p.add_argument("--workers", type=int, help="local pool size (default: number of CPUs)")
     p.add_argument("--threads-per-point", type=int, default=1, help="numba threads per point")
     p.add_argument(
+        "--allow-large",
+        action="store_true",
+        help="run a grid of more than a million points (refused without it)",
+    )
+    p.add_argument(
         "--no-retry-failed", action="store_true", help="keep points that failed before as failed"
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -51,23 +55,37 @@ def add_subcommands(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from linvae.sweep import SweepInterrupted  # light: the sweep face loads on first use
+    # Light: the schema and the grid load no numba; the sweep machinery loads in _run.
+    from linvae.sweep import MAX_POINTS, Sweep, SweepInterrupted, model_from_config
+    from linvae.sweep.schema import read_sweep_toml
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     check_outputs(
         [Output(name="--out", path=args.out, folder=True, writes=_SWEEP_FILES)],
         inputs={"the input CONFIG": args.config},
     )
-    if not args.config.is_file():
-        raise FileNotFoundError(f"No sweep file at {args.config}.")
+    # The whole input is checked before any work: the file against the sweep schema, every
+    # point, the size of the grid and the options.
+    config = read_sweep_toml(args.config)
+    _check_threads(args)
+    if "finite_size" in config:
+        sweep = None
+        size = len(set(config["finite_size"]["N"]))
+        try:
+            config["model"] = model_from_config(config.get("model", {}))
+        except (ValueError, TypeError) as err:
+            raise ValueError(f"{args.config}: {err}") from None
+    else:
+        sweep = Sweep.from_description(config, where=str(args.config))
+        size = sweep.size
+    if size > MAX_POINTS and not args.allow_large:
+        raise ValueError(
+            f"{args.config} declares {size:,} points, more than {MAX_POINTS:,} (a file per "
+            "point, an index of ~150 bytes per point, at least days of computing); check the "
+            "[grid] table, or pass --allow-large to run it."
+        )
     try:
-        with open(args.config, "rb") as f:
-            config = tomllib.load(f)
-    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
-        # Reported by the CLI frame like every bad input ("linvae sweep: error: ...").
-        raise ValueError(f"cannot read {args.config} as TOML: {err}") from err
-    try:
-        return _run(args, config)
+        return _run(args, config, sweep)
     except SweepInterrupted as stop:
         print(
             f"\nlinvae sweep: interrupted: {stop.done} of {stop.total} points done and saved "
@@ -77,11 +95,24 @@ def run(args: argparse.Namespace) -> int:
         return interrupted_exit_code()
 
 
-def _run(args: argparse.Namespace, config: dict) -> int:
+def _check_threads(args: argparse.Namespace) -> None:
+    """--threads-per-point within numba's thread limit of this machine (local runs)."""
+    # numba's limit is NUMBA_NUM_THREADS, by default the number of CPUs (read without
+    # importing numba); a Dask worker's machine is not known here.
+    env = os.environ.get("NUMBA_NUM_THREADS", "")
+    limit = int(env) if env.isdigit() and int(env) > 0 else os.cpu_count() or 1
+    high = limit if args.scheduler is None else None
+    value = args.threads_per_point
+    if value < 1 or (high is not None and value > high):
+        allowed = f"in [1, {high}] (numba's thread limit here)" if high else ">= 1"
+        raise ValueError(f"--threads-per-point must be an integer {allowed}. Got {value}.")
+
+
+def _run(args: argparse.Namespace, config: dict, sweep) -> int:
     # Heavy (numba; dask on demand; matplotlib): loaded only when the command runs.
     from linvae.analysis.finite_size import finite_size_scaling
     from linvae.plot.sweep import plot_finite_size_scaling
-    from linvae.sweep import Sweep, model_from_config, run_sweep
+    from linvae.sweep import run_sweep
 
     scheduler = args.scheduler or ("serial" if args.serial else "processes")
     options = {
@@ -91,31 +122,12 @@ def _run(args: argparse.Namespace, config: dict) -> int:
         "retry_failed": not args.no_retry_failed,
         "progress": not args.no_progress,
     }
-    if "finite_size" in config:
-        fss_table = dict(config.pop("finite_size"))
-        if "grid" in config:
-            raise ValueError("A [finite_size] sweep sweeps N itself; remove the [grid] table.")
-        allowed = {"model", "t_max", "dt", "n_seeds", "seed", "ode"}
-        unknown = set(config) - allowed - {"kind"}
-        if unknown:
-            raise ValueError(
-                f"Unknown entries {sorted(unknown)} next to [finite_size]; allowed: "
-                f"{sorted(allowed)}."
-            )
-        accepted = set(inspect.signature(finite_size_scaling).parameters) - {"model"}
-        unknown = sorted(set(fss_table) - accepted)
-        if unknown:
-            raise ValueError(
-                f"Unknown entries {unknown} in [finite_size]; allowed: {sorted(accepted)}."
-            )
-        kw = {k: v for k, v in config.items() if k in allowed - {"model"}}
-        fss = finite_size_scaling(
-            model_from_config(config.get("model", {})),
-            **fss_table,
-            **kw,
-            out_dir=args.out,
-            **options,
-        )
+    if sweep is None:
+        # Checked by the schema: [finite_size] holds N, observable, t_max, dt, n_seeds, seed;
+        # the top level may give model, ode, t_max, dt, n_seeds and seed.
+        kw = {k: v for k, v in config.items() if k in ("t_max", "dt", "n_seeds", "seed", "ode")}
+        kw.update(config["finite_size"])
+        fss = finite_size_scaling(config["model"], **kw, out_dir=args.out, **options)
         figure = args.out / "finite_size.png"
         plot_finite_size_scaling(fss, path=figure)
         print(
@@ -123,8 +135,7 @@ def _run(args: argparse.Namespace, config: dict) -> int:
             f"(theory: -1/2); {args.out / 'finite_size.json'}, {figure}"
         )
         return 0
-    sweep = Sweep.from_description(config)
-    result = run_sweep(sweep, args.out, **options)
+    result = run_sweep(sweep, args.out, allow_large=args.allow_large, **options)
     n_done = int((result.status == "done").sum())
     print(f"{n_done} of {sweep.size} points done; results in {args.out / 'results.npz'}")
     for failure in result.failures:

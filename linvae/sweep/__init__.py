@@ -10,6 +10,8 @@ The package, one module per part:
 
 * `linvae.sweep.grid` - `Sweep` (the grid, each point's settings),
   `model_from_config`, the names of the sweepable parameters;
+* `linvae.sweep.schema` - the sweep file's schema: every key, type and range, checked before
+  anything runs (`read_sweep_toml`, `check_description`);
 * `linvae.sweep.compute` - `compute_point`, one point's SGD run and/or ODE solution;
 * `linvae.sweep.execution` - where points run, as strategies with one interface:
   `Serial`, `ProcessPool`, `Dask`;
@@ -33,11 +35,12 @@ import lazy_loader as _lazy
 
 _getattr, __dir__, __all__ = _lazy.attach(
     __name__,
-    submodules=["compute", "execution", "grid", "run", "store"],
+    submodules=["compute", "execution", "grid", "run", "schema", "store"],
     submod_attrs={
         "compute": ["compute_point"],
         "execution": ["Dask", "Execution", "ProcessPool", "Serial"],
         "grid": [
+            "MAX_POINTS",
             "MODEL_PARAMETERS",
             "RUN_PARAMETERS",
             "SCHEDULE_PARAMETERS",
