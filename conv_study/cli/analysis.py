@@ -134,8 +134,7 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
     from conv_study.runs import ANALYSIS_FILE
 
     if args.run_dir.is_dir():  # a missing run is the analysis' error to report
-        name = f"the analysis file RUN_DIR/{ANALYSIS_FILE}"
-        check_outputs([Output(name=name, path=args.run_dir / ANALYSIS_FILE)])
+        check_outputs([Output(name="RUN_DIR's analysis", path=args.run_dir / ANALYSIS_FILE)])
 
     res = analyze_run(
         args.run_dir,

@@ -208,7 +208,7 @@ def run_phase_diagram(args: argparse.Namespace) -> int:
     model = model_from_options(args)
     # Outputs checked before any work.
     outputs = [Output(name="--out", path=args.out), Output(name="--data", path=args.data)]
-    check_outputs(outputs, force=args.force)
+    check_outputs(outputs, force=args.force, force_flag="--force")
     check_figure_path(args.out, "--out", force=args.force)
     kind = args.kind
     if kind in ("beta-rho", "beta-eta", "beta-lam"):

@@ -57,7 +57,7 @@ def run_simulate(args: argparse.Namespace) -> int:
 
     model = model_from_options(args)
     outputs = [Output(name="--out", path=args.out), Output(name="--plot", path=args.plot)]
-    check_outputs(outputs, force=args.force)
+    check_outputs(outputs, force=args.force, force_flag="--force")
     if args.plot:
         from linvae.plot.trajectory import check_figure_path  # matplotlib
 

@@ -149,9 +149,9 @@ def add_subcommands(subparsers) -> None:
 def run_ode(args: argparse.Namespace) -> int:
     from linvae.theory import solve_ode  # sympy, numba: loaded only when the command runs
 
-    check_outputs(
-        [Output(name="--out", path=args.out)], inputs={"--init": args.init}, force=args.force
-    )
+    inputs = {"--init": args.init}
+    outputs = [Output(name="--out", path=args.out)]
+    check_outputs(outputs, inputs=inputs, force=args.force, force_flag="--force")
     out = args.out
     overrides: dict = {}
     if args.init is not None:
@@ -230,6 +230,7 @@ def run_compare(args: argparse.Namespace) -> int:
         [Output(name="--out", path=args.out), Output(name="--save-ode", path=args.save_ode)],
         inputs={"the input RUN": args.run, "--ode": args.ode},
         force=args.force,
+        force_flag="--force",
     )
     out = check_figure_path(args.out, "--out", force=args.force)
     run = Trajectory.load(args.run)

@@ -122,9 +122,12 @@ def _mode(path: Path) -> str:
     return f"mode {stat.S_IMODE(path.stat().st_mode):04o}"
 
 
-def _check_kind(out: Output, given: str, target: Path, folder: bool, force: bool) -> None:
+def _check_kind(
+    out: Output, given: str, target: Path, folder: bool, force: bool, force_flag: str | None
+) -> None:
     """Refuse a target of the wrong kind (file where a folder is needed, ...) or read-only."""
     where = f"{out.name} {given}"
+    or_force = f", or pass {force_flag} to replace it" if force_flag else ""
     if folder:
         if target.exists() and not target.is_dir():
             raise _Refused(f"{where} is a file, not a folder; give a folder.")
@@ -137,8 +140,8 @@ def _check_kind(out: Output, given: str, target: Path, folder: bool, force: bool
             if is_read_only(entry) and not (force and entry.is_file()):
                 raise _Refused(
                     f"{where}: {entry}, which the command writes, is read-only "
-                    f"({_mode(entry)}); make it writable (chmod u+w {entry}) or choose "
-                    f"another {out.name}."
+                    f"({_mode(entry)}); make it writable (chmod u+w {entry}), choose "
+                    f"another {out.name}{or_force}."
                 )
         return
     if given.endswith(("/", os.sep)) or target.is_dir():
@@ -147,8 +150,8 @@ def _check_kind(out: Output, given: str, target: Path, folder: bool, force: bool
         raise _Refused(f"{where} is not a regular file (a device or a pipe); give a file name.")
     if target.exists() and is_read_only(target) and not force:
         raise _Refused(
-            f"{where} is read-only ({_mode(target)}); make it writable (chmod u+w {target}), "
-            "choose another path, or pass --force to replace it."
+            f"{where} is read-only ({_mode(target)}); make it writable (chmod u+w {target})"
+            f"{',' if force_flag else ' or'} choose another path{or_force}."
         )
 
 
@@ -215,7 +218,11 @@ def _inside(path: Path, folder: Path, writes: Sequence[str]) -> bool:
 def _clash(a: Output, a_path: Path, b_name: str, b_path: Path) -> str | None:
     """The words for a clash of the output ``a`` with ``b`` (an input or output), or None."""
     if a_path == b_path:
-        kind = "folder" if a.folder or b_path.is_dir() else "file"
+        kind = "path"
+        if b_path.is_dir() or (a.folder and not b_path.exists()):
+            kind = "folder"
+        elif b_path.is_file() and not a.folder:
+            kind = "file"
         return f"{a.name} and {b_name} are the same {kind} ({a_path})"
     if a.folder and _inside(b_path, a_path, a.writes):
         return f"{a.name} {a_path} would overwrite {b_name} ({b_path}), which is inside it"
@@ -227,6 +234,7 @@ def check_outputs(
     *,
     inputs: Mapping[str, str | os.PathLike | None] | None = None,
     force: bool = False,
+    force_flag: str | None = None,
 ) -> dict[str, Path]:
     """Check every output of a command before any work; return each one's resolved path.
 
@@ -239,6 +247,9 @@ def check_outputs(
         ``"--init"``); None values are skipped.
     force : bool
         Replace read-only output files (a command's ``--force``).
+    force_flag : str, optional
+        The command's option that sets ``force`` (``"--force"``), offered in the message
+        that refuses a read-only file.
 
     Returns
     -------
@@ -291,7 +302,7 @@ def check_outputs(
     for out in outputs:
         target = resolved[out.name]
         try:
-            _check_kind(out, given[out.name], target, out.folder, force)
+            _check_kind(out, given[out.name], target, out.folder, force, force_flag)
             _prove_writable(out, given[out.name], target if out.folder else target.parent)
         except _Refused as err:
             raise ValueError(str(err)) from None
