@@ -98,7 +98,7 @@ def prepare_directory(sweep: Sweep, directory: Path) -> None:
     desc = sweep.describe()
     path = directory / "sweep.json"
     if path.exists():
-        existing = json.loads(path.read_text())
+        existing = _read_description(path)
         if existing != json.loads(json.dumps(desc)):
             raise ValueError(
                 f"The `out_dir` parameter of run_sweep must be empty or hold this same sweep. "
@@ -118,11 +118,41 @@ def recorded_failures(directory: Path) -> dict[int, str]:
     path = index_path(directory)
     if not path.exists():
         return {}
-    return {
-        entry["index"]: entry.get("error", "")
-        for entry in json.loads(path.read_text()).get("points", [])
-        if entry.get("status") == "failed"
-    }
+    try:
+        points = json.loads(path.read_text())["points"]
+        return {
+            int(entry["index"]): str(entry.get("error", ""))
+            for entry in points
+            if entry.get("status") == "failed"
+        }
+    except (ValueError, KeyError, TypeError, AttributeError) as err:
+        # The index only summarizes the point files (the truth): a truncated one is rebuilt.
+        _LOG.warning(
+            "The sweep index %s is unreadable (truncated or corrupt: %s); it is only a summary "
+            "of the point files and is rewritten by the next run of this sweep. The failures "
+            "it recorded are forgotten, so those points count as pending (and are retried).",
+            path,
+            err,
+        )
+        return {}
+
+
+def _read_description(path: Path) -> dict:
+    """The content of a ``sweep.json``; ValueError naming the file when it is unreadable."""
+    try:
+        desc = json.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError) as err:
+        raise ValueError(
+            f"{path} is not a readable sweep description (truncated or corrupt: {err}). The "
+            "point files beside it are intact: restore the file, or delete it and rerun the "
+            "sweep that wrote this directory to write it again."
+        ) from None
+    if not isinstance(desc, dict):
+        raise ValueError(
+            f"{path} is not a sweep description (it holds {type(desc).__name__}, not an "
+            "object); restore it, or delete it and rerun the sweep that wrote this directory."
+        )
+    return desc
 
 
 def write_index(sweep: Sweep, directory: Path, done: set[int], failed: Mapping[int, str]) -> None:
@@ -285,12 +315,15 @@ def load_sweep(out_dir: str | Path) -> SweepResult:
     ------
     FileNotFoundError
         If ``out_dir`` holds no ``sweep.json``.
+    ValueError
+        If its ``sweep.json`` is truncated or corrupt (the message names it and says what to
+        do). A corrupt ``index.json`` is only logged: it is a summary of the point files.
     """
     directory = Path(out_dir)
     path = directory / "sweep.json"
     if not path.exists():
         raise FileNotFoundError(f"No sweep at {directory}: {path} is missing.")
-    sweep = Sweep.from_description(json.loads(path.read_text()))
+    sweep = Sweep.from_description(_read_description(path), where=str(path))
     shape = sweep.shape
     points: dict[int, dict[str, np.ndarray]] = {}
     for i in range(sweep.size):
