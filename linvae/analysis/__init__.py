@@ -1,6 +1,6 @@
-"""Fixed points, stability, the collapse threshold, KL annealing, superfluous latents, phase
-diagrams and finite-size scaling: the paper's results computed from the order-parameter ODEs
-(the results page, docs/results.md).
+"""Fixed points, stability, the collapse threshold, the point training reaches (hysteresis and
+basins), KL annealing, superfluous latents, phase diagrams and finite-size scaling: the paper's
+results computed from the order-parameter ODEs (the results page, docs/results.md).
 
 Importing the package is light (scientific-Python SPEC-1): the names below load their modules
 on first use. Helpers not listed here are imported from their modules, e.g.
@@ -18,8 +18,10 @@ __getattr__, __dir__, __all__ = _lazy.attach(
     __name__,
     submodules=[
         "annealing",
+        "attractors",
         "convergence",
         "finite_size",
+        "hysteresis",
         "phase",
         "stability",
         "superfluous",
@@ -27,15 +29,16 @@ __getattr__, __dir__, __all__ = _lazy.attach(
     ],
     submod_attrs={
         "annealing": ["AnnealingOptimum", "optimal_annealing_rate"],
+        "attractors": ["Attractor", "attractor"],
         "convergence": [
             "ConvergenceTime",
             "CriticalRate",
-            "attractor",
             "convergence_time",
             "convergence_times",
             "critical_rate",
         ],
         "finite_size": ["FiniteSizeScaling", "finite_size_scaling", "fit_power_law"],
+        "hysteresis": ["Hysteresis", "basin_diagram", "beta_sweep"],
         "phase": [
             "Phase",
             "PhaseDiagram",
@@ -51,6 +54,12 @@ __getattr__, __dir__, __all__ = _lazy.attach(
             "superfluous_dynamics",
             "superfluous_error",
         ],
-        "threshold": ["CollapseThreshold", "collapse_threshold", "threshold_formula"],
+        "threshold": [
+            "CollapseThreshold",
+            "TransitionBetas",
+            "collapse_threshold",
+            "threshold_formula",
+            "transition_betas",
+        ],
     },
 )

@@ -15,7 +15,9 @@ T_conv    convergence time at tolerance tol (`linvae.analysis.convergence`)
 N         input dimension whose random initialization the ODE starts from
 
 The convergence measures, `critical_rate`, `convergence_time` and the batched
-`convergence_times` live in `linvae.analysis.convergence` and are re-exported here.
+`convergence_times` live in `linvae.analysis.convergence`, and `attractor` (the point training
+reaches from given starts) in `linvae.analysis.attractors`; they are re-exported here. The
+target eps_g* and J_max are those of the point the ensemble reaches at constant beta_f.
 
 Late in training the schedule's tail, ``beta(t) - beta_f ~ -2 beta_f exp(-2 gamma t)``, drives
 the state, so the distance to the fixed point decays like ``exp(-min(2 gamma, |J_max|) t)``.
@@ -32,12 +34,12 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 from scipy.optimize import minimize_scalar
 
+from linvae.analysis.attractors import Attractor, attractor
 from linvae.analysis.convergence import (
     MEASURES,
     ConvergenceTime,
     CriticalRate,
     Measure,
-    attractor,
     convergence_time,
     convergence_times,
     critical_rate,
@@ -47,6 +49,7 @@ from linvae.analysis.convergence import (
     has_compiled_form,
     settling_time,
 )
+from linvae.analysis.stability import FixedPoint
 from linvae.observables import OrderParameters, pack_state, unpack_state
 from linvae.params import Model
 from linvae.schedules import Constant, Schedule, TanhAnneal
@@ -58,6 +61,7 @@ from linvae.utils.validation import check_int, check_real
 __all__ = [
     "MEASURES",
     "AnnealingOptimum",
+    "Attractor",
     "ConvergenceTime",
     "CriticalRate",
     "attractor",
@@ -86,7 +90,12 @@ class AnnealingOptimum:
         The model; its schedule's final value is beta_f (the schedule itself is replaced).
     beta_final, tol : float
     J_max, gamma_c : float
-        From `critical_rate` (same ``sgd_noise``).
+        From `critical_rate` (same ``sgd_noise``) at ``target``.
+    target : FixedPoint
+        The point converged to: eps_g* is its eps_g.
+    reached : Attractor or None
+        Where the initial states end at constant beta_f (`attractor`); its point is
+        ``target`` (None when ``target`` was given).
     measure : {"excess", "band"}
     gammas : ndarray, shape (n,)
         Every rate evaluated (grid and refinement), increasing.
@@ -134,6 +143,8 @@ class AnnealingOptimum:
     tol: float
     J_max: float
     gamma_c: float
+    target: FixedPoint = field(repr=False)
+    reached: Attractor | None = field(repr=False)
     measure: str
     gammas: np.ndarray = field(repr=False)
     t_conv: np.ndarray = field(repr=False)
@@ -166,6 +177,8 @@ class AnnealingOptimum:
             "gamma_opt": self.gamma_opt,
             "gamma_opt_spread": self.gamma_opt_spread,
             "gamma_opt_over_gamma_c": self.gamma_opt / self.gamma_c,
+            "target": self.target.name,
+            "eps_g_star": self.target.eps_g,
             "T_conv_constant": self.t_conv_constant,
             "T_conv_constant_spread": self.t_conv_constant_spread,
             "T_conv_opt": self.t_conv_opt,
@@ -231,6 +244,7 @@ def optimal_annealing_rate(
     n_init: int = 64,
     N: int = 200,
     rng=0,
+    target: FixedPoint | None = None,
 ) -> AnnealingOptimum:
     """The annealing rate gamma that minimizes T_conv, and the speed-up over constant beta.
 
@@ -272,10 +286,20 @@ def optimal_annealing_rate(
         time to leave the plateau near the collapsed point grows like ln N.
     rng : int, Generator or None
         Seed of the default ensemble.
+    target : FixedPoint, optional
+        The point to converge to. Default: the one the initial states reach at constant beta_f
+        (`attractor`); if they do not all reach the same point (in a first-order strip, where
+        a learned and the collapsed point are both stable) a ValueError asks for it.
 
     Returns
     -------
     AnnealingOptimum
+
+    Raises
+    ------
+    ValueError
+        When the initial states end at different points at constant beta_f and no ``target``
+        is given.
 
     Examples
     --------
@@ -301,8 +325,18 @@ def optimal_annealing_rate(
     T_matrix = init.T_matrix if isinstance(init, Trajectory) else None
     states = _states(init, owner)
     ensemble = unpack_state(states, base.M, base.M_star)
-    rate = critical_rate(base, sgd_noise=sgd_noise)
-    target = rate.attractor.eps_g
+    reached = None
+    if target is None:
+        reached = attractor(base, start=states, sgd_noise=sgd_noise)
+        if not reached.unanimous:
+            raise ValueError(
+                f"The initial states of {owner} end at different points at constant beta_f: "
+                f"{reached.message} Pass `target` (e.g. one of `attractor(...).points`), or "
+                "initial states that share one end point."
+            )
+        target = reached.point
+    rate = critical_rate(base, sgd_noise=sgd_noise, point=target)
+    target_eps = target.eps_g
     fixed_t_max = t_max is not None
     if t_max is None:
         t_max = default_t_max(base, tol)
@@ -316,14 +350,14 @@ def optimal_annealing_rate(
         if measure == "excess" and all(has_compiled_form(replace(base, beta=s)) for s in schedules):
             return convergence_times(
                 base, schedules, init=ensemble, tol=tol, t_max=t_max if fixed_t_max else None,
-                sgd_noise=sgd_noise, T=T_matrix,
+                sgd_noise=sgd_noise, T=T_matrix, target=target,
             )  # fmt: skip
         out = np.empty((len(schedules), states.shape[0]))
         for i, s in enumerate(schedules):
             for j, y in enumerate(states):
                 res = convergence_time(
                     replace(base, beta=s), init=unpack_state(y, base.M, base.M_star), tol=tol,
-                    t_max=t_max, sgd_noise=sgd_noise, eps_g_star=target, measure=measure,
+                    t_max=t_max, sgd_noise=sgd_noise, eps_g_star=target_eps, measure=measure,
                 )  # fmt: skip
                 out[i, j] = res.t_conv
         return out
@@ -379,6 +413,8 @@ def optimal_annealing_rate(
         tol=float(tol),
         J_max=rate.J_max,
         gamma_c=rate.gamma_c,
+        target=target,
+        reached=reached,
         measure=measure,
         gammas=gammas,
         t_conv=values,

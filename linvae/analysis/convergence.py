@@ -48,7 +48,6 @@ __all__ = [
     "MEASURES",
     "ConvergenceTime",
     "CriticalRate",
-    "attractor",
     "convergence_time",
     "convergence_times",
     "critical_rate",
@@ -57,19 +56,22 @@ __all__ = [
     "final_rate",
     "has_compiled_form",
     "settling_time",
+    "stable_point",
 ]
 
 
-def attractor(model: Model, *, sgd_noise: bool = True) -> FixedPoint:
-    """The fixed point that training converges to at beta = ``model.schedule.final``.
+def stable_point(model: Model, *, sgd_noise: bool = True) -> FixedPoint:
+    """The first stable (else marginal) point of `fixed_points` at beta = ``model.schedule.final``.
 
-    The first stable (else marginal) point of `fixed_points`, which lists points with the
-    most learned latents first: the learned point for beta < beta*, the collapsed one above.
+    `fixed_points` lists points with the most learned latents first, so this is the learned
+    point wherever one is stable. Where a stable learned point coexists with the stable
+    collapsed one (the first-order strip of lam > 0) training from a fresh start may end at
+    either: `linvae.analysis.attractors.attractor` integrates to find out which.
 
     Examples
     --------
     >>> from linvae import Model
-    >>> attractor(Model(beta=1.0)).name
+    >>> stable_point(Model(beta=1.0)).name
     'learned'
     """
     points = fixed_points(model, sgd_noise=sgd_noise)
@@ -96,7 +98,8 @@ class CriticalRate:
     gamma_c : float
         -J_max / 2.
     attractor : FixedPoint
-        The fixed point of beta_f that training converges to.
+        The fixed point of beta_f whose J_max this is: the one given to `critical_rate`, else
+        `stable_point`.
     """
 
     model: Model
@@ -107,7 +110,9 @@ class CriticalRate:
     attractor: FixedPoint = field(repr=False)
 
 
-def critical_rate(model: Model, *, sgd_noise: bool = True) -> CriticalRate:
+def critical_rate(
+    model: Model, *, sgd_noise: bool = True, point: FixedPoint | None = None
+) -> CriticalRate:
     """J_max at the attractor of beta_f and the critical annealing rate gamma_c = -J_max / 2.
 
     Parameters
@@ -117,6 +122,9 @@ def critical_rate(model: Model, *, sgd_noise: bool = True) -> CriticalRate:
     sgd_noise : bool
         Eigenvalues of the full drift (finite tau, what `linvae.theory.solve_ode`
         integrates by default) or of its tau -> 0 part.
+    point : FixedPoint, optional
+        The attractor, e.g. ``attractor(model, start=...).point`` (the point training reaches
+        from given starts; `linvae.analysis.attractors.attractor`). Default `stable_point`.
 
     Returns
     -------
@@ -130,7 +138,8 @@ def critical_rate(model: Model, *, sgd_noise: bool = True) -> CriticalRate:
     >>> round(rate.J_max, 8), round(rate.gamma_c, 8)  # -tau (3 - sqrt 5) / 2
     (-0.00381966, 0.00190983)
     """
-    point = attractor(model, sgd_noise=sgd_noise)
+    if point is None:
+        point = stable_point(model, sgd_noise=sgd_noise)
     J_max = point.top_eigenvalue
     return CriticalRate(
         model=model,
@@ -477,6 +486,7 @@ def convergence_times(
     rtol: float = 1e-8,
     atol: float = 1e-11,
     T: np.ndarray | None = None,
+    target: FixedPoint | None = None,
 ) -> np.ndarray:
     """Excess-measure T_conv for many schedules and initial states at once (compiled, threaded).
 
@@ -502,6 +512,10 @@ def convergence_times(
     rtol, atol : float
     T : ndarray, shape (M_star, M_star), optional
         W_star^T W_star / N: the run's when ``init`` is a Trajectory, else the identity.
+    target : FixedPoint, optional
+        The point converged to (its eps_g is eps_g*, its J_max sets the final rates); default
+        `stable_point` of beta_f. Pass ``attractor(...).point`` in a first-order strip, where
+        the point reached depends on the start.
 
     Returns
     -------
@@ -533,7 +547,7 @@ def convergence_times(
         T = init.T_matrix
     y0 = _as_ensemble(init, model)
     base = replace(model, beta=Constant(beta=finals.pop()))
-    rate = critical_rate(base, sgd_noise=sgd_noise)
+    rate = critical_rate(base, sgd_noise=sgd_noise, point=target)
     rates = [final_rate(s, rate.J_max) for s in schedules]
     if t_max is None:
         # slow annealing decays at 2 gamma < |J_max|: a longer run (fewer repeats)

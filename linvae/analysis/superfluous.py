@@ -31,7 +31,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from linvae.analysis.annealing import attractor, settling_time
+from linvae.analysis.convergence import settling_time, stable_point
 from linvae.analysis.stability import FixedPoint
 from linvae.observables import OrderParameters
 from linvae.params import Model
@@ -202,7 +202,7 @@ def superfluous_dynamics(
         init = initial_order_parameters(model)
     if t_eval is None:
         t_eval = np.linspace(0.0, t_max, n_points)
-    point = attractor(model, sgd_noise=sgd_noise)
+    point = stable_point(model, sgd_noise=sgd_noise)
     traj = solve_ode(
         model, t_max=t_max, init=init, t_eval=t_eval, sgd_noise=sgd_noise, rtol=rtol, atol=atol
     )
