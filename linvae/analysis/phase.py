@@ -37,7 +37,7 @@ from linvae.analysis.stability import (
     sorted_eigenvalues,
 )
 from linvae.analysis.superfluous import superfluous_error
-from linvae.analysis.threshold import threshold_formula
+from linvae.analysis.threshold import threshold_formula, transition_betas
 from linvae.observables import OrderParameters, generalization_error, state_size
 from linvae.params import Model
 from linvae.schedules import Constant, TanhAnneal
@@ -63,6 +63,7 @@ class Phase(enum.Enum):
     LEARNED = "learned"
     COLLAPSED = "collapsed"
     MARGINAL = "marginal"
+    COEXISTENCE = "coexistence"  # a stable learned point beside the stable collapsed one
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -180,7 +181,10 @@ def stability_diagram(
 
     At every grid point the closed-form learned point (when it exists) and the collapsed point
     get their Jacobian eigenvalues; the phase is the one whose point is stable. The analytic
-    boundary is ``beta*(y) = nu / (1 + lam) - lam / nu``.
+    boundary is ``beta*(y) = nu / (1 + lam) - lam / nu``. Where the transition is first order
+    (`linvae.analysis.threshold.transition_betas`) the grid points between beta* and the
+    spinodal, where a stable learned point coexists with the stable collapsed one, are labelled
+    "coexistence" (colour: the collapsed point's values there).
 
     Parameters
     ----------
@@ -201,7 +205,9 @@ def stability_diagram(
         ``values``: ``phase`` (str: "learned", "collapsed", "marginal"), ``eps_g_star``,
         ``top_eigenvalue`` (at the attractor), ``learned_top_eigenvalue`` and
         ``collapsed_top_eigenvalue`` (NaN where the learned point does not exist);
-        ``boundary``: ``beta_star`` (ny,).
+        ``boundary``: ``beta_star``, ``beta_spinodal`` (where the learned branch ends) and
+        ``beta_coexistence`` (equal loss), each (ny,); the three are equal where the
+        transition is continuous.
 
     Examples
     --------
@@ -265,6 +271,15 @@ def stability_diagram(
     iQ = 2 * M
     Q = Y_attr[..., iQ : iQ + M * M].reshape(*B.shape, M, M)
     eps = generalization_error(m, Q, rho[..., None])  # rho varies over the grid
+    ref = {"rho": model.rho_vector[0], "eta": model.eta, "lam": model.lam}
+    ref[axis] = ys
+    lines = transition_betas(np.asarray(ref["rho"]) + ref["eta"], ref["lam"])
+    boundary = {
+        name: np.broadcast_to(getattr(lines, name), ys.shape).astype(np.float64)
+        for name in ("beta_star", "beta_spinodal", "beta_coexistence")
+    }
+    strip = (B > boundary["beta_star"][:, None]) & (B < boundary["beta_spinodal"][:, None])
+    phase[strip & (phase == Phase.COLLAPSED.value)] = Phase.COEXISTENCE.value
     values_out = {
         "phase": phase.astype(str),
         "eps_g_star": eps,
@@ -272,10 +287,6 @@ def stability_diagram(
         "learned_top_eigenvalue": top_l,
         "collapsed_top_eigenvalue": top_c,
     }
-    ref = {"rho": model.rho_vector[0], "eta": model.eta, "lam": model.lam}
-    ref[axis] = ys
-    beta_star = threshold_formula(ref["rho"], ref["eta"], ref["lam"])
-    boundary = {"beta_star": np.broadcast_to(beta_star, ys.shape).copy()}
     return PhaseDiagram(
         kind=f"beta-{axis}",
         x_name="beta",

@@ -55,6 +55,8 @@ def plot_phase_diagram(
         # The boundary is the analytic beta* line below (a contour of the grid's labels
         # would be a staircase); each region is named at its centre of mass.
         _label_regions(ax, diagram)
+    if "beta_spinodal" in diagram.boundary:
+        _draw_first_order(ax, diagram)
     for key, color in (("beta_star", "r"), ("beta_eta", "orange")):
         if key in diagram.boundary:
             x = np.asarray(diagram.boundary[key])
@@ -77,9 +79,30 @@ def plot_phase_diagram(
         ax.set_ylim(diagram.y.min(), diagram.y.max())
     ax.set_xlabel(axis_label(diagram.x_name))
     ax.set_ylabel(axis_label(diagram.y_name))
-    ax.legend(loc="upper right", frameon=True, fontsize=8)
+    ax.legend(loc="best", frameon=True, fontsize=8)
     ax.set_title(_title(diagram, value), fontsize=10)
     return ax
+
+
+def _draw_first_order(ax: Axes, diagram: PhaseDiagram) -> None:
+    """Hatch the coexistence strip (beta* < beta < spinodal) and draw the spinodal and the
+    equal-loss lines where the transition is first order; nothing where it is continuous."""
+    y = np.asarray(diagram.y, dtype=np.float64)
+    star = np.asarray(diagram.boundary["beta_star"], dtype=np.float64)
+    spinodal = np.asarray(diagram.boundary["beta_spinodal"], dtype=np.float64)
+    equal = np.asarray(diagram.boundary["beta_coexistence"], dtype=np.float64)
+    first = spinodal > star
+    if not np.any(first):
+        return
+    left = np.maximum(star, diagram.x.min())
+    ax.fill_betweenx(
+        y, left, spinodal, where=first & (spinodal > left), facecolor="none", edgecolor="w",
+        hatch="////", lw=0.0, label="coexistence: learned and collapsed both stable",
+    )  # fmt: skip
+    ax.plot(np.where(first, spinodal, np.nan), y, color="m", lw=1.5,
+            label="spinodal: the learned branch ends")  # fmt: skip
+    ax.plot(np.where(first, equal, np.nan), y, color="c", lw=1.2, ls="-.",
+            label="equal loss (learned = collapsed)")  # fmt: skip
 
 
 # Legend entries of the analytic boundaries.
