@@ -208,3 +208,56 @@ def test_bad_input():
         collapse_threshold(1.0, lam=-1.0)
     with pytest.raises(ValueError, match="`rho` parameter"):
         solve_offline(1.0, rho=0.0)
+
+
+def test_plateau_end_is_exactly_the_inverted_local_threshold():
+    """rho = eta = lam = 1, alpha >= alpha_BBP = 1: s / (1 + lam') = 2 and lam' / s =
+    1 / (2 (1 + alpha)), so beta_c = 2 - 1 / (2 (1 + alpha)) and alpha_c = 0.5 / (2 - beta) - 1
+    (docs/offline.md, "The plateau"). Tolerance 1e-11 relative: the bisections end at round-off
+    (measured 3e-13), alpha_c up to 500 amplifies beta's round-off by d alpha / d beta."""
+    alpha = np.array([1.0, 1.3, 2.0, 5.0, 40.0])
+    np.testing.assert_allclose(
+        collapse_threshold(alpha, lam=1.0), 2.0 - 0.5 / (1.0 + alpha), rtol=1e-13, atol=0
+    )
+    beta = np.array([1.75, 1.77, 1.8, 1.9, 1.95, 1.99, 1.999])
+    np.testing.assert_allclose(plateau_end(beta, lam=1.0), 0.5 / (2.0 - beta) - 1.0, rtol=1e-11)
+    # Below beta = 1.75 the plateau ends below alpha_BBP and the formula does not hold.
+    assert plateau_end(1.5, lam=1.0) > 0.5 / (2.0 - 1.5) - 1.0 + 0.3
+
+
+def test_first_order_region_reaches_finite_beta():
+    """Coexistence (a learned local minimum beside a stable collapse) exists at some beta > 0
+    iff lam' < s < s_t = sqrt(2 lam' (1 + lam')^2 / (1 + 2 lam')), and spans
+    max(beta*, 0) < beta < beta_spinodal of the online transition_betas(s, lam'); beta_c is the
+    equal-loss beta. Points within 2 % of the region's edges in s are left out (there the strip
+    is narrower than the beta grid). The grid's step bounds the edges' tolerance."""
+    from linvae.analysis.threshold import transition_betas
+
+    gen = np.random.default_rng(7)
+    lam_eff = gen.uniform(0.05, 5.0, 300)
+    s = gen.uniform(0.2, 5.0, 300)
+    s_t = np.sqrt(2.0 * lam_eff * (1.0 + lam_eff) ** 2 / (1.0 + 2.0 * lam_eff))
+    keep = (np.abs(s / lam_eff - 1.0) > 0.02) & (np.abs(s / s_t - 1.0) > 0.02)
+    s, lam_eff, s_t = s[keep], lam_eff[keep], s_t[keep]
+    betas = np.geomspace(1e-6, 5.0, 4000)
+    ratio = betas[1] / betas[0]
+    _, _, stable, local = global_minimum(s[:, None], betas[None, :], lam_eff[:, None])
+    coexist = stable & local
+    predicted = (lam_eff < s) & (s < s_t)
+    np.testing.assert_array_equal(coexist.any(axis=1), predicted)
+    assert predicted.sum() > 20 and (predicted & (s**2 > lam_eff * (1 + lam_eff))).sum() > 5
+    t = transition_betas(s[predicted], lam_eff[predicted])
+    assert np.all(t.first_order)
+    for row, k in enumerate(np.flatnonzero(predicted)):
+        inside = betas[coexist[k]]
+        assert inside.max() <= t.beta_spinodal[row] * (1 + 1e-9)
+        assert inside.max() * ratio >= t.beta_spinodal[row]
+        if t.beta_star[row] > betas[0]:  # the strip: collapse unstable below beta*
+            assert inside.min() >= t.beta_star[row] * (1 - 1e-9)
+            assert inside.min() <= t.beta_star[row] * ratio
+        else:  # the corner: down to beta -> 0
+            assert inside.min() == betas[0]
+    # The global minimum jumps at the equal-loss beta (the alpha = 1, lam = 3.8 example).
+    t = transition_betas(4.0, 3.8)
+    assert collapse_threshold(1.0, lam=3.8) == pytest.approx(t.beta_coexistence, rel=1e-9)
+    assert t.beta_star < 0 < t.beta_coexistence < t.beta_spinodal
