@@ -14,6 +14,7 @@ import argparse
 import os
 import subprocess
 import sys
+from dataclasses import dataclass
 
 import numpy as np
 import pytest
@@ -330,7 +331,7 @@ def test_plot_compare_names_unknown_observables():
     ("argv", "match"),
     [
         (["simulate", "--out", UNWRITABLE + ".npz"], "/dev/null is not a folder"),
-        (["simulate", "--out", "."], "it is a folder"),
+        (["simulate", "--out", "."], "is a folder, not a file"),
         (["simulate", "--plot", "fig.xyz"], "'.xyz' is not a figure format"),
         (["phase-diagram", "beta-rho", "--out", UNWRITABLE + ".png"], "not a folder"),
         (["phase-diagram", "beta-rho", "--data", UNWRITABLE + ".json"], "not a folder"),
@@ -359,6 +360,304 @@ def test_missing_output_folders_are_created(tmp_path, capsys):
     code, _ = run_main("linvae", argv, capsys)
     assert code == 0 and out.is_file()
     assert check_writable(tmp_path / "x" / "y.npz", "--out") == tmp_path / "x" / "y.npz"
+
+
+# --------------------------------------------------------------------------- the output contract
+@dataclass(frozen=True)
+class Paths:
+    """How a subcommand is called for the output-contract cases.
+
+    ``base``: argv that fills its required arguments (``IN`` is replaced by an existing input
+    file); ``out``: the option naming its output (a folder, or a file with ``suffix``);
+    ``clash``: argv in which an output is an input or another output (``X`` is replaced by
+    one existing path), with the two names the error must give; None where the subcommand
+    has a single output and no input file.
+    """
+
+    out: str = "--out"
+    base: tuple[str, ...] = ()
+    folder: bool = False
+    suffix: str = ""
+    clash: tuple[tuple[str, ...], tuple[str, str]] | None = None
+    clash_folder: bool = False  # the path ``X`` of ``clash`` is a folder
+
+
+PATHS: dict[tuple[str, str], Paths | None] = {
+    ("linvae", "simulate"): Paths(
+        suffix=".npz", clash=(("--out", "X", "--plot", "X"), ("--out", "--plot"))
+    ),
+    ("linvae", "ode"): Paths(
+        base=("--init", "IN"),
+        suffix=".npz",
+        clash=(("--init", "X", "--out", "X"), ("--out", "--init")),
+    ),
+    ("linvae", "compare"): Paths(
+        base=("IN",), suffix=".png", clash=(("X", "--out", "X"), ("--out", "the input RUN"))
+    ),
+    ("linvae", "phase-diagram"): Paths(
+        base=("beta-rho",),
+        suffix=".png",
+        clash=(("beta-rho", "--out", "X", "--data", "X"), ("--out", "--data")),
+    ),
+    ("linvae", "reproduce"): Paths(folder=True),
+    ("linvae", "sweep"): Paths(
+        base=("IN",), folder=True, clash=(("X", "--out", "X"), ("--out", "the input CONFIG"))
+    ),
+    ("conv-study", "train"): Paths(
+        base=("--dataset", "npz", "--data", "IN"),
+        folder=True,
+        clash=(("--dataset", "npz", "--data", "X", "--out", "X"), ("--out", "--data")),
+    ),
+    ("conv-study", "sweep"): Paths(
+        base=("--dataset", "npz", "--data", "IN"),
+        folder=True,
+        clash=(("--dataset", "npz", "--data", "X", "--out", "X"), ("--out", "--data")),
+    ),
+    ("conv-study", "download"): Paths(out="--data-dir", base=("--dataset", "mnist"), folder=True),
+    ("conv-study", "figures"): Paths(
+        base=("IN",),
+        folder=True,
+        clash=(("X", "--out", "X"), ("--out", "the input RUNS_DIR")),
+        clash_folder=True,
+    ),
+    ("conv-study", "study"): Paths(
+        base=("--preset", "smoke"),
+        folder=True,
+        clash=(("--preset", "smoke", "--data-dir", "X", "--out", "X"), ("--out", "--data-dir")),
+        clash_folder=True,
+    ),
+    ("conv-study", "linear"): Paths(folder=True),
+    # No output file: results go to stdout.
+    ("linvae", "threshold"): None,
+    ("linvae", "fixed-points"): None,
+    ("linvae", "anneal"): None,
+    ("linvae", "offline"): None,
+    ("conv-study", "id"): None,
+    ("conv-study", "ii"): None,
+    # Writes RUN_DIR/analysis.json: test_analyze_checks_its_analysis_file.
+    ("conv-study", "analyze"): None,
+}
+
+# The functions that do each command's work: replaced by `_no_work` in the contract cases, so
+# a case passes only if the command refused before starting.
+WORK = (
+    "linvae.sgd.simulator.simulate",
+    "linvae.theory.solve.solve_ode",
+    "linvae.analysis.phase.stability_diagram",
+    "linvae.reproduce.reproduce",
+    "linvae.sweep.run.run_sweep",
+    "conv_study.linear.study.linear_geometry",
+    "conv_study.figures.find_analyses",
+    "conv_study.data.remote.download",
+)
+TORCH_WORK = ("conv_study.train.train", "conv_study.train.sweep", "conv_study.study.run_study")
+
+
+@pytest.fixture
+def no_work(monkeypatch):
+    """Every command's work replaced by a function that fails the test if called."""
+
+    def _no_work(*args, **kwargs):
+        raise AssertionError("the command started working before checking its outputs")
+
+    import importlib.util
+
+    names = WORK + (TORCH_WORK if importlib.util.find_spec("torch") else ())
+    for name in names:
+        module, attr = name.rsplit(".", 1)
+        monkeypatch.setattr(importlib.import_module(module), attr, _no_work)
+
+
+def test_every_subcommand_has_its_paths_declared():
+    """A new subcommand must say here how its outputs are tested (or that it has none)."""
+    found = {(prog, name) for prog in PROGRAMS for name in _subcommands(prog)}
+    assert found == set(PATHS)
+    for (prog, name), paths in PATHS.items():
+        if paths is not None:
+            flags = {f for a in _options(_subcommands(prog)[name]) for f in a.option_strings}
+            assert paths.out in flags, (prog, name)
+
+
+def _contract_cases(kinds):
+    for (prog, name), paths in PATHS.items():
+        if paths is None:
+            continue
+        for kind in kinds:
+            if kind == "clash" and paths.clash is None:
+                continue
+            yield pytest.param(prog, name, kind, id=f"{prog}-{name}-{kind}")
+
+
+def _argv(paths: Paths, out, tmp_path) -> list[str]:
+    given = tmp_path / "input.npz"
+    given.write_bytes(b"")
+    argv = [str(given) if a == "IN" else a for a in paths.base]
+    if paths.out in argv:  # the output is a required argument of the base argv
+        argv[argv.index(paths.out) + 1] = str(out)
+        return argv
+    return [*argv, paths.out, str(out)]
+
+
+def _read_only(tmp_path, paths: Paths):
+    if paths.folder:
+        target = tmp_path / "read-only"
+        target.mkdir()
+        target.chmod(0o555)
+    else:
+        target = tmp_path / f"read-only{paths.suffix}"
+        target.write_bytes(b"precious")
+        target.chmod(0o444)
+    return target, "read-only"
+
+
+def _below_a_file(tmp_path, paths: Paths):
+    (tmp_path / "file").write_text("x")
+    return tmp_path / "file" / "sub" / f"out{paths.suffix}", "file is a file, not a folder"
+
+
+# Where each kind of bad output points, and what the one-line error must say.
+BAD_OUTPUTS = {
+    "below-a-file": _below_a_file,
+    "proc": lambda p, paths: (
+        f"/proc/linvae-test/sub/out{paths.suffix}",
+        "cannot create the folder /proc/linvae-test (the file system does not permit it)",
+    ),
+    "read-only": _read_only,
+}
+
+
+@pytest.mark.parametrize(("prog", "name", "kind"), list(_contract_cases(BAD_OUTPUTS)))
+def test_every_output_is_checked_before_any_work(prog, name, kind, tmp_path, capsys, no_work):
+    """An output that cannot be written is refused in one line naming the option, first."""
+    paths = PATHS[prog, name]
+    out, words = BAD_OUTPUTS[kind](tmp_path, paths)
+    code, err = run_main(prog, [name, *_argv(paths, out, tmp_path)], capsys)
+    line = assert_one_line_error(prog, name, code, err)
+    assert f"{paths.out} {out}" in line and words in line, line
+    assert "Errno" not in line, line
+    if kind == "read-only":
+        if paths.folder:
+            assert list(out.iterdir()) == []
+        else:
+            assert out.read_bytes() == b"precious"
+
+
+@pytest.mark.parametrize(("prog", "name", "kind"), list(_contract_cases(["clash", "symlink"])))
+def test_no_output_replaces_an_input_or_another_output(prog, name, kind, tmp_path, capsys, no_work):
+    """An output equal to an input or to another output is refused naming both.
+
+    ``symlink``: the output is a symlink to the input (or, for a command with one output and
+    no input, to a folder below a regular file): the check sees through it.
+    """
+    paths = PATHS[prog, name]
+    shared = tmp_path / f"shared{paths.suffix}"
+    if paths.clash_folder:
+        shared.mkdir()
+    else:
+        shared.write_bytes(b"precious")
+    if kind == "clash":
+        clash_argv, names = paths.clash
+        argv = [str(shared) if a == "X" else a for a in clash_argv]
+    else:
+        link = tmp_path / f"link{paths.suffix}"
+        if paths.clash is None:
+            (tmp_path / "file").write_text("x")
+            os.symlink(tmp_path / "file" / "sub", link)
+            names = None
+            argv = _argv(paths, link, tmp_path)
+        else:
+            os.symlink(shared, link)
+            clash_argv, names = paths.clash
+            argv = [str(shared) if a == "X" else a for a in clash_argv]
+            argv[len(argv) - 1 - argv[::-1].index(str(shared))] = str(link)  # the last: an output
+    code, err = run_main(prog, [name, *argv], capsys)
+    line = assert_one_line_error(prog, name, code, err)
+    if names is None:
+        assert f"{tmp_path / 'file'} is a file, not a folder" in line, line
+    else:
+        assert f"{names[0]} and {names[1]} are the same" in line, line
+        assert str(shared.resolve()) in line, line
+    if shared.is_file():
+        assert shared.read_bytes() == b"precious"
+
+
+def test_a_folder_output_holding_an_input_it_would_overwrite(tmp_path, capsys, no_work):
+    """A sweep file kept in --out is fine, unless the sweep writes a file of that name."""
+    (tmp_path / "sweep.json").write_text("x")
+    code, err = run_main(
+        "linvae", ["sweep", str(tmp_path / "sweep.json"), "--out", str(tmp_path)], capsys
+    )
+    line = assert_one_line_error("linvae", "sweep", code, err)
+    assert "would overwrite the input CONFIG" in line and "sweep.json" in line
+
+
+@pytest.mark.parametrize(("prog", "argv"), [("linvae", ["reproduce"]), ("linvae", ["sweep", "IN"])])
+def test_a_read_only_file_the_folder_command_writes_is_refused(
+    prog, argv, tmp_path, capsys, no_work
+):
+    out = tmp_path / "out"
+    out.mkdir()
+    name = "manifest.json" if argv[0] == "reproduce" else "index.json"
+    (out / name).write_text("{}")
+    (out / name).chmod(0o444)
+    (tmp_path / "in.toml").write_text("")
+    argv = [str(tmp_path / "in.toml") if a == "IN" else a for a in argv]
+    code, err = run_main(prog, [*argv, "--out", str(out)], capsys)
+    line = assert_one_line_error(prog, argv[0], code, err)
+    assert f"{out / name}, which the command writes, is read-only (mode 0444)" in line
+
+
+def test_analyze_checks_its_analysis_file(tmp_path, capsys, no_work):
+    (tmp_path / "analysis.json").write_text("{}")
+    (tmp_path / "analysis.json").chmod(0o444)
+    code, err = run_main("conv-study", ["analyze", str(tmp_path)], capsys)
+    line = assert_one_line_error("conv-study", "analyze", code, err)
+    assert "analysis.json is read-only (mode 0444)" in line and "--force" not in line
+
+
+def test_a_file_output_given_as_a_folder(tmp_path, capsys):
+    """``--out newdir/`` means a folder: refused where a file is needed, never a file newdir."""
+    code, err = run_main(
+        "linvae", ["ode", "--init-values", "m=1", "--out", f"{tmp_path}/new/"], capsys
+    )
+    assert "is a folder, not a file" in assert_one_line_error("linvae", "ode", code, err)
+    assert not (tmp_path / "new").exists()
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["simulate", "--N", "20", "--t-max", "2", "--seeds", "1", "--quiet", "--out", "LINK.npz"],
+        ["phase-diagram", "beta-rho", "--nx", "2", "--ny", "2", "--out", "LINK.png"],
+    ],
+    ids=["simulate", "phase-diagram"],
+)
+def test_a_symlinked_output_is_written_to_its_target(argv, tmp_path, capsys):
+    """The link stays a link; its target gets the content and keeps its permissions."""
+    suffix = argv[-1].split(".")[-1]
+    target = tmp_path / "real" / f"target.{suffix}"
+    target.parent.mkdir()
+    target.write_bytes(b"old")
+    target.chmod(0o640)
+    link = tmp_path / f"link.{suffix}"
+    os.symlink(target, link)
+    argv = [str(link) if a.startswith("LINK") else a for a in argv]
+    code, _ = run_main("linvae", argv, capsys)
+    assert code == 0
+    assert link.is_symlink() and os.readlink(link) == str(target)
+    assert target.read_bytes() != b"old" and target.stat().st_mode & 0o777 == 0o640
+    assert sorted(p.name for p in target.parent.iterdir()) == [target.name]  # no temp file
+
+
+def test_force_replaces_a_read_only_output(tmp_path, capsys):
+    out = tmp_path / "run.npz"
+    out.write_bytes(b"old")
+    out.chmod(0o444)
+    argv = ["simulate", "--N", "20", "--t-max", "2", "--seeds", "1", "--quiet", "--out", str(out)]
+    code, err = run_main("linvae", argv, capsys)
+    assert "pass --force" in assert_one_line_error("linvae", "simulate", code, err)
+    assert run_main("linvae", [*argv, "--force"], capsys)[0] == 0
+    assert Trajectory.load(out).N == 20 and out.stat().st_mode & 0o777 == 0o444
 
 
 # --------------------------------------------------------------------------- real processes
