@@ -23,7 +23,8 @@ import time
 import numpy as np
 
 from linvae.analysis.phase import PhaseDiagram
-from linvae.offline.spectrum import bbp_threshold
+from linvae.analysis.threshold import transition_betas
+from linvae.offline.spectrum import bbp_threshold, spiked_spectrum
 from linvae.offline.theory import collapse_threshold, solve_offline
 from linvae.params import Model
 
@@ -60,7 +61,12 @@ def offline_phase_diagram(
         ``kind = "alpha-beta"``; ``values``: ``phase`` (str), ``eps_g``, ``Q``, ``rate``,
         ``distortion``, ``coexistence`` (1.0 where a learned and a collapsed local minimum
         coexist: the first-order region); ``boundary``: ``beta_c`` (nx,: beta_c(alpha)),
-        ``alpha_bbp`` and ``beta_online`` (rho + eta), as arrays of one value.
+        ``beta_star`` (nx,: the collapsed point is a local minimum above it),
+        ``beta_spinodal`` (nx,: the learned local minimum exists below it) and
+        ``beta_coexistence`` (nx,: equal loss, which is beta_c where the transition is first
+        order), from `linvae.analysis.threshold.transition_betas` with the top sample
+        eigenvalue s(alpha) as the variance and lam / alpha as the penalty; ``alpha_bbp`` and
+        ``beta_online`` (rho + eta), as arrays of one value.
 
     Examples
     --------
@@ -77,6 +83,9 @@ def offline_phase_diagram(
             f"1-D arrays. Got shapes {alphas.shape}, {betas.shape}."
         )
     sol = solve_offline(alphas[None, :], rho=rho, eta=eta, beta=betas[:, None], lam=lam)
+    # Per sample the loss is the online one along a direction of variance s(alpha) with the
+    # penalty lam / alpha: the same cubic, so the same three transition lines.
+    lines = transition_betas(spiked_spectrum(alphas, rho=rho, eta=eta).s, lam / alphas)
     collapsed = np.asarray(sol.collapsed)
     phase = np.where(
         collapsed,
@@ -100,6 +109,9 @@ def offline_phase_diagram(
         default_value="eps_g",
         boundary={
             "beta_c": np.atleast_1d(collapse_threshold(alphas, rho=rho, eta=eta, lam=lam)),
+            "beta_star": np.atleast_1d(lines.beta_star),
+            "beta_spinodal": np.atleast_1d(lines.beta_spinodal),
+            "beta_coexistence": np.atleast_1d(lines.beta_coexistence),
             "alpha_bbp": np.array([bbp_threshold(rho, eta)]),
             "beta_online": np.array([rho + eta]),
         },

@@ -90,8 +90,9 @@ def plot_offline_phase_diagram(
     diagram: PhaseDiagram, value: str | None = None, *, ax: Axes | None = None
 ) -> Axes:
     """The (alpha, beta) diagram: phases (or one value) as colours, beta_c(alpha), alpha_BBP,
-    rho + eta. The first-order region (a learned global minimum beside a stable collapsed
-    point) is hatched.
+    rho + eta. Where the transition is first order, the coexistence region (a learned local
+    minimum beside a stable collapsed point, between beta* and the spinodal) is hatched and
+    both lines are drawn; beta_c is then the equal-loss line inside it.
 
     Parameters
     ----------
@@ -137,17 +138,26 @@ def plot_offline_phase_diagram(
             cmap="viridis",
         )
         ax.figure.colorbar(mesh, ax=ax, label=axis_label(value))
-    coexist = np.asarray(diagram.values["coexistence"])
-    if coexist.any():
-        ax.contourf(
-            diagram.x, diagram.y, coexist, levels=[0.5, 1.5], colors="none", hatches=["////"]
-        )
+    star = np.asarray(diagram.boundary["beta_star"], dtype=np.float64)
+    spinodal = np.asarray(diagram.boundary["beta_spinodal"], dtype=np.float64)
+    first = spinodal > star
+    if first.any():
+        # the first-order region: a learned local minimum beside a stable collapsed point
+        low = np.maximum(star, diagram.y.min())
+        ax.fill_between(
+            diagram.x, low, spinodal, where=first & (spinodal > low), facecolor="none",
+            edgecolor="k", hatch="////", lw=0.0, interpolate=True,
+        )  # fmt: skip
+        ax.plot(diagram.x, np.where(first, spinodal, np.nan), color="m", lw=1.4,
+                label="spinodal: the learned minimum ends")  # fmt: skip
+        ax.plot(diagram.x, np.where(first, star, np.nan), color="r", ls="--", lw=1.2,
+                label=r"$\beta^*$: collapse turns unstable")  # fmt: skip
     ax.plot(
         diagram.x,
         diagram.boundary["beta_c"],
         "r-",
         lw=1.6,
-        label=r"$\beta_c(\alpha)$: collapse of the global minimum",
+        label=r"$\beta_c(\alpha)$: collapse of the global minimum (equal loss)",
     )
     ax.axvline(
         float(diagram.boundary["alpha_bbp"][0]),
@@ -171,9 +181,11 @@ def plot_offline_phase_diagram(
     handles, _ = ax.get_legend_handles_labels()
     if value == "phase":
         handles += [Patch(color=_PHASE_COLOURS[n], label=n) for n in names]
-    if coexist.any():
-        handles.append(Patch(facecolor="none", hatch="////", label="first order (coexistence)"))
-    ax.legend(handles=handles, loc="upper right", fontsize=7, frameon=True)
+    if first.any():
+        handles.append(
+            Patch(facecolor="none", hatch="////", label="coexistence: learned and collapsed")
+        )
+    ax.legend(handles=handles, loc="best", fontsize=7, frameon=True)
     lam = diagram.model.lam
     ax.set_title(
         rf"Finite data: global minimum over $(\alpha, \beta)$, $\lambda = {lam:g}$", fontsize=10
