@@ -221,7 +221,7 @@ def _clash(a: Output, a_path: Path, b_name: str, b_path: Path) -> str | None:
         kind = "path"
         if b_path.is_dir() or (a.folder and not b_path.exists()):
             kind = "folder"
-        elif b_path.is_file() and not a.folder:
+        elif not a.folder:  # two files, or a file and an input that does not exist yet
             kind = "file"
         return f"{a.name} and {b_name} are the same {kind} ({a_path})"
     if a.folder and _inside(b_path, a_path, a.writes):
