@@ -7,8 +7,11 @@ Example::
 trains a linear VAE by one-pass SGD (the model options of ``linvae simulate``), and at each
 time of ``--times`` prints (JSON, stdout) the 2NN IDs of c, x, mu, z and the reconstruction on a
 held-out sample and the information imbalances between them, measured and predicted from the
-order parameters of the run and of the ODE; ``--out`` gets the figures. Progress goes to
-stderr. The page "Geometry of the linear VAE" (docs/linear-geometry.md) explains the numbers.
+order parameters of the run and of the ODE; ``--out`` gets the figures and the same JSON
+(``geometry.json``). Progress goes to stderr. Ctrl-C or SIGTERM keeps the times measured so
+far: their JSON is printed (and written to ``--out``) with ``"complete": false``, and the
+command exits with 130 or 143. The page "Geometry of the linear VAE"
+(docs/linear-geometry.md) explains the numbers.
 """
 
 from __future__ import annotations
@@ -19,13 +22,17 @@ import logging
 import sys
 from pathlib import Path
 
-from linvae.cli.frame import print_json
+from linvae.cli.frame import interrupted_exit_code, print_json
 from linvae.cli.options import add_model_options, model_from_options
+from linvae.utils.io import atomic_write_json
 from linvae.utils.paths import Output, check_outputs
+from linvae.utils.process import check_memory, folder_lock
 
 __all__ = ["add_subcommands"]
 
 _DEFAULT_TIMES = 6
+# The JSON of the command, also written into --out.
+_JSON_FILE = "geometry.json"
 
 
 def _times(args: argparse.Namespace) -> list[float]:
@@ -60,10 +67,30 @@ def _cmd_linear(args: argparse.Namespace) -> int:
     if args.N < max(model.M, model.M_star):
         raise ValueError(f"--N must be at least --M and --M-star. Got {args.N}.")
     # Before minutes of work.
-    figures = ("linear-time.png", "linear-profile.png")
+    figures = ("linear-time.png", "linear-profile.png", _JSON_FILE)
     check_outputs([Output(name="--out", path=args.out, folder=True, writes=figures)])
+    check_memory(
+        _memory_estimate(args.N, model.M, len(times), args.points),
+        f"--N {args.N} --points {args.points} with {len(times)} times",
+        fix="Lower --points or --N.",
+    )
+    if args.out is None:
+        return _measure(args, model, times, log)
+    with folder_lock(args.out, "--out"):
+        return _measure(args, model, times, log)
+
+
+def _memory_estimate(N: int, M: int, n_times: int, n_points: int) -> float:
+    """Peak bytes of a measurement: the snapshots, the held-out inputs and their images (x,
+    the reconstruction, their copies in the estimators), and the estimators' n x n distances
+    (about four arrays of that size at once)."""
+    return 8.0 * (2 * n_times * N * M + 4 * n_points * N + 4 * n_points**2)
+
+
+def _measure(args: argparse.Namespace, model, times: list[float], log: logging.Logger) -> int:
+    """Run, measure and print (``--out`` locked against other writers when given)."""
     # numba, scipy (and matplotlib below): loaded when the command runs
-    from conv_study.linear import linear_geometry
+    from conv_study.linear import GeometryInterrupted, linear_geometry
     from linvae.sgd.simulator import SimulationDiverged
 
     def progress(done: int, total: int) -> None:
@@ -83,13 +110,28 @@ def _cmd_linear(args: argparse.Namespace) -> int:
     except SimulationDiverged as err:
         print(f"conv-study linear: error: {err}", file=sys.stderr)
         return 1
-    out = result.to_json()
+    except GeometryInterrupted as stop:
+        if stop.partial is None:
+            raise
+        # Keep the finished times: printed, and next to the figures.
+        out = {**stop.partial.to_json(), "complete": False}
+        if args.out is not None:
+            atomic_write_json(args.out / _JSON_FILE, out, indent=1)
+        print_json(out, indent=1)
+        print(
+            f"conv-study linear: interrupted: kept {len(stop.partial.t)} of {len(times)} "
+            "measured times" + (f" (also in {args.out / _JSON_FILE})" if args.out else ""),
+            file=sys.stderr,
+        )
+        return interrupted_exit_code()
+    out = {**result.to_json(), "complete": True}
     if args.out is not None:
         from conv_study.linear.figures import make_figures  # matplotlib: loaded when asked
 
         paths = make_figures(result, args.out)
         out["figures"] = [str(p) for p in paths]
         log.info("figures: %s", ", ".join(str(p) for p in paths))
+        atomic_write_json(args.out / _JSON_FILE, out, indent=1)
     print_json(out, indent=1)
     return 0
 

@@ -31,6 +31,7 @@ __getattr__, __dir__, __all__ = _lazy.attach(
         ],
         "study": [
             "Geometry",
+            "GeometryInterrupted",
             "LinearGeometry",
             "WeightSnapshots",
             "linear_geometry",

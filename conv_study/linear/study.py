@@ -42,11 +42,13 @@ from linvae.sgd.simulator import make_teacher, simulate
 from linvae.theory.solve import initial_conditions_from, solve_ode
 from linvae.trajectory import Trajectory, time_grid
 from linvae.utils.io import to_jsonable
+from linvae.utils.process import check_interrupt
 from linvae.utils.validation import check_array, check_int, check_real
 from linvae.utils.version import __version__
 
 __all__ = [
     "Geometry",
+    "GeometryInterrupted",
     "LinearGeometry",
     "WeightSnapshots",
     "linear_geometry",
@@ -460,6 +462,22 @@ class LinearGeometry:
         )
 
 
+class GeometryInterrupted(KeyboardInterrupt):
+    """`linear_geometry` was interrupted (Ctrl-C; SIGTERM under the ``conv-study`` program).
+
+    Attributes
+    ----------
+    partial : LinearGeometry or None
+        The times measured before the interrupt (``partial.t`` is their prefix of the times
+        asked for), or None if it came before the first measurement (during the run).
+    """
+
+    def __init__(self, partial: LinearGeometry | None):
+        done = 0 if partial is None else len(partial.t)
+        super().__init__(f"linear_geometry interrupted after {done} measured time(s)")
+        self.partial = partial
+
+
 def linear_geometry(
     model: Model,
     *,
@@ -511,6 +529,9 @@ def linear_geometry(
     ------
     ValueError
         On a parameter out of range (the message names it), or if SGD or the ODE diverges.
+    GeometryInterrupted
+        (a ``KeyboardInterrupt``) On Ctrl-C, or SIGTERM under the ``conv-study`` program
+        (checked after each time): its ``partial`` holds every time measured so far.
 
     Examples
     --------
@@ -551,35 +572,53 @@ def linear_geometry(
         )
 
     measured, predicted, predicted_ode = [], [], []
+
+    def result() -> LinearGeometry:
+        """The times measured so far (all of them once the loop ends)."""
+        k = len(measured)
+
+        def first(op: OrderParameters) -> OrderParameters:
+            return OrderParameters(**{name: v[:k] for name, v in op.as_dict().items()})
+
+        return LinearGeometry(
+            model=model,
+            N=N,
+            t=snaps.t[:k],
+            measured=tuple(measured),
+            predicted=tuple(predicted),
+            predicted_ode=tuple(predicted_ode) if op_ode is not None else None,
+            order_parameters=first(op_t),
+            order_parameters_ode=None if op_ode is None else first(op_ode),
+            run=snaps.trajectory,
+            ode=ode_traj,
+            n_points=n_points,
+            repeats=repeats,
+            seed=seed,
+        )
+
     xi_seeds, law_seeds = xi_ss.spawn(len(snaps.t)), law_ss.spawn(len(snaps.t))
     ode_seeds = ode_law_ss.spawn(len(snaps.t))
-    for i in range(len(snaps.t)):
-        reps = {"c": c, "x": x}
-        reps.update(encode_decode(snaps.W[i], snaps.V[i], snaps.D[i], x, rng=xi_seeds[i]))
-        measured.append(measure_geometry({name: reps[name] for name in REPRESENTATIONS}))
-        op_i = OrderParameters(**{k: v[i] for k, v in op_t.as_dict().items()})
-        law = representation_law(op_i, model)
-        predicted.append(predict_geometry(law, n_points, repeats=repeats, rng=law_seeds[i]))
-        if op_ode is not None:
-            op_o = OrderParameters(**{k: v[i] for k, v in op_ode.as_dict().items()})
-            law_o = representation_law(op_o, model)
-            predicted_ode.append(
-                predict_geometry(law_o, n_points, repeats=repeats, rng=ode_seeds[i])
-            )
-        if progress is not None:
-            progress(i + 1, len(snaps.t))
-    return LinearGeometry(
-        model=model,
-        N=N,
-        t=snaps.t,
-        measured=tuple(measured),
-        predicted=tuple(predicted),
-        predicted_ode=tuple(predicted_ode) if op_ode is not None else None,
-        order_parameters=op_t,
-        order_parameters_ode=op_ode,
-        run=snaps.trajectory,
-        ode=ode_traj,
-        n_points=n_points,
-        repeats=repeats,
-        seed=seed,
-    )
+    try:
+        for i in range(len(snaps.t)):
+            check_interrupt()  # a safe point: the times before are measured
+            reps = {"c": c, "x": x}
+            reps.update(encode_decode(snaps.W[i], snaps.V[i], snaps.D[i], x, rng=xi_seeds[i]))
+            geometry = measure_geometry({name: reps[name] for name in REPRESENTATIONS})
+            op_i = OrderParameters(**{k: v[i] for k, v in op_t.as_dict().items()})
+            law = representation_law(op_i, model)
+            prediction = predict_geometry(law, n_points, repeats=repeats, rng=law_seeds[i])
+            if op_ode is not None:
+                op_o = OrderParameters(**{k: v[i] for k, v in op_ode.as_dict().items()})
+                law_o = representation_law(op_o, model)
+                predicted_ode.append(
+                    predict_geometry(law_o, n_points, repeats=repeats, rng=ode_seeds[i])
+                )
+            # A time counts once all of its estimates are in (the ODE's appended first).
+            measured.append(geometry)
+            predicted.append(prediction)
+            if progress is not None:
+                progress(i + 1, len(snaps.t))
+    except KeyboardInterrupt:
+        del predicted_ode[len(measured) :]
+        raise GeometryInterrupted(result() if measured else None) from None
+    return result()

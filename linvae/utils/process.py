@@ -19,7 +19,7 @@ Folder locks
 while a command writes the folder; a second writer is refused with `FolderLocked`, whose
 message names the folder and the holder (process id and command line). The operating system
 releases the lock when its holder ends, however it ends (``kill -9`` included), so a stale
-lock file never blocks: the file stays, the lock does not.
+lock file never blocks; a holder that ends normally removes the file.
 
 Worker processes
 ----------------
@@ -200,37 +200,56 @@ def folder_lock(folder: str | os.PathLike, name: str = "folder") -> Iterator[Pat
 
     Notes
     -----
-    The lock is ``fcntl.flock`` on ``FOLDER/.linvae.lock`` (advisory, per open file): the
-    operating system drops it when the holder ends, even by ``kill -9``, so nothing stale
-    ever blocks. The file is left in place (removing it would race with a new holder); it
-    holds the last holder's process id and command line. Within one process the lock is
-    re-entrant only through the same `folder_lock` call: a second `folder_lock` on the same
-    folder in the same process is refused too, as a second writer would be. Without
-    ``fcntl`` (Windows) ``msvcrt.locking`` takes its place.
+    The lock is ``fcntl.flock`` on ``FOLDER/.linvae.lock`` (advisory, per open file), which
+    holds the holder's process id and command line. The holder removes the file before it
+    lets go of the lock (a process that locked the file in between checks that it still has
+    the file of that name, and tries again otherwise). After ``kill -9`` the file stays, but
+    the operating system has dropped the lock with its holder, so the next writer simply
+    takes it: nothing stale ever blocks. A second `folder_lock` on the same folder in the
+    same process is refused too, as a second writer would be. Without ``fcntl`` (Windows)
+    ``msvcrt.locking`` takes its place.
 
     Examples
     --------
     >>> import tempfile
     >>> folder = tempfile.mkdtemp()
-    >>> with folder_lock(folder, "--out"):
+    >>> with folder_lock(folder, "--out"):  # doctest: +ELLIPSIS
     ...     with folder_lock(folder, "--out"):  # a second writer
-    ...         pass  # doctest: +ELLIPSIS
+    ...         pass
     Traceback (most recent call last):
     ...
     linvae.utils.process.FolderLocked: --out ... is being written by pid ...
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    fd = os.open(folder / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o666)
-    try:
+    path = folder / LOCK_NAME
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
         if not _try_lock(fd):
             holder = os.pread(fd, 4096, 1).decode(errors="replace").strip()
+            os.close(fd)
             raise FolderLocked(folder, holder, name)
+        if _same_file(fd, path):
+            break
+        # The holder removed the file between our open and our lock: lock the new one.
+        os.close(fd)
+    try:
         os.ftruncate(fd, 1)
         os.pwrite(fd, (_holder_text() + "\n").encode(), 1)
         yield folder
     finally:
+        # Removed while still held, so that nobody can lock the removed file's inode after us.
+        with contextlib.suppress(OSError):
+            os.unlink(path)
         os.close(fd)  # releases the lock
+
+
+def _same_file(fd: int, path: Path) -> bool:
+    try:
+        here, there = os.fstat(fd), os.stat(path)
+    except OSError:
+        return False
+    return (here.st_dev, here.st_ino) == (there.st_dev, there.st_ino)
 
 
 def _try_lock(fd: int) -> bool:

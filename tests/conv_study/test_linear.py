@@ -225,7 +225,11 @@ def test_cli_linear_json_and_figures(tmp_path, capsys):
     assert set(last["measured"]["imbalance"]) >= {"mu->c", "c->mu", "x->c", "z->reconstruction"}
     assert set(last["predicted"]["id"]) == set(LAW_REPRESENTATIONS)
     assert "predicted_ode" in last
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["linear-profile.png", "linear-time.png"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "geometry.json",
+        "linear-profile.png",
+        "linear-time.png",
+    ]
 
 
 @pytest.mark.parametrize(
