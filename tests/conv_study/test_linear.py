@@ -250,3 +250,24 @@ def test_cli_linear_bad_input(argv, message, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("conv-study linear: error: ")
     assert message in err[0]
+
+
+def test_docs_synopsis_shows_the_real_defaults():
+    """docs/linear-geometry.md, "Command line": every ``[--option value]`` of the synopsis is the
+    parser's default (t-max through the default measurement times)."""
+    import re
+    from pathlib import Path
+
+    from conv_study.cli import build_parser
+    from conv_study.cli.linear import _times
+
+    page = Path(__file__).resolve().parents[2] / "docs" / "linear-geometry.md"
+    synopsis = page.read_text().split("```text\nconv-study linear", 1)[1].split("```", 1)[0]
+    shown = dict(re.findall(r"\[--([a-zA-Z-]+) ([0-9.]+)", synopsis))
+    args = build_parser().parse_args(["linear"])
+    defaults = {k.replace("_", "-"): v for k, v in vars(args).items()}
+    defaults["t-max"] = _times(args)[-1]
+    defaults["rho"] = args.rho if np.ndim(args.rho) == 0 else args.rho[0]
+    assert {"N", "tau", "t-max", "points", "repeats", "seed"} <= set(shown)
+    for name, value in shown.items():
+        assert float(value) == pytest.approx(float(defaults[name]), rel=0, abs=0), name
