@@ -17,6 +17,7 @@ import numpy as np
 
 from linvae.cli.frame import print_json
 from linvae.cli.options import parse_floats
+from linvae.utils.process import check_memory
 
 _METHODS = ("adam", "gd", "sgd")
 
@@ -126,6 +127,14 @@ def run_offline(args: argparse.Namespace) -> int:
             )
         if not all(math.isfinite(a) for a in alphas):
             raise ValueError("--simulate needs finite --alpha values (inf is the population).")
+        # Every seed's alpha N x N samples, and an N x N covariance per stack (with copies).
+        n_samples = float(np.sum(np.ceil(alphas * args.N)))
+        check_memory(
+            8.0 * args.seeds * args.N * (2 * n_samples + 3 * args.N * alphas.size),
+            f"--simulate with --N {args.N} --seeds {args.seeds} and --alpha up to "
+            f"{alphas.max():g}",
+            fix="Lower --N, --seeds or --alpha.",
+        )
         method = _trainer(args)
         data = make_datasets(
             args.N, alphas, rho=args.rho, eta=args.eta, n_seeds=args.seeds, rng=args.seed

@@ -15,6 +15,7 @@ import sys
 from linvae.cli.frame import interrupted_exit_code, print_json
 from linvae.cli.options import add_model_options, model_from_options
 from linvae.utils.paths import Output, check_outputs
+from linvae.utils.process import check_memory
 
 
 def add_subcommands(subparsers) -> None:
@@ -58,6 +59,7 @@ def run_simulate(args: argparse.Namespace) -> int:
     model = model_from_options(args)
     outputs = [Output(name="--out", path=args.out), Output(name="--plot", path=args.plot)]
     check_outputs(outputs, force=args.force, force_flag="--force")
+    _check_memory(args, model)
     if args.plot:
         from linvae.plot.trajectory import check_figure_path  # matplotlib
 
@@ -106,3 +108,18 @@ def run_simulate(args: argparse.Namespace) -> int:
         summary["plot"] = str(save_figure(ax.figure, args.plot, force=args.force))
     print_json(summary)
     return 0
+
+
+def _check_memory(args: argparse.Namespace, model) -> None:
+    """Refuse, before allocating, a run that cannot fit: the weights (W, V and their initial
+    values, the input) of every seed, and the recorded order parameters (with a copy)."""
+    if not (args.N > 0 and args.seeds > 0 and args.dt > 0 and args.t_max > 0):
+        return  # out of range: simulate says so, naming the parameter
+    n_rec = args.t_max / args.dt + 1
+    per_record = 2 * model.M * model.M_star + 3 * model.M**2 + model.M + 1
+    weights = args.seeds * args.N * (4 * model.M + 1) + 2 * args.N * model.M_star
+    check_memory(
+        8.0 * (weights + 2 * args.seeds * n_rec * per_record),
+        f"--N {args.N} --seeds {args.seeds} --t-max {args.t_max:g} --dt {args.dt:g}",
+        fix="Lower --N or --seeds, or raise --dt.",
+    )

@@ -27,6 +27,7 @@ from linvae.comparison import ModelMismatchWarning, compare, model_differences
 from linvae.observables import ORDER_PARAMETER_NAMES, OrderParameters
 from linvae.trajectory import OBSERVABLE_NAMES, Trajectory
 from linvae.utils.paths import Output, check_outputs
+from linvae.utils.process import check_memory
 
 _INIT_VALUES_FORMAT = """\
 --init-values takes the initial order parameters as name=values pairs separated by commas or
@@ -178,6 +179,15 @@ def run_ode(args: argparse.Namespace) -> int:
         init = parse_init_values(args.init_values, model.M, model.M_star)
         t_max = 1500.0 if args.t_max is None else args.t_max
         t_eval, dt = None, 1.0 if args.dt is None else args.dt
+    if t_eval is None and dt > 0 and t_max > 0:
+        # The solution on the grid: order parameters and observables, a few copies at once.
+        n_rec = t_max / dt + 1
+        size = 2 * model.M * model.M_star + 3 * model.M**2 + model.M + 1
+        check_memory(
+            8.0 * 4 * n_rec * size,
+            f"--t-max {t_max:g} --dt {dt:g} ({n_rec:.3g} recorded times)",
+            fix="Raise --dt or lower --t-max.",
+        )
     sol = solve_ode(
         model,
         t_max=t_max,
