@@ -63,6 +63,7 @@ from linvae.sgd.simulator import simulate
 from linvae.theory import solve_ode
 from linvae.theory.initial import initial_order_parameters
 from linvae.utils.io import atomic_write_json, to_jsonable
+from linvae.utils.paths import check_writable
 from linvae.utils.process import check_interrupt, folder_lock
 from linvae.utils.version import __version__
 
@@ -243,6 +244,7 @@ def reproduce(out_dir: str | Path, *, quick: bool = False, progress: bool = True
         atomic_write_json(out / "manifest.json", written, indent=1)
         return written
 
+    check_writable(out, "The `out_dir` folder of reproduce", directory=True)
     with folder_lock(out, "The `out_dir` folder of reproduce"):
         try:
             _draw(out, s, quick, figures, numbers, stage)

@@ -20,6 +20,7 @@ from linvae.sweep import store
 from linvae.sweep.compute import compute_point
 from linvae.sweep.execution import Execution, execution_from
 from linvae.sweep.grid import MAX_POINTS, Sweep, format_params
+from linvae.utils.paths import check_writable
 from linvae.utils.process import folder_lock
 from linvae.utils.progress import make_progress
 from linvae.utils.validation import check_int
@@ -143,6 +144,7 @@ def run_sweep(
         )
     execution = execution_from(scheduler, workers)
     directory = Path(out_dir)
+    check_writable(directory, "The `out_dir` parameter of run_sweep", directory=True)
     with folder_lock(directory, "The sweep folder"):
         return _run_locked(sweep, directory, execution, threads_per_point, retry_failed, progress)
 
