@@ -1,0 +1,336 @@
+"""The process contract (linvae.utils.process): signals, folder locks, workers, memory.
+
+Signals and kills are tested on real processes (subprocess), as a user or a cluster scheduler
+would send them; waits are bounded by deadlines, never by fixed sleeps that must be "long
+enough".
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from linvae.cli import main as cli_main
+from linvae.cli.frame import run_hub
+from linvae.utils.process import (
+    LOCK_NAME,
+    FolderLocked,
+    Terminated,
+    available_memory,
+    check_interrupt,
+    check_memory,
+    deferred_interrupts,
+    folder_lock,
+    format_bytes,
+    interrupt_signal,
+    interrupted_exit_code,
+)
+
+linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+
+
+def _wait_for(condition, timeout: float, what: str, proc=None) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if proc is not None and proc.poll() is not None:
+            _, err = proc.communicate()
+            raise AssertionError(f"the process ended ({proc.returncode}) before {what}: {err}")
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.05)
+
+
+def _leftovers(folder: Path) -> list[str]:
+    """Temporary files of atomic writes and lock files left in ``folder``."""
+    return sorted(
+        str(p.relative_to(folder))
+        for p in folder.rglob(".*")
+        if p.name.endswith(".tmp") or p.name == LOCK_NAME
+    )
+
+
+# ---------------------------------------------------------------------- signals, in process
+def test_a_deferred_signal_is_raised_at_the_next_safe_point():
+    previous = signal.getsignal(signal.SIGINT)
+    with deferred_interrupts():
+        check_interrupt()  # nothing received: nothing raised
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(0.01)  # the handler has run (it only records)
+        assert interrupt_signal() == signal.SIGTERM
+        with pytest.raises(Terminated):
+            check_interrupt()
+        with pytest.raises(Terminated):  # still recorded: every later safe point raises
+            check_interrupt()
+    assert interrupted_exit_code() == 143
+    assert signal.getsignal(signal.SIGINT) is previous
+    with deferred_interrupts():  # a new command starts clean
+        assert interrupt_signal() is None
+        check_interrupt()
+
+
+def test_a_second_signal_raises_at_once():
+    with deferred_interrupts():
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.01)
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(1.0)  # interrupted long before the end
+    assert interrupted_exit_code() == 130
+
+
+def _hub(func) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="prog")
+    sub = parser.add_subparsers(dest="command")
+    sub.add_parser("job").set_defaults(func=func)
+    return parser
+
+
+def test_a_command_that_returns_after_a_signal_does_not_exit_zero(capsys):
+    def job(args):  # the signal lands after the last safe point
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.01)
+        return 0
+
+    assert run_hub(_hub(job), ["job"]) == 130
+    assert "prog job: interrupted" in capsys.readouterr().err
+
+
+def test_sigterm_at_a_safe_point_exits_143(capsys):
+    saved = []
+
+    def job(args):
+        for step in range(1000):
+            check_interrupt()
+            saved.append(step)
+            if step == 3:
+                os.kill(os.getpid(), signal.SIGTERM)
+                time.sleep(0.01)
+        return 0
+
+    assert run_hub(_hub(job), ["job"]) == 143
+    assert saved == [0, 1, 2, 3]  # stopped at the first safe point after the signal
+
+
+# ---------------------------------------------------------------------- folder locks
+def test_a_second_writer_is_refused_naming_the_folder_and_the_holder(tmp_path):
+    folder = tmp_path / "out"
+    with folder_lock(folder, "--out"):
+        assert (folder / LOCK_NAME).exists()
+        with pytest.raises(
+            FolderLocked, match=f"--out {folder} is being written by pid {os.getpid()}"
+        ):
+            with folder_lock(folder, "--out"):
+                pass
+    assert not (folder / LOCK_NAME).exists()  # removed on release
+    with folder_lock(folder, "--out"):  # and free again
+        pass
+
+
+def test_a_lock_whose_holder_was_killed_does_not_block(tmp_path):
+    folder = tmp_path / "out"
+    code = textwrap.dedent(
+        f"""
+        import time
+        from linvae.utils.process import folder_lock
+        with folder_lock({str(folder)!r}):
+            print("locked", flush=True)
+            time.sleep(60)
+        """
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "locked"
+        with pytest.raises(FolderLocked, match=f"pid {proc.pid}"):
+            with folder_lock(folder):
+                pass
+    finally:
+        proc.kill()  # SIGKILL: no cleanup runs
+        proc.wait()
+    assert (folder / LOCK_NAME).exists()  # the stale file stays...
+    with folder_lock(folder):  # ...and blocks nothing
+        pass
+
+
+def _sweep_file(path: Path, betas: list[float]) -> Path:
+    path.write_text(
+        'kind = "sgd"\nN = 40\nt_max = 2.0\nobservables = ["eps_g"]\n'
+        f"[model]\ntau = 0.1\n[grid]\nbeta = {betas}\n"
+    )
+    return path
+
+
+def test_two_sweeps_into_one_folder_at_once(tmp_path):
+    """The second sweep is refused while the first runs; the folder holds the first alone."""
+    first = _sweep_file(tmp_path / "first.toml", [0.5, 1.0, 2.0])
+    second = _sweep_file(tmp_path / "second.toml", [3.0, 4.0])
+    out = tmp_path / "out"
+    # A pause after each point (no number changes) keeps the first sweep running meanwhile.
+    code = (
+        "import sys, time; from linvae.cli import main; import linvae.sweep.store as s;"
+        "orig = s.write_point;"
+        "s.write_point = lambda *a: (orig(*a), time.sleep(1.0));"
+        f"sys.exit(main(['sweep', {str(first)!r}, '--out', {str(out)!r}, '--serial',"
+        " '--no-progress']))"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    _wait_for(lambda: (out / "sweep.json").exists(), 120, "the first sweep to start", proc)
+    refused = subprocess.run(
+        [sys.executable, "-m", "linvae", "sweep", str(second), "--out", str(out), "--serial"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert refused.returncode == 2
+    message = refused.stderr.strip()
+    assert message.count("\n") == 0 and "Traceback" not in message
+    assert f"{out} is being written by pid {proc.pid}" in message
+    assert proc.poll() is None  # the refusal was not "after the first one ended"
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    from linvae.sweep import load_sweep
+
+    result = load_sweep(out)
+    assert result.complete
+    assert list(result.coords["beta"]) == [0.5, 1.0, 2.0]
+    assert _leftovers(out) == []
+
+
+# ---------------------------------------------------------------------- worker processes
+def _children(pid: int) -> set[int]:
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[1]) == pid:
+            found.add(int(stat.parent.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"  # a zombie has ended; only its exit status is left
+
+
+def _workers(pid: int) -> set[int]:
+    """The pool workers among the children of ``pid`` whose parent watchdog is running (the
+    initializer has run: a second thread exists), leaving out multiprocessing's resource
+    tracker."""
+    found = set()
+    for child in _children(pid):
+        try:
+            command = Path(f"/proc/{child}/cmdline").read_bytes()
+            threads = len(list(Path(f"/proc/{child}/task").iterdir()))
+        except OSError:
+            continue
+        if b"spawn_main" in command and threads >= 2:
+            found.add(child)
+    return found
+
+
+@linux_only
+def test_pool_workers_die_with_a_killed_parent():
+    code = textwrap.dedent(
+        """
+        import time
+        from linvae.sweep import ProcessPool
+        ProcessPool(workers=2).run(time.sleep, [(0, 120), (1, 120)], lambda i, o: None)
+        """
+    )
+    # stderr silenced: the killed parent's resource tracker reports its semaphores there.
+    parent = subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.DEVNULL)
+    try:
+        _wait_for(lambda: len(_workers(parent.pid)) == 2, 120, "two workers", parent)
+        workers = _workers(parent.pid)
+    finally:
+        parent.kill()  # kill -9: the parent runs no cleanup
+        parent.wait()
+    # Without the initializer the workers would sleep on for two minutes. PR_SET_PDEATHSIG
+    # ends them at once, the watchdog fallback within about a second.
+    _wait_for(lambda: not any(_alive(p) for p in workers), 10, "the workers to end")
+
+
+# ---------------------------------------------------------------------- memory
+def test_memory_limit_and_message(monkeypatch):
+    assert format_bytes(750 * 2**30) == "750 GiB"
+    assert format_bytes(512) == "512 bytes"
+    monkeypatch.setenv("LINVAE_MEMORY_LIMIT", "1M")
+    assert available_memory() <= 2**20
+    check_memory(2**19, "--N 10")
+    with pytest.raises(ValueError, match=r"^--N 10 needs 1 GiB of memory; this machine has .* MiB"):
+        check_memory(2**30, "--N 10")
+    monkeypatch.setenv("LINVAE_MEMORY_LIMIT", "lots")
+    with pytest.raises(ValueError, match="LINVAE_MEMORY_LIMIT environment variable"):
+        available_memory()
+
+
+@pytest.mark.parametrize(
+    ("argv", "options"),
+    [
+        (["simulate", "--N", "10000", "--seeds", "100"], "--N 10000 --seeds 100"),
+        (["ode", "--init-values", "m=0.1,d=0.1,Q=1,E=1,R=0.5,D=1", "--t-max", "1e6"], "--t-max"),
+        (["offline", "--simulate", "--N", "1000", "--alpha", "5"], "--simulate with --N 1000"),
+    ],
+)
+def test_requests_beyond_memory_are_refused_before_any_work(
+    argv, options, tmp_path, monkeypatch, capsys
+):
+    monkeypatch.setenv("LINVAE_MEMORY_LIMIT", "1M")  # a tiny machine
+    out = ["--out", str(tmp_path / "run.npz")] if argv[0] != "offline" else []
+    assert cli_main(argv + out) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and options in err and "needs" in err and "available" in err
+    assert list(tmp_path.iterdir()) == []
+
+
+# ---------------------------------------------------------------------- long commands
+def _reproduce_interrupted(out: Path, delay: float) -> subprocess.CompletedProcess:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "linvae", "reproduce", "--quick", "--out", str(out)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(delay)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=120)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
+
+
+@pytest.mark.parametrize(
+    "delay",
+    [
+        3.0,  # starting up
+        pytest.param(9.0, marks=pytest.mark.slow),  # learning curves and their figure
+        pytest.param(16.0, marks=pytest.mark.slow),  # later stages
+    ],
+)
+def test_ctrl_c_during_reproduce_exits_130_and_keeps_what_is_finished(tmp_path, delay):
+    out = tmp_path / "figs"
+    done = _reproduce_interrupted(out, delay)
+    if done.returncode == 0:
+        pytest.skip(f"reproduce --quick finished within {delay} s: nothing to interrupt")
+    assert done.returncode == 130, done.stderr
+    assert "Exception ignored" not in done.stderr and "Traceback" not in done.stderr
+    assert "interrupted" in done.stderr
+    if (out / "manifest.json").exists():  # it started drawing: what it kept is listed
+        manifest = json.loads((out / "manifest.json").read_text())
+        assert manifest["complete"] is False
+        assert all((out / name).is_file() for name in manifest["figures"])
+    if out.exists():
+        assert _leftovers(out) == []
