@@ -36,6 +36,7 @@ from conv_study.analysis import CheckpointGeometry, RunAnalysis, load_analysis
 from conv_study.constants import LATENT_LAYER, N_LAYERS, OUTPUT_LAYER
 from conv_study.runs import load_run, run_label
 from linvae.utils.io import atomic_write
+from linvae.utils.paths import check_writable
 
 __all__ = [
     "LAYER_LABELS",
@@ -408,7 +409,7 @@ def make_figures(analyses: Sequence[RunAnalysis], out_dir: str | os.PathLike[str
         raise ValueError(
             "make_figures needs at least one analysed run; run `conv-study analyze RUN_DIR` first."
         )
-    out = Path(out_dir)
+    out = check_writable(out_dir, "The `out_dir` parameter of make_figures", directory=True)
     out.mkdir(parents=True, exist_ok=True)
     groups = _by_label(analyses)
     paths = [
@@ -493,7 +494,7 @@ def plot_reconstructions(
         rows.append((f"K={run.train_config.latent_dim}\nepoch {epoch}", recon))
     if not rows:
         raise ValueError("plot_reconstructions found no run with a checkpoint.")
-    out = Path(out_dir)
+    out = check_writable(out_dir, "The `out_dir` parameter of plot_reconstructions", directory=True)
     out.mkdir(parents=True, exist_ok=True)
     fig, axes = plt.subplots(
         len(rows), 1, figsize=(0.75 * n_images + 1.2, 0.8 * len(rows) + 0.4), squeeze=False

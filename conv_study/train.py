@@ -104,6 +104,7 @@ from conv_study.runs import (
     write_metrics,
     write_run_record,
 )
+from linvae.utils.paths import check_writable
 from linvae.utils.validation import check_int
 from linvae.utils.version import __version__
 
@@ -631,6 +632,7 @@ def train(
     """
     config = TrainConfig() if config is None else config
     run_dir = Path(run_dir)
+    check_writable(run_dir, "The `run_dir` parameter of train", directory=True)
     started = time.perf_counter()
     device = select_device(config.device)
     existing = read_run_record(run_dir)

@@ -18,6 +18,7 @@ import numpy as np
 
 from conv_study.linear.study import LinearGeometry
 from linvae.utils.io import atomic_write
+from linvae.utils.paths import check_writable
 
 __all__ = ["make_figures", "plot_profile", "plot_time"]
 
@@ -163,7 +164,7 @@ def plot_profile(result: LinearGeometry, path: str | os.PathLike[str], *, index:
 
 def make_figures(result: LinearGeometry, out_dir: str | os.PathLike[str]) -> list[Path]:
     """Both figures into ``out_dir`` (created): ``linear-time.png``, ``linear-profile.png``."""
-    out = Path(out_dir)
+    out = check_writable(out_dir, "The `out_dir` parameter of make_figures", directory=True)
     out.mkdir(parents=True, exist_ok=True)
     return [
         plot_time(result, out / "linear-time.png"),
