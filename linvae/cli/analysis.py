@@ -1,4 +1,5 @@
-"""``linvae threshold | fixed-points | anneal | phase-diagram | reproduce``: the analysis.
+"""``linvae threshold | fixed-points | anneal | attractor | hysteresis | phase-diagram |
+reproduce``: the analysis.
 
 Every command prints JSON on stdout (figures go to files). The results page (docs/results.md)
 explains what they compute. As in every CLI module, the analysis (sympy, numba) and
@@ -22,7 +23,7 @@ from linvae.cli.options import (
     parse_floats,
 )
 from linvae.params import Model
-from linvae.schedules import Constant
+from linvae.schedules import Constant, LinearRamp, StepSchedule
 from linvae.utils.io import atomic_write_json
 from linvae.utils.paths import Output, check_outputs
 
@@ -121,6 +122,55 @@ def add_subcommands(subparsers) -> None:
     p.set_defaults(func=run_phase_diagram)
 
     p = subparsers.add_parser(
+        "attractor",
+        help="which fixed point training reaches from fresh random starts, and how often",
+        description=(
+            "Integrates the ODE from --n-init fresh random initial states of size --N (with\n"
+            "the model's schedule, then at its final beta) until each settles at a stable\n"
+            "fixed point; prints the points reached with their counts and fractions. Where a\n"
+            "learned and the collapsed point are both stable (a first-order strip, lam > 0)\n"
+            "the answer depends on the start and on the path of beta (docs/hysteresis.md)."
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_model_options(p)
+    p.add_argument(
+        "--beta-initial",
+        type=float,
+        help="start value of --anneal linear or step (default 0)",
+    )
+    p.add_argument("--n-init", type=int, default=16, help="fresh initial states (default 16)")
+    p.add_argument("--N", type=int, default=200, help="N of the imitated initialization")
+    p.add_argument("--seed", type=int, default=0, help="seed of the initial states")
+    add_sgd_noise_option(p, help="drop the O(tau^2) terms (the tau -> 0 drift)")
+    p.set_defaults(func=run_attractor)
+
+    p = subparsers.add_parser(
+        "hysteresis",
+        help="beta swept up then down (ODE): the point reached, drawn to --out",
+        description=(
+            "Adiabatic sweep: at each beta the ODE runs until it settles at a stable fixed\n"
+            "point, and the next beta starts there (m, d kept at least N^-1/2, what SGD's\n"
+            "fluctuations keep at the collapsed point). Up from a fresh state, then down.\n"
+            "In a first-order strip (e.g. --lam 1.5) the two sweeps differ between beta*\n"
+            "and the spinodal. By default the tau -> 0 drift (--sgd-noise keeps the O(tau^2)\n"
+            "terms)."
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_model_options(p)
+    p.add_argument("--beta-min", type=float, default=0.01, help="first beta (default 0.01)")
+    p.add_argument("--beta-max", type=float, default=0.15, help="last beta (default 0.15)")
+    p.add_argument("--n-beta", type=int, default=29, help="betas in the sweep (default 29)")
+    p.add_argument("--N", type=int, default=10_000, help="N of the start and overlap floor")
+    p.add_argument("--seed", type=int, default=0, help="seed of the fresh start")
+    p.add_argument("--sgd-noise", action="store_true", help="keep the O(tau^2) terms")
+    p.add_argument("--value", choices=["eps_g", "Q"], default="eps_g", help="y axis")
+    p.add_argument("--out", default="hysteresis.png", help="figure file (png, pdf, svg)")
+    p.add_argument("--force", action="store_true", help="replace read-only output files")
+    p.set_defaults(func=run_hysteresis)
+
+    p = subparsers.add_parser(
         "reproduce",
         help="regenerate the paper's figure set (PNG + PDF + manifest.json)",
         description="Theory and simulation overlaid; ~10 min on 2 cores, --quick ~1 min.",
@@ -185,6 +235,54 @@ def run_anneal(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_attractor(args: argparse.Namespace) -> int:
+    # Heavy (sympy, numba): loaded only when the command runs.
+    from linvae.analysis.attractors import attractor
+
+    model = model_from_options(args)
+    if args.beta_initial is not None:
+        schedule = model.schedule
+        if not isinstance(schedule, (LinearRamp, StepSchedule)):
+            raise ValueError(
+                "--beta-initial is the start of --anneal linear or step. Add --anneal linear "
+                "(with --t-ramp) or drop --beta-initial."
+            )
+        model = replace(model, beta=replace(schedule, beta_initial=args.beta_initial))
+    res = attractor(
+        model, n_init=args.n_init, N=args.N, rng=args.seed, sgd_noise=not args.no_sgd_noise
+    )
+    sys.stderr.write(res.message + "\n")
+    _print(res.as_dict())
+    return 0
+
+
+def run_hysteresis(args: argparse.Namespace) -> int:
+    # Heavy (sympy, numba, matplotlib): loaded only when the command runs.
+    from linvae.analysis.hysteresis import beta_sweep
+    from linvae.plot.phase import plot_hysteresis
+    from linvae.plot.trajectory import check_figure_path, save_figure
+
+    model = model_from_options(args)
+    check_outputs([Output(name="--out", path=args.out)], force=args.force, force_flag="--force")
+    check_figure_path(args.out, "--out", force=args.force)
+    lo, hi, n = args.beta_min, args.beta_max, args.n_beta
+    if not 0 < lo < hi:
+        raise ValueError(
+            f"--beta-min must be > 0 and below --beta-max. Got --beta-min {lo:g}, --beta-max "
+            f"{hi:g}."
+        )
+    if n < 2:
+        raise ValueError(f"--n-beta must be at least 2 (betas in the sweep). Got {n}.")
+    sweep = beta_sweep(
+        model, np.linspace(lo, hi, n), N=args.N, rng=args.seed, sgd_noise=args.sgd_noise
+    )
+    ax = plot_hysteresis(sweep, value=args.value)
+    out = sweep.as_dict()
+    out["figure"] = str(save_figure(ax.figure, args.out, force=args.force))
+    _print(out)
+    return 0
+
+
 def _grid(lo, hi, n, default, axis="x"):
     lo = default[0] if lo is None else lo
     hi = default[1] if hi is None else hi
@@ -217,7 +315,7 @@ def run_phase_diagram(args: argparse.Namespace) -> int:
             args.y_min,
             args.y_max,
             args.ny,
-            (0.0, 1.0, 100) if kind == "beta-lam" else (0.05, 3.0, 100),
+            (0.0, 2.2, 100) if kind == "beta-lam" else (0.05, 3.0, 100),
             axis="y",
         )
         diagram = phase.stability_diagram(

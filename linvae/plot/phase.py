@@ -1,9 +1,10 @@
-"""Figures of the analysis: phase diagrams, and eps_g* against beta.
+"""Figures of the analysis: phase diagrams, eps_g* against beta, and hysteresis loops.
 
 `plot_phase_diagram` draws any `PhaseDiagram` (a colour map
 with the analytic boundaries); `plot_error_vs_beta` the error at the attractor against
-the KL weight, with the optimum beta = eta and the collapse threshold beta*. What they show is
-explained on the results page (docs/results.md).
+the KL weight, with the optimum beta = eta and the collapse threshold beta*;
+`plot_hysteresis` the point reached by a beta sweep up and down. What they show is explained
+on the results page (docs/results.md) and the hysteresis page (docs/hysteresis.md).
 """
 
 from __future__ import annotations
@@ -13,10 +14,11 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.ticker import MaxNLocator
 
+from linvae.analysis.hysteresis import Hysteresis
 from linvae.analysis.phase import PhaseDiagram
 from linvae.plot.labels import LABELS, axis_label
 
-__all__ = ["plot_error_vs_beta", "plot_phase_diagram"]
+__all__ = ["plot_error_vs_beta", "plot_hysteresis", "plot_phase_diagram"]
 
 
 def plot_phase_diagram(
@@ -189,4 +191,60 @@ def plot_error_vs_beta(
     ax.set_xlabel(LABELS["beta"])
     ax.set_ylabel(LABELS["eps_g_star"])
     ax.legend(frameon=False, fontsize=8)
+    return ax
+
+
+def plot_hysteresis(
+    sweep: Hysteresis, *, value: str = "eps_g", points: dict | None = None, ax: Axes | None = None
+) -> Axes:
+    """The point reached going up in beta and coming down, with beta*, the spinodal, the
+    equal-loss line and the coexistence strip between beta* and the spinodal.
+
+    Parameters
+    ----------
+    sweep : Hysteresis
+        From `linvae.analysis.hysteresis.beta_sweep`.
+    value : {"eps_g", "Q"}
+        eps_g of the point reached, or its Q (0 when collapsed).
+    points : dict of label -> (betas, values), optional
+        Measured points (e.g. SGD end values) drawn as markers.
+    ax : matplotlib Axes, optional
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
+    if value not in ("eps_g", "Q"):
+        raise ValueError(f"The `value` parameter of plot_hysteresis must be 'eps_g' or 'Q'. "
+                         f"Got {value!r}.")  # fmt: skip
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5.8, 4.0), constrained_layout=True)
+    b = sweep.betas_up
+    up, down = (
+        (sweep.eps_g_up, sweep.eps_g_down) if value == "eps_g" else (sweep.q_up, sweep.q_down)
+    )
+    lines = sweep.lines
+    star, spin, equal = (
+        float(lines[k]) for k in ("beta_star", "beta_spinodal", "beta_coexistence")
+    )
+    if lines["first_order"]:
+        ax.axvspan(max(star, b.min()), spin, color="0.85", zorder=0,
+                   label="coexistence: learned and collapsed both stable")  # fmt: skip
+        ax.axvline(spin, color="m", lw=1.3, label=f"spinodal {spin:.4g}")
+        ax.axvline(equal, color="c", lw=1.2, ls="-.", label=f"equal loss {equal:.4g}")
+    if star >= b.min():
+        ax.axvline(star, color="r", lw=1.3, ls="--", label=rf"$\beta^*$ = {star:.4g}")
+    ax.plot(b, up, "-^", color="C0", ms=4, lw=1.4, label=r"sweep up ($\beta$ increasing)")
+    ax.plot(b, down, "--v", color="C3", ms=4, lw=1.2, label=r"sweep down ($\beta$ decreasing)")
+    for k, (text, (px, py)) in enumerate((points or {}).items()):
+        ax.plot(px, py, "o", ms=7, mfc="none", mew=1.6, color=f"C{k + 4}", label=text)
+    ax.set_xlabel(LABELS["beta"])
+    ax.set_ylabel(axis_label("eps_g") if value == "eps_g" else "$Q$ of the point reached")
+    ax.legend(frameon=True, fontsize=7, loc="best")
+    model = sweep.model
+    ax.set_title(
+        rf"Hysteresis: $\rho = {model.rho_vector[0]:g}$, $\eta = {model.eta:g}$, "
+        rf"$\lambda = {model.lam:g}$ (ODE, each $\beta$ from the last end state)",
+        fontsize=9,
+    )
     return ax
