@@ -515,8 +515,18 @@ def _below_a_file(tmp_path, paths: Paths):
     return tmp_path / "file" / "sub" / f"out{paths.suffix}", "file is a file, not a folder"
 
 
+def _wrong_kind(tmp_path, paths: Paths):
+    """A regular file where a folder is needed, a folder where a file is."""
+    if paths.folder:
+        (tmp_path / "file").write_text("x")
+        return tmp_path / "file", "is a file, not a folder"
+    (tmp_path / "folder").mkdir()
+    return tmp_path / "folder", "is a folder, not a file"
+
+
 # Where each kind of bad output points, and what the one-line error must say.
 BAD_OUTPUTS = {
+    "wrong-kind": _wrong_kind,
     "below-a-file": _below_a_file,
     "proc": lambda p, paths: (
         f"/proc/linvae-test/sub/out{paths.suffix}",
@@ -605,6 +615,20 @@ def test_a_read_only_file_the_folder_command_writes_is_refused(
     code, err = run_main(prog, [*argv, "--out", str(out)], capsys)
     line = assert_one_line_error(prog, argv[0], code, err)
     assert f"{out / name}, which the command writes, is read-only (mode 0444)" in line
+
+
+def test_api_folders_are_checked_first(tmp_path):
+    """The Python API's folder writers name their parameter, not '[Errno 17] File exists'."""
+    from linvae.reproduce import reproduce
+    from linvae.sweep import Sweep, run_sweep
+
+    regular = tmp_path / "file"
+    regular.write_text("x")
+    sweep = Sweep.from_description({"kind": "ode", "t_max": 1, "grid": {"beta": [1.0]}})
+    with pytest.raises(ValueError, match=r"`out_dir` parameter of run_sweep .* is a file, not a"):
+        run_sweep(sweep, regular, scheduler="serial", progress=False)
+    with pytest.raises(ValueError, match=r"`out_dir` folder of reproduce .* is a file, not a"):
+        reproduce(regular, quick=True, progress=False)
 
 
 def test_analyze_checks_its_analysis_file(tmp_path, capsys, no_work):
