@@ -147,14 +147,14 @@ def check_figure_path(path: str | Path, name: str = "path", *, force: bool = Fal
     >>> check_figure_path("fig.xyz", "--out")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    ValueError: Cannot write --out fig.xyz: '.xyz' is not a figure format; use one of ..., .png, ...
+    ValueError: --out fig.xyz: '.xyz' is not a figure format; use one of ..., .png, ...
     """
     path = Path(path)
     formats = sorted(FigureCanvasBase.get_supported_filetypes())
     if path.suffix.lower().lstrip(".") not in formats:
         shown = f"{path.suffix!r} is not a figure format" if path.suffix else "no suffix"
         raise ValueError(
-            f"Cannot write {name} {path}: {shown}; use one of "
+            f"{name} {path}: {shown}; use one of "
             + ", ".join(f".{f}" for f in formats)
             + "."
         )

@@ -242,7 +242,7 @@ def test_cli_linear_json_and_figures(tmp_path, capsys):
         (["--anneal", "tanh"], "--anneal tanh needs --gamma"),
         (["--N", "1", "--M", "2"], "--N must be at least"),
         (["--seed", "-4"], "--seed must be >= 0"),
-        (["--out", "/dev/null/sub/out"], "Cannot write --out"),
+        (["--out", "/dev/null/sub/out"], "--out /dev/null/sub/out: /dev/null is not a folder"),
     ],
 )
 def test_cli_linear_bad_input(argv, message, capsys):
