@@ -400,6 +400,7 @@ PATHS: dict[tuple[str, str], Paths | None] = {
         clash=(("beta-rho", "--out", "X", "--data", "X"), ("--out", "--data")),
     ),
     ("linvae", "reproduce"): Paths(folder=True),
+    ("linvae", "hysteresis"): Paths(suffix=".png"),
     ("linvae", "sweep"): Paths(
         base=("IN",), folder=True, clash=(("X", "--out", "X"), ("--out", "the input CONFIG"))
     ),
@@ -432,6 +433,7 @@ PATHS: dict[tuple[str, str], Paths | None] = {
     ("linvae", "fixed-points"): None,
     ("linvae", "anneal"): None,
     ("linvae", "offline"): None,
+    ("linvae", "attractor"): None,
     ("conv-study", "id"): None,
     ("conv-study", "ii"): None,
     # Writes RUN_DIR/analysis.json: test_analyze_checks_its_analysis_file.
@@ -445,6 +447,7 @@ WORK = (
     "linvae.theory.solve.solve_ode",
     "linvae.analysis.phase.stability_diagram",
     "linvae.reproduce.reproduce",
+    "linvae.analysis.hysteresis.beta_sweep",
     "linvae.sweep.run.run_sweep",
     "conv_study.linear.study.linear_geometry",
     "conv_study.figures.find_analyses",
@@ -692,8 +695,16 @@ def test_force_replaces_a_read_only_output(tmp_path, capsys):
         lambda p: ["linvae", "ode", "--init", str(_text_file(p / "t.npz"))],
         lambda p: ["linvae", "phase-diagram", "beta-rho", "--x-min", "3", "--x-max", "1"],
         lambda p: ["conv-study", "id", str(_4d(p))],
+        lambda p: [
+            "linvae",
+            "ode",
+            "--init",
+            str(_text_file(p / "r.npz")),
+            "--out",
+            str(p / "r.npz"),
+        ],
     ],
-    ids=["truncated", "text-npz", "range", "4-D"],
+    ids=["truncated", "text-npz", "range", "4-D", "output-is-input"],
 )
 def test_no_traceback_in_a_real_process(make_argv, tmp_path):
     prog, *argv = make_argv(tmp_path)
