@@ -47,7 +47,6 @@ def add_subcommands(subparsers) -> None:
             "factors[k] and spare_latent_transition (a spare latent fitting noise, nu = eta).\n"
             "A readable summary goes to stderr."
         ),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument(
         "--rho", type=parse_floats, default=1.0, help="signal strength(s), e.g. 1 or 1,2"
@@ -131,7 +130,6 @@ def add_subcommands(subparsers) -> None:
             "learned and the collapsed point are both stable (a first-order strip, lam > 0)\n"
             "the answer depends on the start and on the path of beta (docs/hysteresis.md)."
         ),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_model_options(p)
     p.add_argument(
@@ -156,7 +154,6 @@ def add_subcommands(subparsers) -> None:
             "and the spinodal. By default the tau -> 0 drift (--sgd-noise keeps the O(tau^2)\n"
             "terms)."
         ),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_model_options(p)
     p.add_argument("--beta-min", type=float, default=0.01, help="first beta (default 0.01)")
