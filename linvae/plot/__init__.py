@@ -3,7 +3,7 @@
 * `linvae.plot.trajectory` - observables against t for SGD runs and ODE solutions, on the
   same axes; `save_figure` for every figure.
 * `linvae.plot.compare` - an SGD run against its ODE twin, one panel per observable.
-* `linvae.plot.phase` - phase diagrams, and eps_g* against beta.
+* `linvae.plot.phase` - phase diagrams, eps_g* against beta, and hysteresis sweeps.
 * `linvae.plot.sweep` - the finite-size scaling of a sweep.
 * `linvae.plot.labels` - the axis labels (symbols) they share.
 
@@ -20,7 +20,7 @@ __getattr__, __dir__, __all__ = _lazy.attach(
     submod_attrs={
         "compare": ["plot_compare"],
         "labels": ["LABELS"],
-        "phase": ["plot_error_vs_beta", "plot_phase_diagram"],
+        "phase": ["plot_error_vs_beta", "plot_hysteresis", "plot_phase_diagram"],
         "sweep": ["plot_finite_size_scaling"],
         "trajectory": ["observable_series", "plot_observable", "save_figure"],
     },
