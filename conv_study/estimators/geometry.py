@@ -40,6 +40,8 @@ from conv_study.estimators.validation import (
     check_discard,
     check_k,
     check_memory,
+    refuse_coincident,
+    warn_few_points,
 )
 from linvae.utils.validation import check_choice
 from linvae.utils.version import __version__
@@ -130,7 +132,15 @@ def layer_geometry(
     Raises
     ------
     ValueError
-        On inconsistent N, bad arrays or options, duplicates with ``on_duplicates="raise"``.
+        On inconsistent N, bad arrays or options, duplicates with ``on_duplicates="raise"``,
+        a representation whose points all coincide or that has fewer than 3 distinct points
+        (the message names it).
+
+    Warns
+    -----
+    UserWarning
+        When a representation has fewer than ``MIN_RELIABLE_POINTS`` (25) distinct points
+        (the policy of `twonn_id` and `information_imbalance`).
 
     Examples
     --------
@@ -149,6 +159,8 @@ def layer_geometry(
     if len(representations) < 1:
         raise ValueError(f"The `representations` argument of {func} must not be empty.")
     reps = [as_points(X, f"representations[{i}]", func) for i, X in enumerate(representations)]
+    for i, X in enumerate(reps):
+        refuse_coincident(X, f"representations[{i}]", func)
     n = reps[0].shape[0]
     for i, X in enumerate(reps):
         if X.shape[0] != n:
@@ -201,9 +213,12 @@ def layer_geometry(
             precision=precision,
             max_memory=max_memory,
             func=func,
+            name=f"representations[{i}]",
         )
         ids[i] = res.id
         n_dup[i] = res.n_duplicates
+    fewest = int(np.argmin(n - n_dup))
+    warn_few_points(int(n - n_dup[fewest]), f"2NN ID of representations[{fewest}]", func)
     imb = np.full((L, L), np.nan)
     for (a, b), r in ranks.items():
         imb[a, b] = imbalance_from_ranks(r)

@@ -38,6 +38,9 @@ from conv_study.estimators.validation import (
     as_points,
     check_k,
     check_memory,
+    distinct_points,
+    refuse_coincident,
+    warn_few_points,
 )
 from linvae.utils.validation import check_choice
 from linvae.utils.version import __version__
@@ -117,10 +120,21 @@ def information_imbalance(
     Raises
     ------
     ValueError
-        If the arrays disagree in N, are not finite (N, D) arrays, or ``k`` is out of range.
+        If the arrays disagree in N, are not finite (N, D) arrays, ``k`` is out of range, or
+        the points of A or of B all coincide (every distance 0: no neighbour is nearer than
+        another, and the value would only reflect N).
+
+    Warns
+    -----
+    UserWarning
+        When A or B holds fewer than ``MIN_RELIABLE_POINTS`` (25) distinct points: the value
+        is returned, but it cannot go below ``2 / n`` (0.08 at 25 points).
 
     Notes
     -----
+    Degenerate data are treated as by `twonn_id` (the policy of
+    `conv_study.estimators.validation`): refused when undefined, warned when unreliable.
+
     Full ranks over all N - 1 neighbours (a rank is a count of strictly closer points).
     Ties in B: a point's rank is the *minimum* rank of its tie group (1 + strictly closer
     points); exact duplicates in B all get rank 1. Ties in A: the k nearest A-neighbours are
@@ -149,14 +163,18 @@ def information_imbalance(
     k = check_k(k, A.shape[0], func)
     check_choice("precision", precision, func, PRECISIONS)
     max_memory = check_memory(max_memory, func)
+    refuse_coincident(A, "A", func)
+    refuse_coincident(B, "B", func)
     n = A.shape[0]
-    _, _, ranks = neighbours_and_ranks(
+    nn_j, nn_d, ranks = neighbours_and_ranks(
         [ScreenedLayer(A, precision), ScreenedLayer(B, precision)],
         k,
         ((0, 1), (1, 0)),
         k,
         max_memory=max_memory,
     )
+    distinct = min(distinct_points(j[:, 0], d[:, 0]) for j, d in zip(nn_j, nn_d, strict=True))
+    warn_few_points(distinct, "information imbalance", func)
     return Imbalance(
         a_to_b=imbalance_from_ranks(ranks[(0, 1)]),
         b_to_a=imbalance_from_ranks(ranks[(1, 0)]),

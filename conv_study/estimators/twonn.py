@@ -37,6 +37,8 @@ from conv_study.estimators.validation import (
     as_points,
     check_discard,
     check_memory,
+    refuse_coincident,
+    warn_few_points,
 )
 from linvae.utils.validation import check_choice, check_int
 from linvae.utils.version import __version__
@@ -190,13 +192,15 @@ def twonn_from_neighbors(
     precision: str,
     max_memory: int,
     func: str,
+    name: str = "X",
 ) -> TwoNN:
     """The 2NN estimate of checked points ``X`` from their two nearest neighbours ``nb``.
 
-    ``nb`` is computed when not given. No validation (callers check first); ``func`` names
-    the caller in messages. Duplicate points (``r1 = 0``) are dropped with a warning (their
-    neighbours recomputed) or raise, as ``on_duplicates`` says. Call it directly from the
-    public function, so that the warning points at the user's line.
+    ``nb`` is computed when not given. No validation (callers check first); ``func`` and
+    ``name`` name the caller and its argument in messages. Duplicate points (``r1 = 0``) are
+    dropped with a warning (their neighbours recomputed) or raise, as ``on_duplicates`` says;
+    fewer than 3 distinct points raise. Call it directly from the public function, so that
+    the warning points at the user's line.
     """
     if nb is None:
         nb = nearest_neighbors(X, k=2, precision=precision, max_memory=max_memory)
@@ -217,7 +221,11 @@ def twonn_from_neighbors(
         )
         kept = kept[~dup]
         if kept.size < 3:
-            raise ValueError(f"{func}: fewer than 3 distinct points ({kept.size}).")
+            raise ValueError(
+                f"The `{name}` argument of {func} holds {kept.size} distinct points ({n_dup} "
+                f"of {n} are duplicates); the 2NN estimator needs at least 3 (two neighbours "
+                "at nonzero distance per point)."
+            )
         nb = nearest_neighbors(X[kept], k=2, precision=precision, max_memory=max_memory)
         r1, r2 = nb.distances[:, 0], nb.distances[:, 1]
     mu = r2 / r1
@@ -275,10 +283,20 @@ def twonn_id(
     Raises
     ------
     ValueError
-        Bad input or options, or duplicates with ``on_duplicates="raise"``.
+        Bad input or options, duplicates with ``on_duplicates="raise"``, points that all
+        coincide, or fewer than 3 distinct points.
+
+    Warns
+    -----
+    UserWarning
+        When duplicates are dropped, and when fewer than ``MIN_RELIABLE_POINTS`` (25) distinct
+        points remain: the estimate is returned, but its relative standard error, about
+        ``1 / sqrt(n)``, is above 20%.
 
     Notes
     -----
+    Degenerate data are treated as by `information_imbalance` (the policy of
+    `conv_study.estimators.validation`): refused when undefined, warned when unreliable.
     DADApy returns an error bar of 0 without decimation; use `twonn_scaling` for one.
 
     Examples
@@ -295,7 +313,8 @@ def twonn_id(
     check_choice("on_duplicates", on_duplicates, func, ON_DUPLICATES)
     check_choice("precision", precision, func, PRECISIONS)
     max_memory = check_memory(max_memory, func)
-    return twonn_from_neighbors(
+    refuse_coincident(X, "X", func)
+    result = twonn_from_neighbors(
         X,
         discard=discard,
         method=method,
@@ -304,6 +323,8 @@ def twonn_id(
         max_memory=max_memory,
         func=func,
     )
+    warn_few_points(result.n_points, "2NN ID", func)
+    return result
 
 
 def twonn_scaling(
@@ -342,7 +363,12 @@ def twonn_scaling(
     Raises
     ------
     ValueError
-        Bad input or options.
+        Bad input or options, points that all coincide, fewer than 3 distinct points.
+
+    Warns
+    -----
+    UserWarning
+        As `twonn_id`, for the whole set (the decimated subsets are small by design).
 
     Examples
     --------
@@ -359,6 +385,7 @@ def twonn_scaling(
     check_choice("method", method, func, METHODS)
     check_choice("precision", precision, func, PRECISIONS)
     max_memory = check_memory(max_memory, func)
+    refuse_coincident(X, "X", func)
     rng = np.random.default_rng(rng)
     options = {
         "discard": discard,
@@ -369,6 +396,7 @@ def twonn_scaling(
         "func": func,
     }
     full = twonn_from_neighbors(X, **options)
+    warn_few_points(full.n_points, "2NN ID", func)
     X = X[full.kept]
     n = X.shape[0]
     sizes, ids, errs, scales, reps = [], [], [], [], []

@@ -1,11 +1,26 @@
-"""Argument checks shared by the estimators.
+"""Argument checks shared by the estimators, and their one policy for degenerate data.
 
 One message template, that of `linvae.utils.validation` (which these build on): the
 parameter, its owner, the allowed values, the value got.
+
+Degenerate data, the same way in the 2NN ID and the information imbalance (and in
+`conv_study.estimators.layer_geometry`, which computes both):
+
+* **Refused** (``ValueError``): points that all coincide (every distance 0: no neighbour is
+  nearer than another, so neither estimator is defined), and fewer distinct points than the
+  estimator needs: 3 for the 2NN (each point needs two neighbours at nonzero distance, after
+  duplicates are dropped), 2 for the imbalance (a rank needs a nonzero distance).
+* **Warned** (``UserWarning``, the estimate is still returned): fewer than
+  `MIN_RELIABLE_POINTS` distinct points. The 2NN estimate from n points has a relative
+  standard error of about ``1 / sqrt(n)`` (the maximum-likelihood estimate is
+  ``(n - 1) / sum(log mu)``, a sum of n exponential variables), above 20% below 25 points;
+  the imbalance cannot go below ``2 / n`` (every nearest neighbour ranked first), 0.08 at
+  25 points, so it cannot tell a perfect predictor from a good one.
 """
 
 from __future__ import annotations
 
+import warnings
 from typing import Literal
 
 import numpy as np
@@ -15,6 +30,7 @@ from linvae.utils.validation import check_int, check_real
 
 __all__ = [
     "METHODS",
+    "MIN_RELIABLE_POINTS",
     "ON_DUPLICATES",
     "PRECISIONS",
     "Method",
@@ -24,6 +40,9 @@ __all__ = [
     "check_discard",
     "check_k",
     "check_memory",
+    "distinct_points",
+    "refuse_coincident",
+    "warn_few_points",
 ]
 
 Method = TwoNNMethod
@@ -32,6 +51,8 @@ OnDuplicates = Literal["drop", "raise"]
 METHODS: tuple[str, ...] = TWONN_METHODS
 PRECISIONS: tuple[str, ...] = ("float32", "float64")
 ON_DUPLICATES: tuple[str, ...] = ("drop", "raise")
+#: Below this many distinct points an estimate comes with a warning (see the module notes).
+MIN_RELIABLE_POINTS = 25
 
 
 def as_points(X, name: str, func: str, min_points: int = 3) -> np.ndarray:
@@ -74,3 +95,36 @@ def check_k(k: int, n: int, func: str) -> int:
             f"The `k` parameter of {func} must be in [1, N - 1] = [1, {n - 1}]. Got {k}."
         )
     return k
+
+
+def refuse_coincident(X: np.ndarray, name: str, func: str) -> None:
+    """Refuse points that all coincide: no estimator of neighbourhoods is defined on them."""
+    if X.shape[0] > 0 and not np.any(X != X[0]):
+        raise ValueError(
+            f"The `{name}` argument of {func} holds {X.shape[0]} copies of one point: every "
+            "distance is 0, so no neighbour is nearer than another and the estimate is "
+            "undefined. Check that the data vary (a collapsed layer, a constant feature)."
+        )
+
+
+def distinct_points(first_index: np.ndarray, first_distance: np.ndarray) -> int:
+    """Distinct points from each point's nearest neighbour (equidistant ones by lower index
+    first): a point is a repeat when its nearest neighbour is an earlier copy of it."""
+    n = first_index.shape[0]
+    return n - int(np.count_nonzero((first_distance == 0) & (first_index < np.arange(n))))
+
+
+def warn_few_points(n_distinct: int, what: str, func: str, *, stacklevel: int = 3) -> None:
+    """Warn when fewer than `MIN_RELIABLE_POINTS` distinct points carry an estimate."""
+    if n_distinct < MIN_RELIABLE_POINTS:
+        why = (
+            "its relative standard error, about 1/sqrt(n), is above 20%"
+            if what.startswith("2NN")
+            else "it cannot go below 2/n, so a perfect predictor is hard to tell from a good one"
+        )
+        warnings.warn(
+            f"{func}: the {what} rests on {n_distinct} distinct points, fewer than "
+            f"{MIN_RELIABLE_POINTS}; it is unreliable ({why}). Use more points.",
+            UserWarning,
+            stacklevel=stacklevel,
+        )

@@ -192,6 +192,8 @@ def rank_path(request, monkeypatch):
     return request.param
 
 
+# 7 points, deliberately: the few-points warning is the subject of test_degenerate_* below.
+@pytest.mark.filterwarnings("ignore:information_imbalance. the information imbalance rests")
 @pytest.mark.parametrize("k", [1, 2, 3])
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_imbalance_is_the_mean_over_all_tie_breaking_orders(k, seed, rank_path):
@@ -361,6 +363,89 @@ def test_duplicate_warning_points_at_the_callers_line(call):
     with pytest.warns(UserWarning, match="dropped 50 of 200") as record:
         call(X)
     assert {w.filename for w in record} == {__file__}
+
+
+# One policy for degenerate data in both estimators (conv_study.estimators.validation):
+# refused when undefined, warned when unreliable, said the same way by the API and the CLI.
+COINCIDENT = np.ones((50, 3))
+
+
+@pytest.mark.parametrize(
+    "call, name",
+    [
+        (lambda X: twonn_id(X), "X"),
+        (lambda X: twonn_scaling(X), "X"),
+        (lambda X: information_imbalance(X, np.arange(50.0)), "A"),
+        (lambda X: information_imbalance(np.arange(50.0), X), "B"),
+        (lambda X: layer_geometry([np.arange(50.0), X]), r"representations\[1\]"),
+    ],
+    ids=["twonn_id", "twonn_scaling", "imbalance_A", "imbalance_B", "layer_geometry"],
+)
+def test_degenerate_coincident_points_are_refused_by_every_estimator(call, name):
+    # Before: the imbalance of identical points was 0.04 (= 2/N, every B-rank tied at 1),
+    # while the ID refused the same data.
+    with pytest.raises(ValueError, match=rf"`{name}` argument of \w+ holds 50 copies of one"):
+        call(COINCIDENT)
+
+
+def test_degenerate_too_few_distinct_points_for_the_2nn():
+    X = np.repeat(np.array([[0.0, 0.0], [1.0, 0.0]]), 20, axis=0)  # 2 distinct points
+    for call in (twonn_id, lambda X: layer_geometry([X, X])):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the duplicates' warning
+            with pytest.raises(ValueError, match=r"holds 2 distinct points .*needs at least 3"):
+                call(X)
+
+
+@pytest.mark.parametrize(
+    "call, what",
+    [
+        (lambda X: twonn_id(X), "2NN ID"),
+        (lambda X: twonn_scaling(X, rng=0), "2NN ID"),
+        (lambda X: information_imbalance(X, X[:, :1]), "information imbalance"),
+        (lambda X: layer_geometry([X, X[:, :1]]), r"2NN ID of representations\[0\]"),
+    ],
+    ids=["twonn_id", "twonn_scaling", "imbalance", "layer_geometry"],
+)
+def test_degenerate_few_points_warn_at_the_callers_line(call, what):
+    X = np.random.default_rng(4).standard_normal((24, 3))  # one short of MIN_RELIABLE_POINTS
+    with pytest.warns(
+        UserWarning, match=rf"{what} rests on 24 distinct points, fewer than 25"
+    ) as rec:
+        result = call(X)
+    assert {w.filename for w in rec} == {__file__}
+    assert result is not None  # the estimate is still returned
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # 25 points: no warning
+        call(np.random.default_rng(4).standard_normal((25, 3)))
+
+
+def test_degenerate_duplicates_count_against_the_minimum():
+    X = np.random.default_rng(5).standard_normal((100, 3))
+    X[20:] = X[0]  # 20 distinct points among 100
+    with pytest.warns(UserWarning, match="rests on 20 distinct points"):
+        information_imbalance(X, X)
+    with pytest.warns(UserWarning) as rec:
+        twonn_id(X)
+    assert any("rests on 20 distinct points" in str(w.message) for w in rec)
+
+
+@pytest.mark.parametrize("command", ["id", "ii"])
+def test_degenerate_data_on_the_command_line(command, tmp_path, capsys):
+    from conv_study.cli import main
+
+    same, few = tmp_path / "same.npy", tmp_path / "few.npy"
+    np.save(same, COINCIDENT)
+    np.save(few, np.random.default_rng(6).standard_normal((3, 2)))
+    files = {"id": lambda p: [str(p)], "ii": lambda p: [str(p), str(p)]}[command]
+    assert main([command, *files(same)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "holds 50 copies of one point" in err, err
+    assert main([command, *files(few)]) == 0
+    captured = capsys.readouterr()
+    assert f"conv-study {command}: warning: " in captured.err
+    assert "rests on 3 distinct points, fewer than 25; it is unreliable" in captured.err
+    assert "n_points" in captured.out  # the estimate is still printed
 
 
 def test_k_must_be_an_integer():
