@@ -48,6 +48,7 @@ import numpy as np
 from conv_study.constants import LATENT_LAYER, LAYER_NAMES, MU_NAME, PAPER_N_EVAL, TwoNNMethod
 from conv_study.runs import ANALYSIS_FILE, load_run, run_label
 from linvae.utils.io import atomic_write_json, to_jsonable
+from linvae.utils.process import check_interrupt
 from linvae.utils.validation import check_int, check_real
 from linvae.utils.version import __version__
 
@@ -606,6 +607,7 @@ def analyze_run(
 
     started = time.perf_counter()
     for count, epoch in enumerate(todo, start=1):
+        check_interrupt()  # a safe point: every earlier checkpoint is in the cache
         tic = time.perf_counter()
         seed = checkpoint_seed(run.train_config.seed, epoch)
         model = run.load_model(epoch, device=device)

@@ -53,6 +53,12 @@ from conv_study.config import TrainConfig
 from conv_study.constants import PAPER_CHECKPOINT_EPOCHS, PAPER_LATENT_DIMS, PAPER_N_EVAL
 from conv_study.data import DataConfig
 from conv_study.runs import check_same_run, load_run, read_run_record, run_label
+from linvae.utils.process import (
+    check_interrupt,
+    deferred_interrupts,
+    die_with_parent,
+    interrupted_exit_code,
+)
 from linvae.utils.validation import check_int
 
 __all__ = ["PRESETS", "StudyPreset", "StudyTask", "run_study", "study_tasks"]
@@ -299,22 +305,25 @@ def _id_line(layers: Sequence[str], ids: Sequence[float]) -> str:
 # ---------------------------------------------------------------------------------------------
 # Worker processes
 # ---------------------------------------------------------------------------------------------
-def _worker(task: StudyTask, level: int) -> None:
-    """Entry point of a worker process: SIGTERM saves like Ctrl-C, logs carry the run name."""
+def _worker(task: StudyTask, level: int, parent_pid: int) -> None:
+    """Entry point of a worker process: SIGTERM saves like Ctrl-C, logs carry the run name.
 
-    def terminate(signum, frame):
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, terminate)
+    The worker ends with the study's process, however that ends (``kill -9`` included), and
+    leaves Ctrl-C to it: the study passes it on as SIGTERM, which is recorded and acted upon
+    at the next batch (`linvae.utils.process.check_interrupt`), after the last finished epoch
+    is saved.
+    """
+    die_with_parent(parent_pid)
     logging.basicConfig(
         level=level,
         format=f"%(asctime)s [{task.name}] %(message)s",
         datefmt="%H:%M:%S",
     )
-    try:
-        run_task(task)
-    except KeyboardInterrupt:
-        raise SystemExit(130) from None
+    with deferred_interrupts(signals=(signal.SIGTERM,)):
+        try:
+            run_task(task)
+        except KeyboardInterrupt:
+            raise SystemExit(interrupted_exit_code()) from None
 
 
 @contextlib.contextmanager
@@ -344,11 +353,14 @@ def _run_in_workers(tasks: Sequence[StudyTask], jobs: int, threads: int | None) 
         while pending or running:
             while pending and len(running) < jobs:
                 task = pending.pop(0)
-                process = context.Process(target=_worker, args=(task, level), name=task.name)
+                process = context.Process(
+                    target=_worker, args=(task, level, os.getpid()), name=task.name
+                )
                 with _thread_env(threads):
                     process.start()
                 running[task.name] = process
                 logger.info("started %s (pid %d)", task.name, process.pid)
+            check_interrupt()  # a safe point: between looks at the workers
             for name, process in list(running.items()):
                 process.join(timeout=0.2)
                 if process.exitcode is None:
@@ -358,8 +370,8 @@ def _run_in_workers(tasks: Sequence[StudyTask], jobs: int, threads: int | None) 
                     failed.append(f"{name} (exit code {process.exitcode})")
                     logger.error("%s failed with exit code %d", name, process.exitcode)
     except KeyboardInterrupt:
-        # Ctrl-C reaches the workers too; SIGTERM only this process: pass it on, so that
-        # every worker saves its finished epochs before the study stops.
+        # The workers leave Ctrl-C to this process, and SIGTERM reaches only it: pass it on,
+        # so that every worker saves its finished epochs before the study stops.
         for process in running.values():
             if process.exitcode is None:
                 os.kill(process.pid, signal.SIGTERM)

@@ -31,11 +31,13 @@ uninterrupted one.
 Interrupting
 ------------
 ``KeyboardInterrupt`` (Ctrl-C, and SIGTERM, which the ``conv-study`` command line raises as
-one) stops training after saving the last finished epoch, kept in memory, as
+one at the next batch: `linvae.utils.process.check_interrupt`) stops training after saving
+the last finished epoch, kept in memory, as
 ``checkpoints/resume.pt`` (the epoch in progress is dropped); ``train`` resumes from it as from
 a checkpoint, and removes it once a later checkpoint or the end is reached. A start that fails
 before its first epoch removes what it wrote, so that a retry with other settings is not
-refused.
+refused. The run directory is locked while training (`linvae.utils.process.folder_lock`):
+a second ``train`` into it at the same time is refused, naming the first.
 
 Speed
 -----
@@ -105,6 +107,7 @@ from conv_study.runs import (
     write_run_record,
 )
 from linvae.utils.paths import check_writable
+from linvae.utils.process import check_interrupt, folder_lock
 from linvae.utils.validation import check_int
 from linvae.utils.version import __version__
 
@@ -244,7 +247,8 @@ def amp_dtype(device: torch.device, amp: bool) -> torch.dtype | None:
     if device.type == "cpu" and cpu_has_bfloat16():
         return torch.bfloat16
     why = "this CPU has no native bfloat16" if device.type == "cpu" else "it is CUDA/CPU only"
-    warnings.warn(f"`amp` is ignored on {device} ({why}); training in float32.", stacklevel=3)
+    # stacklevel: the caller of train (train -> _train_locked -> amp_dtype).
+    warnings.warn(f"`amp` is ignored on {device} ({why}); training in float32.", stacklevel=4)
     return None
 
 
@@ -472,7 +476,7 @@ def _restore_state(state: TrainState, checkpoint: dict[str, Any], seed: int, epo
             f"The run was checkpointed on {rng['noise_device']} and resumes on "
             f"{state.noise_gen.device.type}: the bottleneck-noise stream is reseeded, so the "
             "continuation differs from an uninterrupted run.",
-            stacklevel=3,
+            stacklevel=5,  # the caller of train
         )
         state.noise_gen.manual_seed(eval_seed(seed + 2, epoch))
     if state.scaler is not None and checkpoint.get("scaler"):
@@ -559,6 +563,7 @@ def train_epoch(
     model.train()
     layout = torch.channels_last if config.channels_last else torch.contiguous_format
     for start, stop in bounds:
+        check_interrupt()  # a safe point: the interrupted epoch is dropped, the earlier kept
         x = x_train.index_select(0, perm[start:stop]).contiguous(memory_format=layout)
         with _autocast(x.device, amp_dtype):
             out = model(x, generator=state.noise_gen)
@@ -620,6 +625,8 @@ def train(
     ------
     ValueError
         If ``run_dir`` holds a different run, or holds a run and ``resume`` is False.
+    linvae.utils.process.FolderLocked
+        (a ValueError) If another process is training into ``run_dir`` now.
     DivergenceError
         If the loss becomes non-finite (the last checkpoint stays valid).
 
@@ -633,6 +640,28 @@ def train(
     config = TrainConfig() if config is None else config
     run_dir = Path(run_dir)
     check_writable(run_dir, "The `run_dir` parameter of train", directory=True)
+    # A start that fails before its first epoch is recorded leaves no run behind: a retry
+    # with other settings must not meet "holds a different run".
+    fresh_dir = not run_dir.exists()
+    try:
+        with folder_lock(run_dir, "The run directory"):
+            return _train_locked(run_dir, fresh_dir, data, config, resume, progress, study_data)
+    finally:
+        # The lock made the folder; a start that failed before writing anything leaves none.
+        if fresh_dir and run_dir.is_dir() and not any(run_dir.iterdir()):
+            run_dir.rmdir()
+
+
+def _train_locked(
+    run_dir: Path,
+    fresh_dir: bool,
+    data: DataConfig,
+    config: TrainConfig,
+    resume: bool,
+    progress: bool | TextIO,
+    study_data: StudyData | None,
+) -> TrainResult:
+    """`train` once ``run_dir`` is locked against other writers."""
     started = time.perf_counter()
     device = select_device(config.device)
     existing = read_run_record(run_dir)
@@ -649,10 +678,6 @@ def train(
     channels = int(study_data.train.images.shape[1])
     autocast_dtype = amp_dtype(device, config.amp)
 
-    # A start that fails before its first epoch is recorded leaves no run behind: a retry
-    # with other settings must not meet "holds a different run".
-    fresh_dir = not run_dir.exists()
-    run_dir.mkdir(parents=True, exist_ok=True)
     try:
         if existing is None:
             write_eval_images(run_dir, study_data.eval.images, study_data.eval.labels)
@@ -721,6 +746,7 @@ def train(
                     snapshot = _checkpoint_payload(epoch, state, config, data, copy=True)
                 append_metrics(metrics_path, record)
                 _report_epoch(record, bar, stream, config.epochs)
+                check_interrupt()
         except KeyboardInterrupt:
             # Ctrl-C, or SIGTERM raised as KeyboardInterrupt by the command line: keep the
             # finished epochs (the partial one is dropped), so that a rerun resumes here.

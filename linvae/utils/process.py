@@ -118,13 +118,21 @@ def _on_signal(signum: int, frame) -> None:
 
 
 @contextlib.contextmanager
-def deferred_interrupts() -> Iterator[None]:
+def deferred_interrupts(
+    signals: tuple[int, ...] = (signal.SIGINT, signal.SIGTERM),
+) -> Iterator[None]:
     """Record SIGINT and SIGTERM instead of raising; `check_interrupt` raises at safe points.
 
     Used around a whole command (both programs' frame does it). In a thread other than the
     main one (where signal handlers cannot be set) it changes nothing. The previous handlers
     come back on exit, and the recorded signal is forgotten on entry (not on exit: the caller
     reads it to choose the exit code).
+
+    Parameters
+    ----------
+    signals : tuple of signal numbers
+        The signals to defer (a worker process that leaves Ctrl-C to its parent, which passes
+        it on as SIGTERM, defers SIGTERM alone).
 
     Examples
     --------
@@ -138,7 +146,7 @@ def deferred_interrupts() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    previous = {sig: signal.signal(sig, _on_signal) for sig in signals}
     try:
         yield
     finally:
