@@ -132,7 +132,14 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
     # numba, torch: loaded when run
     from conv_study.analysis import analyze_run, format_ids, read_profile
     from conv_study.runs import ANALYSIS_FILE
+    from conv_study.train import select_device
 
+    # The device is checked before the run is read, so that a wrong one is blamed, not the
+    # checkpoint that would fail to load onto it.
+    try:
+        device = str(select_device(args.device))
+    except ValueError as err:
+        raise ValueError(f"--device: {err}") from None
     if args.run_dir.is_dir():  # a missing run is the analysis' error to report
         check_outputs([Output(name="RUN_DIR's analysis", path=args.run_dir / ANALYSIS_FILE)])
 
@@ -141,7 +148,7 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
         points=args.points,
         epochs=args.epochs,
         k=args.k,
-        device=args.device,
+        device=device,
         force=args.force,
     )
     if res.checkpoints:
@@ -172,12 +179,19 @@ def _cmd_figures(args: argparse.Namespace) -> int:
     check_outputs([figures], inputs={"the input RUNS_DIR": args.runs_dir})
     from conv_study.figures import find_analyses, make_figures  # matplotlib: loaded when run
 
+    if not args.runs_dir.is_dir():
+        raise ValueError(
+            f"RUNS_DIR {args.runs_dir} is not a directory: give a run directory, or the folder "
+            "that holds the run directories, each analysed by `conv-study analyze RUN_DIR`."
+        )
     analyses = find_analyses(args.runs_dir)
     if not analyses:
-        logging.getLogger("conv_study").error(
-            "no analysis.json under %s; run `conv-study analyze RUN_DIR` first", args.runs_dir
+        # Bad input like any other: one line, exit code 2 (the frame reports it).
+        raise ValueError(
+            f"nothing to draw: no analysis.json in {args.runs_dir} or the folders in it. Run "
+            "`conv-study analyze RUN_DIR` on each trained run first, then `conv-study figures` "
+            "on the folder that holds them."
         )
-        return 1
     from conv_study.analysis import read_profile  # numba: loaded when run
 
     log = logging.getLogger("conv_study")
@@ -226,7 +240,11 @@ def add_subcommands(subparsers) -> None:
     )
     p.add_argument("--epochs", type=int, nargs="+", help="checkpoints (default: all)")
     p.add_argument("--k", type=int, default=1, help="neighbours in the imbalance")
-    p.add_argument("--device", default="cpu", help="torch device for the forward passes")
+    p.add_argument(
+        "--device",
+        default="cpu",
+        help="torch device for the forward passes (auto, cpu, cuda:N, mps)",
+    )
     p.add_argument("--force", action="store_true", help="recompute cached checkpoints")
     p.add_argument("-v", "--verbose", action="store_true", help="estimator progress too")
     p.set_defaults(func=_cmd_analyze)
