@@ -187,8 +187,10 @@ def _prove_writable(out: Output, given: str, folder: Path) -> None:
             raise _Refused(
                 f"{where}: cannot write in the folder {folder} ({_reason(err)})."
             ) from None
-        os.close(fd)
-        os.unlink(probe)
+        try:
+            os.close(fd)
+        finally:
+            os.unlink(probe)
     finally:
         for path in reversed(created):
             with contextlib.suppress(OSError):
@@ -215,9 +217,17 @@ def _inside(path: Path, folder: Path, writes: Sequence[str]) -> bool:
     return any(fnmatch.fnmatchcase(first, pattern) for pattern in writes)
 
 
+def _same_file(a: Path, b: Path) -> bool:
+    """Whether two existing paths are one file (hard links; a case-insensitive file system)."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
 def _clash(a: Output, a_path: Path, b_name: str, b_path: Path) -> str | None:
     """The words for a clash of the output ``a`` with ``b`` (an input or output), or None."""
-    if a_path == b_path:
+    if a_path == b_path or _same_file(a_path, b_path):
         kind = "path"
         if b_path.is_dir() or (a.folder and not b_path.exists()):
             kind = "folder"

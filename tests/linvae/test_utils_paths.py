@@ -178,3 +178,20 @@ def test_read_only_is_read_from_the_mode_bits(tmp_path):
     folder.chmod(0o555)
     with pytest.raises(ValueError, match=r"is a read-only folder \(mode 0555\)"):
         check_outputs([Output(name="--out", path=folder, folder=True)])
+
+
+def test_a_dangling_symlink_output_creates_its_target(tmp_path):
+    link = tmp_path / "link.json"
+    os.symlink(tmp_path / "later" / "target.json", link)
+    (tmp_path / "later").mkdir()
+    check_outputs([Output(name="--out", path=link)])
+    atomic_write_json(link, [1])
+    assert link.is_symlink() and (tmp_path / "later" / "target.json").read_text() == "[\n  1\n]\n"
+
+
+def test_a_hard_link_to_the_input_is_the_input(tmp_path):
+    run = tmp_path / "run.npz"
+    run.write_bytes(b"")
+    os.link(run, tmp_path / "other.npz")
+    with pytest.raises(ValueError, match="--out and --init are the same file"):
+        check_outputs([Output(name="--out", path=tmp_path / "other.npz")], inputs={"--init": run})
