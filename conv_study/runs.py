@@ -30,7 +30,8 @@ training mode (null for epoch 0); ``eval`` is measured after the epoch in eval m
 running statistics) on the whole evaluation set, with bottleneck noise from a generator seeded
 by (seed, epoch). ``train_seconds`` times the training pass alone and ``images_per_second``
 is training images over it (both null for epoch 0); ``eval_seconds`` times the evaluation;
-``seconds`` is their sum.
+``seconds`` is their sum. Lines are strict JSON: a loss that is NaN or inf (the last line of a
+run that diverged, which then stops) is ``null``, and the line's ``null_reasons`` says why.
 
 Every file but ``metrics.jsonl`` (appended line by line; a partial last line is ignored) is
 written atomically (`linvae.utils.io.atomic_write`: temporary file, fsync,
@@ -67,7 +68,7 @@ import numpy as np
 
 from conv_study.config import TrainConfig
 from conv_study.data import DataConfig, to_model_input
-from linvae.utils.io import atomic_write, atomic_write_json
+from linvae.utils.io import atomic_write, atomic_write_json, dumps_json
 from linvae.utils.validation import check_choice
 
 if TYPE_CHECKING:  # torch is the `conv` extra; reading a run's files needs none
@@ -175,16 +176,29 @@ def read_metrics(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
     return records
 
 
+# Why a loss is null in metrics.jsonl: the only non-finite values a record can hold.
+_DIVERGED = "non-finite (NaN or inf): training diverged at this epoch"
+_METRIC_REASONS = {
+    f"{part}.{name}": _DIVERGED for part in ("train", "eval") for name in ("loss", "recon", "kl")
+}
+
+
+def _metrics_line(record: dict[str, Any]) -> str:
+    """One record as one line of strict JSON: NaN and inf become null, with a reason."""
+    return dumps_json(record, reasons=_METRIC_REASONS) + "\n"
+
+
 def write_metrics(path: str | os.PathLike[str], records: Iterable[dict[str, Any]]) -> Path:
-    """Replace a ``metrics.jsonl`` file atomically by ``records``, one JSON line each."""
-    text = "".join(json.dumps(record) + "\n" for record in records)
+    """Replace a ``metrics.jsonl`` file atomically by ``records``, one strict JSON line each."""
+    text = "".join(_metrics_line(record) for record in records)
     return atomic_write(path, lambda handle: handle.write(text.encode()))
 
 
 def append_metrics(path: str | os.PathLike[str], record: dict[str, Any]) -> None:
-    """Append one record to a ``metrics.jsonl`` file, as one JSON line, and flush it."""
+    """Append one record to a ``metrics.jsonl`` file, as one line of strict JSON (a
+    non-finite loss is ``null``, explained in the record's ``null_reasons``), and flush it."""
     with Path(path).open("a") as log:
-        log.write(json.dumps(record) + "\n")
+        log.write(_metrics_line(record))
         log.flush()
 
 

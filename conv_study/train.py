@@ -738,6 +738,16 @@ def _train_locked(
                     "eval_seconds": eval_seconds,
                     "images_per_second": len(x_train) / train_seconds if epoch > 0 else None,
                 }
+                if not all(math.isfinite(v) for v in eval_metrics.values()):
+                    # Recorded (strict JSON: null, with the reason) but not saved as a
+                    # checkpoint: the weights have diverged.
+                    append_metrics(metrics_path, record)
+                    raise DivergenceError(
+                        f"Evaluation diverged in epoch {epoch}: loss {eval_metrics['loss']}, "
+                        f"recon {eval_metrics['recon']}, kl {eval_metrics['kl']} (null in "
+                        f"{metrics_path}). Lower `lr`, disable `amp`, or resume from an "
+                        "earlier checkpoint."
+                    )
                 if epoch in saved:
                     _save_checkpoint(run_dir, epoch, state, config, data)
                     resume_checkpoint_path(run_dir).unlink(missing_ok=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import subprocess
@@ -174,14 +175,50 @@ def test_refuses_a_different_run_and_no_resume(tmp_path, tiny_npz):
 def test_divergence_stops_with_a_clear_error(tmp_path, tiny_npz, monkeypatch):
     import conv_study.train as train_module
 
-    def nan_loss(logits, x, mu, logvar):
+    def nan_loss(logits, x, mu, logvar):  # NaN in training only (gradients on)
         recon, kl = vae_loss_terms(logits, x, mu, logvar)
-        return recon * float("nan"), kl
+        return (recon * float("nan") if torch.is_grad_enabled() else recon), kl
 
     monkeypatch.setattr(train_module, "vae_loss_terms", nan_loss)
     with pytest.raises(DivergenceError, match=r"epoch 1.*Lower `lr`"):
         train(tmp_path / "d", data=data_config(tiny_npz), config=config(epochs=1))
     assert load_run(tmp_path / "d").checkpoint_epochs == (0,)
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_diverged_evaluation_is_strict_json_and_stops(value, tmp_path, tiny_npz, monkeypatch):
+    """metrics.jsonl held NaN tokens (not JSON) when a loss was not finite."""
+    import conv_study.train as train_module
+
+    def bad_eval(logits, x, mu, logvar):  # the evaluation's loss blows up from epoch 1
+        recon, kl = vae_loss_terms(logits, x, mu, logvar)
+        if not torch.is_grad_enabled() and calls["train"]:
+            recon = recon * value
+        return recon, kl
+
+    calls = {"train": 0}
+    real_epoch = train_module.train_epoch
+
+    def counting_epoch(*args, **kwargs):
+        calls["train"] += 1
+        return real_epoch(*args, **kwargs)
+
+    monkeypatch.setattr(train_module, "vae_loss_terms", bad_eval)
+    monkeypatch.setattr(train_module, "train_epoch", counting_epoch)
+    run_dir = tmp_path / "e"
+    with pytest.raises(DivergenceError, match=r"Evaluation diverged in epoch 1.*null in"):
+        train(run_dir, data=data_config(tiny_npz), config=config(epochs=3))
+    lines = (run_dir / "metrics.jsonl").read_text().splitlines()
+    assert len(lines) == 2  # epochs 0 and 1: it stopped at the first bad one
+
+    def refuse(token):
+        raise AssertionError(f"non-strict JSON token {token}")
+
+    last = json.loads(lines[-1], parse_constant=refuse)
+    assert last["epoch"] == 1 and last["eval"]["recon"] is None and last["eval"]["loss"] is None
+    assert "training diverged" in last["null_reasons"]["eval.recon"]
+    assert math.isfinite(last["eval"]["kl"])
+    assert load_run(run_dir).checkpoint_epochs == (0,)  # the diverged weights are not saved
 
 
 # -- kill and resume ------------------------------------------------------------------------
