@@ -114,10 +114,6 @@ def _reason(err: OSError) -> str:
     return _REASONS.get(err.errno, os.strerror(err.errno).lower() if err.errno else str(err))
 
 
-class _Refused(ValueError):
-    pass
-
-
 def _mode(path: Path) -> str:
     return f"mode {stat.S_IMODE(path.stat().st_mode):04o}"
 
@@ -130,26 +126,26 @@ def _check_kind(
     or_force = f", or pass {force_flag} to replace it" if force_flag else ""
     if folder:
         if target.exists() and not target.is_dir():
-            raise _Refused(f"{where} is a file, not a folder; give a folder.")
+            raise ValueError(f"{where} is a file, not a folder; give a folder.")
         if target.is_dir() and is_read_only(target):
-            raise _Refused(
+            raise ValueError(
                 f"{where} is a read-only folder ({_mode(target)}); make it writable "
                 f"(chmod u+w {target}) or choose another {out.name}."
             )
         for entry in _written_entries(target, out.writes):
             if is_read_only(entry) and not (force and entry.is_file()):
-                raise _Refused(
+                raise ValueError(
                     f"{where}: {entry}, which the command writes, is read-only "
                     f"({_mode(entry)}); make it writable (chmod u+w {entry}), choose "
                     f"another {out.name}{or_force}."
                 )
         return
     if given.endswith(("/", os.sep)) or target.is_dir():
-        raise _Refused(f"{where} is a folder, not a file; give a file name in it.")
+        raise ValueError(f"{where} is a folder, not a file; give a file name in it.")
     if target.exists() and not target.is_file():
-        raise _Refused(f"{where} is not a regular file (a device or a pipe); give a file name.")
+        raise ValueError(f"{where} is not a regular file (a device or a pipe); give a file name.")
     if target.exists() and is_read_only(target) and not force:
-        raise _Refused(
+        raise ValueError(
             f"{where} is read-only ({_mode(target)}); make it writable (chmod u+w {target})"
             f"{',' if force_flag else ' or'} choose another path{or_force}."
         )
@@ -162,12 +158,12 @@ def _prove_writable(out: Output, given: str, folder: Path) -> None:
     existing = folder
     while not existing.exists():
         if existing.is_symlink():  # a dangling link above: realpath stopped there
-            raise _Refused(f"{where}: {existing} is a broken or looping symbolic link.")
+            raise ValueError(f"{where}: {existing} is a broken or looping symbolic link.")
         missing.append(existing)
         existing = existing.parent
     if not existing.is_dir():
         what = "a file, not a folder" if existing.is_file() else "not a folder"
-        raise _Refused(f"{where}: {existing} is {what}.")
+        raise ValueError(f"{where}: {existing} is {what}.")
     created: list[Path] = []
     try:
         for path in reversed(missing):
@@ -176,7 +172,7 @@ def _prove_writable(out: Output, given: str, folder: Path) -> None:
             except FileExistsError:  # made by someone else meanwhile
                 continue
             except OSError as err:
-                raise _Refused(
+                raise ValueError(
                     f"{where}: cannot create the folder {path} ({_reason(err)})."
                 ) from None
             created.append(path)
@@ -184,7 +180,7 @@ def _prove_writable(out: Output, given: str, folder: Path) -> None:
         try:
             fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except OSError as err:
-            raise _Refused(
+            raise ValueError(
                 f"{where}: cannot write in the folder {folder} ({_reason(err)})."
             ) from None
         try:
@@ -292,30 +288,24 @@ def check_outputs(
     ValueError: --out /dev/null/x/run.npz: /dev/null is not a folder.
     """
     outputs = [out for out in outputs if out.path is not None]
-    given = {out.name: os.fspath(out.path) for out in outputs}
     resolved = {out.name: resolve_path(out.path) for out in outputs}
     named_inputs = {
         name: resolve_path(path) for name, path in (inputs or {}).items() if path is not None
     }
     for i, out in enumerate(outputs):
-        others = [(name, path) for name, path in named_inputs.items()]
-        others += [(o.name, resolved[o.name]) for o in outputs[i + 1 :]]
-        for name, path in others:
+        for name, path in named_inputs.items():
             words = _clash(out, resolved[out.name], name, path)
-            if words is None and name not in named_inputs:
-                partner = next(o for o in outputs if o.name == name)
-                words = _clash(partner, path, out.name, resolved[out.name])
             if words is not None:
-                fix = "choose another" if name in named_inputs else "give them different paths"
-                target = out.name if name in named_inputs else ""
-                raise ValueError(f"{words}; {fix} {target}".rstrip() + ".")
+                raise ValueError(f"{words}; choose another {out.name}.")
+        for other in outputs[i + 1 :]:
+            words = _clash(out, resolved[out.name], other.name, resolved[other.name])
+            words = words or _clash(other, resolved[other.name], out.name, resolved[out.name])
+            if words is not None:
+                raise ValueError(f"{words}; give them different paths.")
     for out in outputs:
-        target = resolved[out.name]
-        try:
-            _check_kind(out, given[out.name], target, out.folder, force, force_flag)
-            _prove_writable(out, given[out.name], target if out.folder else target.parent)
-        except _Refused as err:
-            raise ValueError(str(err)) from None
+        target, given = resolved[out.name], os.fspath(out.path)
+        _check_kind(out, given, target, out.folder, force, force_flag)
+        _prove_writable(out, given, target if out.folder else target.parent)
     return resolved
 
 
