@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import IO
 
 from linvae.utils.io import atomic_write
+from linvae.utils.process import check_interrupt
 from linvae.utils.validation import check_choice
 
 __all__ = ["REMOTES", "ChecksumError", "Remote", "download", "fetch"]
@@ -160,6 +161,7 @@ def fetch(
         digests = {alg: hashlib.new(alg) for alg in expected}
         with urllib.request.urlopen(url, timeout=timeout) as response:
             for block in iter(lambda: response.read(_BLOCK), b""):
+                check_interrupt()  # a safe point: the temporary file is removed, dest untouched
                 handle.write(block)
                 for digest in digests.values():
                     digest.update(block)

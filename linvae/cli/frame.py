@@ -160,7 +160,11 @@ def run_hub(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> int:
 
     warnings.showwarning = one_line_warning
     try:
-        with deferred_interrupts():
+        notice = (
+            f"{where}: {{signal}} received; stopping at the next safe point, after saving what "
+            "is finished (a second signal stops at once)"
+        )
+        with deferred_interrupts(notice=notice):
             code = int(args.func(args) or 0)
         if interrupt_signal() is not None and code == 0:
             # The signal came after the command's last safe point: it still counts.

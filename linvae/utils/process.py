@@ -67,8 +67,9 @@ class Terminated(KeyboardInterrupt):
     """SIGTERM, raised at a safe point like Ctrl-C so that commands save what they have."""
 
 
-# The signal received under deferred_interrupts (None: none).
-_pending: dict = {"signal": None}
+# The signal received under deferred_interrupts (None: none), and the notice written to
+# stderr when the first one arrives (None: none).
+_pending: dict = {"signal": None, "notice": None}
 
 
 def interrupt_signal() -> signal.Signals | None:
@@ -112,6 +113,12 @@ def _on_signal(signum: int, frame) -> None:
     already = _pending["signal"]
     if already is None or (signum == signal.SIGTERM and already == signal.SIGINT):
         _pending["signal"] = signal.Signals(signum)
+    if already is None and _pending["notice"]:
+        # os.write, not print: the main thread may be inside a write to sys.stderr (a
+        # progress bar), which a buffered write from here would re-enter.
+        text = f"\n{_pending['notice'].format(signal=signal.Signals(signum).name)}\n"
+        with contextlib.suppress(OSError):
+            os.write(2, text.encode())
     if already is not None:
         # The second signal: the user (or scheduler) insists, do not wait for a safe point.
         raise _interrupt(signum)
@@ -120,6 +127,8 @@ def _on_signal(signum: int, frame) -> None:
 @contextlib.contextmanager
 def deferred_interrupts(
     signals: tuple[int, ...] = (signal.SIGINT, signal.SIGTERM),
+    *,
+    notice: str | None = None,
 ) -> Iterator[None]:
     """Record SIGINT and SIGTERM instead of raising; `check_interrupt` raises at safe points.
 
@@ -133,6 +142,9 @@ def deferred_interrupts(
     signals : tuple of signal numbers
         The signals to defer (a worker process that leaves Ctrl-C to its parent, which passes
         it on as SIGTERM, defers SIGTERM alone).
+    notice : str, optional
+        Written to stderr when the first signal arrives (``{signal}`` is replaced by its
+        name), so that the user knows it was received and what happens next.
 
     Examples
     --------
@@ -147,9 +159,11 @@ def deferred_interrupts(
         yield
         return
     previous = {sig: signal.signal(sig, _on_signal) for sig in signals}
+    _pending["notice"] = notice
     try:
         yield
     finally:
+        _pending["notice"] = None
         for sig, handler in previous.items():
             signal.signal(sig, handler)
 
