@@ -21,13 +21,30 @@ reports the points reached with the share of the starts that reach each.
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import numpy as np
+from scipy.optimize import root
 
-from linvae.analysis.stability import FixedPoint, LatentRole, Stability, fixed_points
-from linvae.observables import OrderParameters, pack_state, state_size
+from linvae.analysis.stability import (
+    FixedPoint,
+    LatentRole,
+    Stability,
+    classify_stability,
+    eigenvalue_tolerance,
+    fixed_points,
+    independent_coordinates,
+    reduced_jacobian,
+    sorted_eigenvalues,
+)
+from linvae.observables import (
+    OrderParameters,
+    generalization_error,
+    pack_state,
+    state_size,
+    unpack_state,
+)
 from linvae.params import Model
 from linvae.schedules import Constant, LinearRamp, Schedule, StepSchedule, TanhAnneal
 from linvae.theory.drift import Drift
@@ -38,6 +55,9 @@ from linvae.utils.validation import check_int, check_real
 __all__ = ["Attractor", "attractor", "schedule_horizon"]
 
 RunState = Literal["initial", "final"]
+_SETTLE = (Stability.STABLE, Stability.MARGINAL)
+# A latent with |m| or Q_ii below this at a fixed point is taken as zero there.
+_ZERO = 1e-8
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -195,6 +215,50 @@ def schedule_horizon(schedule: Schedule) -> float:
     )
 
 
+def _unlisted_point(template: FixedPoint, frozen, y: np.ndarray, model: Model):
+    """The fixed point near ``y`` by a root solve of the drift (independent coordinates), as a
+    FixedPoint built on ``template`` (same model and beta); None if the solve fails."""
+    M, M_star = model.M, model.M_star
+    keep, P = independent_coordinates(M, M_star)
+    sol = root(
+        lambda z: frozen(P @ z)[keep],
+        y[keep],
+        jac=lambda z: frozen.jacobian(P @ z)[keep] @ P,
+        method="hybr",
+        options={"xtol": 1e-13},
+    )
+    if not sol.success:
+        return None
+    y_star = P @ sol.x
+    state = unpack_state(y_star, M, M_star)
+    roles, factors = [], []
+    for i in range(M):
+        if np.max(np.abs(state.m[i])) > _ZERO:
+            roles.append(LatentRole.LEARNED)
+            factors.append(int(np.argmax(np.abs(state.m[i]))))
+        else:
+            roles.append(LatentRole.NOISE if state.Q[i, i] > _ZERO else LatentRole.COLLAPSED)
+            factors.append(None)
+    ev = sorted_eigenvalues(reduced_jacobian(frozen.jacobian(y_star), M, M_star))
+    tol = eigenvalue_tolerance(ev, model.tau)
+    return replace(
+        template,
+        roles=tuple(roles),
+        factors=tuple(factors),
+        state=state,
+        y=y_star,
+        closed_form=state,
+        eps_g=float(generalization_error(state.m, state.Q, model.rho_vector)),
+        eigenvalues=ev,
+        stability=classify_stability(ev, tol=tol),
+        eigenvalue_tol=tol,
+        residual=float(np.max(np.abs(frozen(y_star)))),
+        success=True,
+        message="found by integrating the ODE (not listed by fixed_points)",
+        nfev=int(sol.nfev),
+    )
+
+
 def _starts(model: Model, start, *, n_init, N, rng, run_state, owner):
     """Flat starting states (n_init, n), the start's name and the N of fresh states."""
     n = state_size(model.M, model.M_star)
@@ -331,8 +395,8 @@ def attractor(
         model, start, n_init=n_init, N=N, rng=rng, run_state=run_state, owner=owner
     )
     beta_f = float(model.schedule.final)
-    listed = fixed_points(model, sgd_noise=sgd_noise, beta=beta_f)
-    settle = [p for p in listed if p.stability in (Stability.STABLE, Stability.MARGINAL)]
+    listed = list(fixed_points(model, sgd_noise=sgd_noise, beta=beta_f))
+    settle = [p for p in listed if p.stability in _SETTLE]
     if not settle:
         raise RuntimeError(f"No stable or marginal fixed point found for {model!r}.")
 
@@ -340,6 +404,7 @@ def attractor(
     from linvae.theory.integrate import INVALID, STATUS_MESSAGES, dop853, schedule_code
 
     drift = Drift(model, sgd_noise=sgd_noise, owner=owner)
+    frozen = drift.at_beta(beta_f)
     compiled = drift.compiled
     params = drift.at_beta(0.0).parameters
     hold = schedule_code(Constant(beta=beta_f))
@@ -377,7 +442,18 @@ def attractor(
             if d.min() < xtol or t >= t_limit:
                 break
             step = min(t_chunk, t_limit - t)
-            y, t = run(y, hold, step), t + step
+            y_old, (y, t) = y, (run(y, hold, step), t + step)
+            if np.linalg.norm(y - y_old) < xtol:  # stalled away from every listed point
+                found = _unlisted_point(listed[0], frozen, y, model)
+                if found is not None and found.stability in _SETTLE:
+                    warnings.warn(
+                        f"attractor reached a {found.stability.value} fixed point ({found.name}, "
+                        f"eps_g = {found.eps_g:.6g}) that fixed_points does not list at beta = "
+                        f"{beta_f:g}; it is reported as found by integration.",
+                        stacklevel=2,
+                    )
+                    listed.append(found)
+                    settle.append(found)
         converged[i] = bool(d.min() < xtol)
         if converged[i]:
             point = settle[int(np.argmin(d))]
