@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 
+from conv_study.cli import main
 from linvae.utils.process import LOCK_NAME
 
 
@@ -46,3 +47,15 @@ def test_sigterm_keeps_the_finished_measurements(tmp_path):
     assert all("measured" in e and "predicted" in e for e in saved["times"])
     assert sorted(p.name for p in out.iterdir()) == ["geometry.json"]  # no tmp, no lock
     assert not (out / LOCK_NAME).exists()
+
+
+def test_points_beyond_memory_are_refused_before_any_work(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("LINVAE_MEMORY_LIMIT", "64M")  # a small machine
+    # 10^5 points: the estimators' 10^5 x 10^5 distances alone are 80 GB.
+    argv = ["linear", "--N", "100", "--points", "100000", "--out", str(tmp_path / "figs")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0
+    assert err.startswith("conv-study linear: error: --N 100 --points 100000 with 6 times needs")
+    assert "this machine has" in err and "Lower --points or --N" in err
+    assert list(tmp_path.iterdir()) == []
