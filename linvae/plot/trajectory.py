@@ -154,9 +154,7 @@ def check_figure_path(path: str | Path, name: str = "path", *, force: bool = Fal
     if path.suffix.lower().lstrip(".") not in formats:
         shown = f"{path.suffix!r} is not a figure format" if path.suffix else "no suffix"
         raise ValueError(
-            f"{name} {path}: {shown}; use one of "
-            + ", ".join(f".{f}" for f in formats)
-            + "."
+            f"{name} {path}: {shown}; use one of " + ", ".join(f".{f}" for f in formats) + "."
         )
     return check_writable(path, name, force=force)
 
