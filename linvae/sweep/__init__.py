@@ -48,6 +48,7 @@ _getattr, __dir__, __all__ = _lazy.attach(
             "model_from_config",
         ],
         "run": ["SweepInterrupted", "run_sweep"],
+        "schema": ["check_description", "read_sweep_toml"],
         "store": ["SweepResult", "load_sweep"],
     },
 )
