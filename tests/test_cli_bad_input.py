@@ -656,8 +656,17 @@ def test_a_file_output_given_as_a_folder(tmp_path, capsys):
     [
         ["simulate", "--N", "20", "--t-max", "2", "--seeds", "1", "--quiet", "--out", "LINK.npz"],
         ["phase-diagram", "beta-rho", "--nx", "2", "--ny", "2", "--out", "LINK.png"],
+        [
+            "ode",
+            "--init-values",
+            "m=0.1,d=0.1,Q=1,E=1,R=0,D=1",
+            "--t-max",
+            "2",
+            "--out",
+            "LINK.npz",
+        ],
     ],
-    ids=["simulate", "phase-diagram"],
+    ids=["simulate", "phase-diagram", "ode"],
 )
 def test_a_symlinked_output_is_written_to_its_target(argv, tmp_path, capsys):
     """The link stays a link; its target gets the content and keeps its permissions."""
@@ -674,6 +683,18 @@ def test_a_symlinked_output_is_written_to_its_target(argv, tmp_path, capsys):
     assert link.is_symlink() and os.readlink(link) == str(target)
     assert target.read_bytes() != b"old" and target.stat().st_mode & 0o777 == 0o640
     assert sorted(p.name for p in target.parent.iterdir()) == [target.name]  # no temp file
+
+
+def test_a_symlinked_output_folder_is_written_through(tmp_path, capsys):
+    """A sweep into a symlink to a folder: the files land in the folder, the link stays."""
+    config = tmp_path / "s.toml"
+    config.write_text('kind = "ode"\nt_max = 2\n[grid]\nbeta = [1.0]\n')
+    (tmp_path / "real").mkdir()
+    os.symlink(tmp_path / "real", tmp_path / "link")
+    argv = ["sweep", str(config), "--out", str(tmp_path / "link"), "--serial", "--no-progress"]
+    assert run_main("linvae", argv, capsys)[0] == 0
+    assert (tmp_path / "link").is_symlink()
+    assert {"sweep.json", "results.npz", "points"} <= set(os.listdir(tmp_path / "real"))
 
 
 def test_force_replaces_a_read_only_output(tmp_path, capsys):
