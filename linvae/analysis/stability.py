@@ -40,17 +40,20 @@ from __future__ import annotations
 
 import enum
 import itertools
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.optimize import root
 
-from linvae.observables import OrderParameters, generalization_error, pack_state, unpack_state
+from linvae.observables import OrderParameters, generalization_error, pack_state
 from linvae.params import Model
 from linvae.theory.drift import Drift
+from linvae.utils.progress import make_progress
 from linvae.utils.validation import check_real
 
 __all__ = [
+    "Branch",
     "FixedPoint",
     "LatentRole",
     "Stability",
@@ -72,6 +75,17 @@ class LatentRole(enum.Enum):
     LEARNED = "learned"
     NOISE = "noise"
     COLLAPSED = "collapsed"
+
+
+class Branch(enum.Enum):
+    """Which nonzero fixed point of one latent along its direction (the larger or smaller q).
+
+    For lam = 0 there is one (upper); for lam > 0 a second, lower one can sit between it and
+    collapse: the saddle whose stable manifold separates the two basins.
+    """
+
+    UPPER = "upper"
+    LOWER = "lower"
 
 
 class Stability(enum.Enum):
@@ -120,7 +134,11 @@ class FixedPoint:
     message : str
         The root solver's message, or "closed form".
     nfev : int
-        Right-hand-side evaluations of the root solve (0 for closed forms).
+        Right-hand-side evaluations of the root solve (0 for the certified enumeration).
+    branches : tuple of (Branch or None), length M
+        For each learned or noise latent, which of its direction's nonzero points it sits on:
+        UPPER (the learned point itself) or LOWER (the saddle between it and collapse, lam > 0);
+        None for collapsed latents.
     """
 
     model: Model
@@ -139,11 +157,18 @@ class FixedPoint:
     success: bool
     message: str
     nfev: int
+    branches: tuple[Branch | None, ...] = ()
 
     @property
     def name(self) -> str:
-        """The roles joined by "+", e.g. "learned", "collapsed", "learned+noise"."""
-        return "+".join(role.value for role in self.roles)
+        """The roles joined by "+", e.g. "learned", "collapsed", "learned+noise"; a latent on the
+        lower branch (the saddle between its learned point and collapse) reads "learned(lower)".
+        """
+        branches = self.branches or (None,) * len(self.roles)
+        return "+".join(
+            role.value + ("(lower)" if branch is Branch.LOWER else "")
+            for role, branch in zip(self.roles, branches, strict=True)
+        )
 
     @property
     def top_eigenvalue(self) -> float:
@@ -190,6 +215,7 @@ class FixedPoint:
         return {
             "name": self.name,
             "roles": [r.value for r in self.roles],
+            "branches": [None if b is None else b.value for b in self.branches],
             "factors": list(self.factors),
             "beta": self.beta,
             "sgd_noise": self.sgd_noise,
@@ -206,17 +232,22 @@ class FixedPoint:
 
 # --------------------------------------------------------------------------- closed forms
 def _existence_threshold(nu, lam):
-    """beta below which a block with variance nu has a nonzero fixed point: nu/(1+lam) - lam/nu."""
+    """beta* = nu/(1+lam) - lam/nu: below it the collapsed point is unstable along nu."""
     return nu / (1.0 + lam) - lam / nu
 
 
-def latent_block(nu, beta, lam=0.0):
+def latent_block(nu, beta, lam=0.0, *, branch: Branch | str = "upper"):
     """Closed-form tau -> 0 fixed point of one latent along a direction of variance ``nu``.
 
     Vectorized over broadcastable arrays. Along the direction, W and V have overlaps
-    ``w = sqrt(q)`` and ``v = nu w / (nu (q + beta) + lam)``, with ``D = beta / (q + beta)``;
-    q solves ``nu^2 / a = nu^3 q / a^2 + beta / (q + beta) + lam``, ``a = nu (q + beta) + lam``,
-    which is ``q = nu - beta`` when lam = 0 (else a bisection to round-off).
+    ``w = sqrt(q)`` and ``v = nu w / (nu (q + beta) + lam)``, with ``D = beta / (q + beta)``,
+    where ``u = q + beta`` is a root of the cubic
+
+        u (nu^2 lam + nu^3 beta) = (beta + lam u) (nu u + lam)^2
+
+    with ``q > 0`` (``q = nu - beta`` when lam = 0). For lam > 0 there can be two such roots:
+    the larger (``branch="upper"``) is the learned point, the smaller (``"lower"``) the saddle
+    between it and collapse (`linvae.analysis.threshold.transition_betas`).
 
     Parameters
     ----------
@@ -226,41 +257,54 @@ def latent_block(nu, beta, lam=0.0):
         KL weight, > 0.
     lam : float or array
         L2 penalty, >= 0.
+    branch : {"upper", "lower"}
+        Which nonzero root.
 
     Returns
     -------
     w, v, D : ndarrays (broadcast shape)
-        Decoder overlap sqrt(q), encoder overlap, encoder variance. Where the block does not
-        exist (``beta >= nu / (1 + lam) - lam / nu``) they are NaN.
+        Decoder overlap sqrt(q), encoder overlap, encoder variance; NaN where that root does
+        not exist.
 
     Examples
     --------
     >>> w, v, D = latent_block(2.0, 1.0)
     >>> float(w**2), float(v), float(D)
     (1.0, 0.5, 0.5)
+    >>> upper, lower = (latent_block(2.0, 0.01, 1.8, branch=b)[0] for b in ("upper", "lower"))
+    >>> round(float(upper**2), 5), round(float(lower**2), 5)
+    (0.05534, 0.02612)
     """
+    branch = Branch(branch)
     nu, beta, lam = np.broadcast_arrays(*(np.asarray(a, dtype=np.float64) for a in (nu, beta, lam)))
-    exists = beta < _existence_threshold(nu, lam)
-    q = np.where(exists, nu - beta, np.nan)
-    has_lam = exists & (lam > 0)
-    if np.any(has_lam):
-        n, b, la = nu[has_lam], beta[has_lam], lam[has_lam]
-
-        def g(q):
-            a = n * (q + b) + la
-            return n**2 / a - n**3 * q / a**2 - b / (q + b) - la
-
-        lo = np.zeros_like(n)
-        hi = np.maximum(n - b, 0.0) + 1.0  # g(hi) < 0: the root lies below nu - beta
-        for _ in range(200):
-            mid = 0.5 * (lo + hi)
-            pos = g(mid) > 0
-            lo = np.where(pos, mid, lo)
-            hi = np.where(pos, hi, mid)
-            if np.all(hi - lo <= 4e-16 * hi):
-                break
-        q = q.copy()
-        q[has_lam] = 0.5 * (lo + hi)
+    q = np.full(nu.shape, np.nan)
+    flat = lam == 0
+    if branch is Branch.UPPER:
+        q = np.where(flat & (beta < nu), nu - beta, q)
+    live = ~flat
+    if np.any(live):
+        n, b, la = nu[live], beta[live], lam[live]
+        c3 = la * n**2
+        c2 = b * n**2 + 2 * n * la**2
+        c1 = 2 * b * n * la + la**3 - n**2 * la - n**3 * b
+        c0 = b * la**2
+        C = np.zeros((n.size, 3, 3))
+        C[:, 1, 0] = C[:, 2, 1] = 1.0
+        C[:, :, 2] = -np.stack([c0, c1, c2], axis=-1) / c3[:, None]
+        r = np.linalg.eigvals(C)
+        u = r.real
+        for _ in range(2):  # Newton steps on the cubic polish the eigenvalue roots
+            f = ((c3[:, None] * u + c2[:, None]) * u + c1[:, None]) * u + c0[:, None]
+            df = (3 * c3[:, None] * u + 2 * c2[:, None]) * u + c1[:, None]
+            u = np.where(df != 0, u - f / np.where(df != 0, df, 1.0), u)
+        ok = (np.abs(r.imag) <= 1e-9 * np.maximum(1.0, np.abs(r.real))) & (u > b[:, None])
+        u = np.sort(np.where(ok, u, -np.inf), axis=-1)[:, ::-1]
+        pick = u[:, 0] if branch is Branch.UPPER else u[:, 1]
+        q_live = np.where(np.isfinite(pick), pick - b, np.nan)
+        if branch is Branch.LOWER:
+            # The lower root exists only beside an upper one (q > 0 for both).
+            q_live = np.where(np.isfinite(u[:, 0]), q_live, np.nan)
+        q[live] = q_live
     w = np.sqrt(q)
     v = nu * w / (nu * (q + beta) + lam)
     D = beta / (q + beta)
@@ -273,6 +317,7 @@ def closed_form_state(
     factors: tuple[int | None, ...] | None = None,
     *,
     beta: float | None = None,
+    branches: tuple[Branch | str | None, ...] | None = None,
 ) -> OrderParameters:
     """The tau -> 0 fixed point with the given latent roles (T = I), in closed form.
 
@@ -286,6 +331,8 @@ def closed_form_state(
         0, 1, ... in order.
     beta : float, optional
         KL weight; default ``model.schedule.final``.
+    branches : tuple of (Branch or None), optional
+        Per latent, which nonzero root (`latent_block`); the upper (learned) one by default.
 
     Returns
     -------
@@ -295,7 +342,7 @@ def closed_form_state(
     Raises
     ------
     ValueError
-        If a role cannot exist at this beta (``beta >= nu/(1+lam) - lam/nu`` for its direction).
+        If a role cannot exist at this beta.
 
     Examples
     --------
@@ -312,22 +359,26 @@ def closed_form_state(
             f"(M = {M}). Got {len(roles)}."
         )
     factors = _default_factors(roles) if factors is None else tuple(factors)
+    if branches is None:
+        branches = (Branch.UPPER,) * M
     beta = float(model.schedule.final if beta is None else beta)
     rho, eta, lam = model.rho_vector, model.eta, model.lam
     m, d = np.zeros((M, M_star)), np.zeros((M, M_star))
     Q, E, R = np.zeros((M, M)), np.zeros((M, M)), np.zeros((M, M))
     D = np.ones(M)
-    for i, (role, k) in enumerate(zip(roles, factors, strict=True)):
+    for i, (role, k, br) in enumerate(zip(roles, factors, branches, strict=True)):
         if role is LatentRole.COLLAPSED:
             continue
         nu = rho[k] + eta if role is LatentRole.LEARNED else eta
-        w, v, D_i = (float(x) for x in latent_block(nu, beta, lam))
+        br = Branch.UPPER if br is None else Branch(br)
+        w, v, D_i = (float(x) for x in latent_block(nu, beta, lam, branch=br))
         if np.isnan(w):
             what = f"factor {k}" if role is LatentRole.LEARNED else "a noise direction"
             raise ValueError(
-                f"No fixed point where latent {i} has role {role.value!r}: {what} (variance "
-                f"{nu:g}) is learned only for beta < {_existence_threshold(nu, lam):g}. "
-                f"Got beta = {beta:g}."
+                f"No fixed point where latent {i} has role {role.value!r} ({br.value} branch): "
+                f"{what} (variance {nu:g}) has no such point at beta = {beta:g} "
+                f"(lam = {lam:g}; `linvae.analysis.threshold.transition_betas` gives where the "
+                "learned branch ends)."
             )
         if role is LatentRole.LEARNED:
             m[i, k], d[i, k] = w, v
@@ -344,24 +395,6 @@ def _default_factors(roles):
         else:
             factors.append(None)
     return tuple(factors)
-
-
-def _role_assignments(model: Model, beta: float):
-    """Every (roles, factors) that exists at beta, up to a permutation of the latents."""
-    M, M_star = model.M, model.M_star
-    rho, eta, lam = model.rho_vector, model.eta, model.lam
-    learnable = [k for k in range(M_star) if beta < _existence_threshold(rho[k] + eta, lam)]
-    noise_ok = beta < _existence_threshold(eta, lam)
-    for n_learned in range(min(M, len(learnable)), -1, -1):
-        for subset in itertools.combinations(learnable, n_learned):
-            spare = M - n_learned
-            for n_noise in range(spare, -1, -1) if noise_ok else (0,):
-                roles = (
-                    (LatentRole.LEARNED,) * n_learned
-                    + (LatentRole.NOISE,) * n_noise
-                    + (LatentRole.COLLAPSED,) * (spare - n_noise)
-                )
-                yield roles, (*subset, *([None] * spare))
 
 
 # --------------------------------------------------------------------------- coordinates
@@ -467,6 +500,180 @@ def eigenvalue_tolerance(eigenvalues: np.ndarray, tau: float) -> float:
 
 
 # --------------------------------------------------------------------------- fixed points
+@dataclass(frozen=True)
+class _Latent:
+    """One latent's fixed point along its own direction: what a composite point is built of."""
+
+    role: LatentRole
+    branch: Branch | None
+    rho_class: int | None  # index into the distinct rho values (learned latents)
+    y: np.ndarray  # (m, d, Q, E, R, D) along the latent's own direction
+    residual: float  # max |dy/dt| of the one-latent system
+
+
+def _latent_catalog(model: Model, beta: float, sgd_noise: bool):
+    """Every one-latent fixed point: learned ones per distinct rho, then noise, then collapsed."""
+    # The certified one-latent enumeration (sympy on first use).
+    from linvae.analysis.one_latent import one_latent_points
+
+    values = np.unique(model.rho_vector)
+    learned: dict[int, list[_Latent]] = {}
+    spare: list[_Latent] = []
+    for c, rho in enumerate(values):
+        pts = one_latent_points(
+            float(rho), model.eta, beta, model.lam, model.tau, sgd_noise=sgd_noise
+        )
+        scale = [max(1.0, float(np.max(np.abs(p.y[:5])))) for p in pts]
+        on = [p for p in pts if p.y[0] > 0]
+        learned[c] = [
+            _Latent(LatentRole.LEARNED, _rank(i), c, p.y, p.residual * model.tau)
+            for i, p in enumerate(on)
+        ]
+        if c == 0:
+            off = [p for p, sc in zip(pts, scale, strict=True) if p.y[0] == 0]
+            noise = [p for p in off if p.y[2] > 1e-12 * max(1.0, abs(p.y[3]))]
+            spare = [
+                _Latent(LatentRole.NOISE, _rank(i), None, p.y, p.residual * model.tau)
+                for i, p in enumerate(noise)
+            ]
+            collapsed = np.array([0.0, 0.0, 0.0, 0.0, 0.0, 1.0])
+            spare.append(_Latent(LatentRole.COLLAPSED, None, None, collapsed, 0.0))
+    return values, learned, spare
+
+
+def _rank(i: int) -> Branch:
+    return Branch.UPPER if i == 0 else Branch.LOWER
+
+
+def _composites(model: Model, values, learned, spare, roles):
+    """Composite points as lists of (latent, factor): up to latent permutation, and for equal
+    rho_k up to relabelling the factors (the first factors of a class are the learned ones)."""
+    M = model.M
+    classes = [np.flatnonzero(model.rho_vector == v) for v in values]
+    per_class = []
+    for c, ks in enumerate(classes):
+        options = []
+        for n in range(min(len(ks), M) + 1):
+            options.extend(itertools.combinations_with_replacement(learned[c], n))
+        per_class.append(options)
+    out = []
+    for choice in itertools.product(*per_class):
+        n_learned = sum(len(x) for x in choice)
+        if n_learned > M:
+            continue
+        chosen = []
+        for ks, picked in zip(classes, choice, strict=True):
+            chosen.extend(zip(picked, ks[: len(picked)], strict=False))
+        for rest in itertools.combinations_with_replacement(spare, M - n_learned):
+            out.append(chosen + [(lat, None) for lat in rest])
+    if roles is not None:
+        wanted = tuple(LatentRole(r) for r in roles)
+        factors = _default_factors(wanted)
+        matched = []
+        for comp in out:
+            by_role = {role: [x for x in comp if x[0].role is role] for role in LatentRole}
+            if any(len(by_role[r]) != wanted.count(r) for r in LatentRole):
+                continue
+            learned_f = sorted(int(k) for _, k in by_role[LatentRole.LEARNED])
+            if learned_f != [k for k in factors if k is not None]:
+                continue
+            learned_by_f = {int(k): x for x in by_role[LatentRole.LEARNED] for k in [x[1]]}
+            it = {r: iter(by_role[r]) for r in (LatentRole.NOISE, LatentRole.COLLAPSED)}
+            matched.append(
+                [learned_by_f[k] if r is LatentRole.LEARNED else next(it[r])
+                 for r, k in zip(wanted, factors, strict=True)]
+            )  # fmt: skip
+        out = matched
+
+    def key(comp):
+        roles_ = [lat.role for lat, _ in comp]
+        return (
+            -roles_.count(LatentRole.LEARNED),
+            -roles_.count(LatentRole.NOISE),
+            sum(lat.branch is Branch.LOWER for lat, _ in comp),
+        )
+
+    return sorted(out, key=key) if roles is None else out
+
+
+# Flat positions in the M = M_star = 2 state (pack_state layout) of the block coordinates.
+_M2 = {"m": 0, "d": 4, "Q": 8, "E": 12, "R": 16, "D": 20}
+
+
+def _flat2(name: str, i: int, j: int = 0) -> int:
+    return _M2[name] + (i if name == "D" else 2 * i + j)
+
+
+class _Blocks:
+    """Eigenvalues of the Jacobian blocks of composite points, from the M = M_star = 2 drift.
+
+    At a composite point (latents on distinct factors or noise directions, off-diagonal
+    overlaps zero) the Jacobian in the independent coordinates is block diagonal: one block per
+    latent (its own m, d along its factor, Q_ii, E_ii, R_ii, D_i), one per pair of latents
+    (Q_ij, E_ij, R_ij, R_ji and each one's m, d along the other's factor), and a 2 x 2 block
+    (m_ik, d_ik) for each latent and each factor no latent carries. Each block is the same as
+    in a two-latent, two-factor system holding the same latents, whose derived Jacobian gives it.
+    """
+
+    def __init__(self, model: Model, beta: float, sgd_noise: bool, values: np.ndarray):
+        self.model, self.beta, self.values = model, beta, values
+        self.keep, self.P = independent_coordinates(2, 2)
+        self.index = {int(k): i for i, k in enumerate(self.keep)}
+        small = Model(M=2, M_star=2, rho=1.0, eta=model.eta, lam=model.lam, tau=model.tau)
+        self.drift = Drift(small, sgd_noise=sgd_noise)
+        self.cache: dict = {}
+
+    def _jacobian(self, a: _Latent, b: _Latent, rho_b: float) -> np.ndarray:
+        key = ("J", id(a), id(b), rho_b)
+        if key not in self.cache:
+            y = np.zeros(22)
+            y[20:] = 1.0
+            for i, lat in enumerate((a, b)):
+                m, d, Q, E, R, D = lat.y
+                y[_flat2("m", i, i)], y[_flat2("d", i, i)] = m, d
+                y[_flat2("Q", i, i)], y[_flat2("E", i, i)] = Q, E
+                y[_flat2("R", i, i)], y[_flat2("D", i)] = R, D
+            rho_a = 1.0 if a.rho_class is None else float(self.values[a.rho_class])
+            J = self.drift.jacobians(y, beta=self.beta, rho=np.array([rho_a, rho_b]))
+            self.cache[key] = reduced_jacobian(J, 2, 2)
+        return self.cache[key]
+
+    def _eig(self, Jz: np.ndarray, flat: list[int]) -> np.ndarray:
+        idx = [self.index[k] for k in flat]
+        return np.linalg.eigvals(Jz[np.ix_(idx, idx)])
+
+    def _rho(self, lat: _Latent) -> float:
+        return 1.0 if lat.rho_class is None else float(self.values[lat.rho_class])
+
+    def own(self, a: _Latent, collapsed: _Latent) -> np.ndarray:
+        key = ("own", id(a))
+        if key not in self.cache:
+            flat = [_flat2(n, 0, 0) for n in ("Q", "E", "R")] + [_flat2("D", 0)]
+            if a.role is LatentRole.LEARNED:
+                flat = [_flat2("m", 0, 0), _flat2("d", 0, 0), *flat]
+            self.cache[key] = self._eig(self._jacobian(a, collapsed, 1.0), flat)
+        return self.cache[key]
+
+    def pair(self, a: _Latent, b: _Latent) -> np.ndarray:
+        key = ("pair", *sorted((id(a), id(b))))
+        if key not in self.cache:
+            flat = [_flat2("Q", 0, 1), _flat2("E", 0, 1), _flat2("R", 0, 1), _flat2("R", 1, 0)]
+            if b.role is LatentRole.LEARNED:
+                flat += [_flat2("m", 0, 1), _flat2("d", 0, 1)]
+            if a.role is LatentRole.LEARNED:
+                flat += [_flat2("m", 1, 0), _flat2("d", 1, 0)]
+            self.cache[key] = self._eig(self._jacobian(a, b, self._rho(b)), flat)
+        return self.cache[key]
+
+    def unused(self, a: _Latent, collapsed: _Latent, rho_class: int) -> np.ndarray:
+        key = ("unused", id(a), rho_class)
+        if key not in self.cache:
+            flat = [_flat2("m", 0, 1), _flat2("d", 0, 1)]
+            Jz = self._jacobian(a, collapsed, float(self.values[rho_class]))
+            self.cache[key] = self._eig(Jz, flat)
+        return self.cache[key]
+
+
 def fixed_points(
     model: Model,
     *,
@@ -474,44 +681,60 @@ def fixed_points(
     beta: float | None = None,
     roles: tuple[LatentRole, ...] | None = None,
     xtol: float = 1e-13,
+    progress: bool | Callable[[float, float], None] = False,
 ) -> tuple[FixedPoint, ...]:
     """All fixed points of the order-parameter ODEs (up to latent permutations and signs).
 
     ``0 = tau F1(y; beta) + xi tau^2 F2(y; beta)`` with xi = 1 (``sgd_noise``) or 0 (tau -> 0).
-    Closed forms (module docstring) enumerate the points; at finite tau each is refined by a root
-    solve of the derived right-hand side (`linvae.theory.drift.Drift.at_beta`) started from
-    its closed form. Each point gets the eigenvalues of its Jacobian and a `Stability` label.
+    Latents decouple at the fixed points listed here (each latent carries its own factor, fits
+    its own noise direction, or is collapsed; off-diagonal overlaps vanish), with or without the
+    SGD-noise terms. So every point is built from the fixed points of one latent along one
+    direction, which `linvae.analysis.one_latent.one_latent_points` enumerates completely
+    (polynomial elimination of the derived equations, no sampling), and its Jacobian is block
+    diagonal with blocks of one or two latents, whose eigenvalues come from the derived
+    two-latent Jacobian. Each point gets its eigenvalues and a `Stability` label.
 
     Parameters
     ----------
     model : Model
         The problem (T = I); a schedule's final value is the beta used.
     sgd_noise : bool
-        Keep the O(tau^2) SGD-noise terms (finite tau, numerical root) or drop them (tau -> 0,
-        exact closed forms).
+        Keep the O(tau^2) SGD-noise terms (finite tau) or drop them (tau -> 0).
     beta : float, optional
         KL weight (> 0); default ``model.schedule.final``.
     roles : tuple of LatentRole, optional
-        Only the point with these roles (learned latents first carry factors 0, 1, ...).
+        Only the points with these roles, in this latent order (learned latents carry factors
+        0, 1, ... in order); every branch is listed.
     xtol : float
-        Relative tolerance of the root solve (`scipy.optimize.root`, ``hybr``).
+        Kept for compatibility: the one-latent points are polished by Newton steps to
+        round-off whatever its value.
+    progress : bool or callable
+        Report progress (a bar on stderr when True, or ``progress(done, total)``) once the
+        enumeration has run for more than a second.
 
     Returns
     -------
     tuple of FixedPoint
-        Ordered with the most learned latents first; e.g. for M = M_star = 1 and beta < rho + eta:
-        (learned, noise if beta < eta, collapsed).
+        Ordered with the most learned latents first, then the most noise latents, upper
+        branches before lower; e.g. for M = M_star = 1, lam = 0 and beta < rho + eta:
+        (learned, noise if beta < eta, collapsed). Listed once per latent permutation and, for
+        equal rho_k, once per relabelling of the factors (the learned latents carry the first
+        factors of each class).
 
     Raises
     ------
     ValueError
-        If beta <= 0 (D = beta / (Q + beta) must be positive) or ``roles`` cannot exist.
+        If beta <= 0 (D = beta / (Q + beta) must be positive) or no point has ``roles``.
 
     Notes
     -----
-    The eigenvalues are those of the Jacobian in the independent coordinates
-    (`reduced_jacobian`); a continuous symmetry (e.g. equal rho_k, or several noise
-    latents) shows up as zero eigenvalues and a MARGINAL label.
+    Points where two latents share one direction (rotations within a learned factor or a noise
+    subspace) are not listed; for M = M_star = 1 the list is complete. With lam > 0 a latent
+    may sit on the lower branch of its direction: the saddle between the learned point and
+    collapse (`Branch`). The eigenvalues are those of the Jacobian in the independent
+    coordinates (`reduced_jacobian`); a continuous symmetry (equal rho_k, several noise
+    latents) shows up as zero eigenvalues and a MARGINAL label. ``residual`` is the largest
+    one-latent residual (the off-diagonal equations vanish by symmetry).
 
     References
     ----------
@@ -525,6 +748,9 @@ def fixed_points(
     [('learned', 'stable'), ('collapsed', 'saddle')]
     >>> round(pts[0].top_eigenvalue / 0.01, 6)  # -(3 - sqrt 5) / 2
     -0.381966
+    >>> strip = fixed_points(Model(rho=1.0, eta=1.0, beta=0.009, lam=1.8), sgd_noise=False)
+    >>> [(p.name, p.stability.value) for p in strip]
+    [('learned', 'stable'), ('learned(lower)', 'saddle'), ('collapsed', 'stable')]
     """
     if not isinstance(model, Model):
         raise TypeError(f"The `model` parameter of fixed_points must be a Model. Got {model!r}.")
@@ -535,54 +761,92 @@ def fixed_points(
         low=0.0,
         fix="At beta = 0 the encoder variance D = beta / (Q + beta) vanishes.",
     )
+    sgd_noise = bool(sgd_noise)
+    start_time = time.perf_counter()
     M, M_star = model.M, model.M_star
-    drift = Drift(model, sgd_noise=sgd_noise).at_beta(beta)
-    keep, P = independent_coordinates(M, M_star)
-    if roles is None:
-        assignments = list(_role_assignments(model, beta))
-    else:
-        roles = tuple(LatentRole(r) for r in roles)
-        assignments = [(roles, _default_factors(roles))]
+    values, learned, spare = _latent_catalog(model, beta, sgd_noise)
+    comps = _composites(model, values, learned, spare, roles)
+    if roles is not None and not comps:
+        names = "+".join(LatentRole(r).value for r in roles)
+        raise ValueError(
+            f"No fixed point with roles {names!r} at beta = {beta:g} (lam = {model.lam:g}): a "
+            "learned or noise latent exists only below its direction's spinodal beta "
+            "(`linvae.analysis.threshold.transition_betas`)."
+        )
+    if sgd_noise:
+        _, learned0, spare0 = _latent_catalog(model, beta, False)
+        limit = {
+            (lat.role, lat.branch, lat.rho_class): lat.y
+            for lat in [*spare0, *itertools.chain(*learned0.values())]
+        }
+    blocks = _Blocks(model, beta, sgd_noise, values)
+    collapsed = spare[-1]
+    class_of = np.searchsorted(values, model.rho_vector)
     out = []
-    for roles_i, factors_i in assignments:
-        start = closed_form_state(model, roles_i, factors_i, beta=beta)
-        y = pack_state(start)
-        success, message, nfev = True, "closed form", 0
+    report = None
+    for n_done, comp in enumerate(comps):
+        if report is None and progress and time.perf_counter() - start_time > 1.0:
+            report = make_progress(progress, len(comps), "fixed points", unit="points")
+        state = _assemble(comp, M, M_star)
+        closed = state
         if sgd_noise:
-
-            def fun(z):
-                return drift(P @ z)[keep]
-
-            def jac(z):
-                return drift.jacobian(P @ z)[keep] @ P
-
-            sol = root(fun, y[keep], jac=jac, method="hybr", options={"xtol": xtol})
-            y = P @ sol.x
-            success, message, nfev = bool(sol.success), str(sol.message), int(sol.nfev)
-        state = unpack_state(y, M, M_star)
-        ev = sorted_eigenvalues(reduced_jacobian(drift.jacobian(y), M, M_star))
+            keys = [(lat.role, lat.branch, lat.rho_class) for lat, _ in comp]
+            if all(k in limit for k in keys):
+                ys = [limit[k] for k in keys]
+                closed = _assemble(
+                    [(_Latent(lat.role, lat.branch, lat.rho_class, y, 0.0), k)
+                     for (lat, k), y in zip(comp, ys, strict=True)],
+                    M, M_star,
+                )  # fmt: skip
+        carried = {int(k) for _, k in comp if k is not None}
+        parts = [blocks.own(lat, collapsed) for lat, _ in comp]
+        parts += [blocks.pair(a, b) for (a, _), (b, _) in itertools.combinations(comp, 2)]
+        parts += [
+            blocks.unused(lat, collapsed, int(class_of[k]))
+            for lat, _ in comp
+            for k in range(M_star)
+            if k not in carried
+        ]
+        ev = np.concatenate(parts)
+        ev = ev[np.argsort(-ev.real, kind="stable")]
         tol = eigenvalue_tolerance(ev, model.tau)
         out.append(
             FixedPoint(
                 model=model,
                 beta=beta,
-                roles=roles_i,
-                factors=factors_i,
-                sgd_noise=bool(sgd_noise),
+                roles=tuple(lat.role for lat, _ in comp),
+                factors=tuple(None if k is None else int(k) for _, k in comp),
+                sgd_noise=sgd_noise,
                 state=state,
-                y=y,
-                closed_form=start,
+                y=pack_state(state),
+                closed_form=closed,
                 eps_g=float(generalization_error(state.m, state.Q, model.rho_vector)),
                 eigenvalues=ev,
                 stability=classify_stability(ev, tol=tol),
                 eigenvalue_tol=tol,
-                residual=float(np.max(np.abs(drift(y)))),
-                success=success,
-                message=message,
-                nfev=nfev,
+                residual=max(lat.residual for lat, _ in comp),
+                success=True,
+                message="certified enumeration (polynomial elimination, Newton polish)",
+                nfev=0,
+                branches=tuple(lat.branch for lat, _ in comp),
             )
         )
+        if report is not None:
+            report(n_done + 1)
+    if report is not None:
+        report.close()
     return tuple(out)
+
+
+def _assemble(comp, M: int, M_star: int) -> OrderParameters:
+    m, d = np.zeros((M, M_star)), np.zeros((M, M_star))
+    Q, E, R = np.zeros((M, M)), np.zeros((M, M)), np.zeros((M, M))
+    D = np.ones(M)
+    for i, (lat, k) in enumerate(comp):
+        mm, dd, Q[i, i], E[i, i], R[i, i], D[i] = lat.y
+        if k is not None:
+            m[i, k], d[i, k] = mm, dd
+    return OrderParameters(m=m, d=d, Q=Q, E=E, R=R, D=D)
 
 
 # --------------------------------------------------------------------------- sympy
