@@ -55,7 +55,8 @@ _SCHEDULES = {cls.kind: cls for cls in (Constant, TanhAnneal, LinearRamp, StepSc
 
 
 class SchemaError(ValueError):
-    """A value that does not fit its spec; ``key`` is filled in by the table that holds it."""
+    """A value that does not fit its spec: what was required, the value, and the fix. The key
+    that holds the value is added by `Spec.validate`."""
 
     def __init__(self, requirement: str, value: Any, fix: str = ""):
         super().__init__(requirement)
@@ -84,10 +85,23 @@ def _describe(value: Any) -> str:
 # ---------------------------------------------------------------------- value specs
 @dataclass(frozen=True)
 class Spec:
-    """What one key holds. ``check`` returns the value (normalized) or raises SchemaError."""
+    """What one key holds.
 
-    def check(self, value: Any) -> Any:  # pragma: no cover - every spec overrides it
-        raise NotImplementedError
+    A value spec overrides ``check``, which returns the value (normalized) or raises
+    `SchemaError`; `validate` turns that into the one-line message naming the key. A spec of
+    a table overrides `validate` itself, to name the keys inside it.
+    """
+
+    def check(self, value: Any) -> Any:
+        return value
+
+    def validate(self, value: Any, key: str) -> Any:
+        """``value`` checked, or ValueError "`key` must be ..., got ... . <fix>"."""
+        try:
+            return self.check(value)
+        except SchemaError as err:
+            text = f"`{key}` must be {err.requirement}, got {_describe(err.value)}."
+            raise ValueError(f"{text} {err.fix}".rstrip()) from None
 
 
 @dataclass(frozen=True)
@@ -122,8 +136,10 @@ class IntSpec(Spec):
         need = f"an integer >= {self.low}"
         if isinstance(value, float) and value.is_integer():
             value = int(value)
-        if isinstance(value, bool) or not isinstance(value, Integral) or value < self.low:
-            raise SchemaError(need, value, "Write it without quotes or a decimal point.")
+        if isinstance(value, bool) or not isinstance(value, Integral):
+            raise SchemaError(need, value, "Write a whole number, without quotes.")
+        if value < self.low:
+            raise SchemaError(need, value)
         return int(value)
 
 
@@ -261,23 +277,17 @@ class SizesSpec(Spec):
     """A list of at least two distinct positive integers (the N of a finite-size sweep)."""
 
     def check(self, value: Any) -> Any:
-        need = "a list of at least two distinct integers >= 1"
-        if not isinstance(value, list | tuple):
-            raise SchemaError(need, value, "e.g. N = [100, 200, 400].")
-        sizes = [IntSpec(low=1).check(v) if _is_int(v) else _fail(need, value) for v in value]
-        if len(set(sizes)) < 2:
-            raise SchemaError(need, value, "e.g. N = [100, 200, 400].")
-        return sizes
-
-
-def _is_int(value: Any) -> bool:
-    return not isinstance(value, bool) and (
-        isinstance(value, Integral) or (isinstance(value, float) and value.is_integer())
-    )
-
-
-def _fail(requirement: str, value: Any) -> Any:
-    raise SchemaError(requirement, value)
+        whole = isinstance(value, list | tuple) and all(
+            not isinstance(v, bool)
+            and (isinstance(v, Integral) or (isinstance(v, float) and v.is_integer()))
+            and v >= 1
+            for v in value
+        )
+        if not whole or len({int(v) for v in value}) < 2:
+            raise SchemaError(
+                "a list of at least two distinct integers >= 1", value, "e.g. N = [100, 200, 400]."
+            )
+        return [int(v) for v in value]
 
 
 @dataclass(frozen=True)
@@ -286,8 +296,16 @@ class TableSpec(Spec):
 
     keys: Mapping[str, Spec]
 
-    def check(self, value: Any) -> Any:
-        raise NotImplementedError("tables are checked by _check_table, which names their keys")
+    def validate(self, value: Any, key: str) -> Any:
+        return _check_table(value, self.keys, key)
+
+
+@dataclass(frozen=True)
+class GridSpec(Spec):
+    """The ``[grid]`` table: parameter = [values], each value checked by the parameter's spec."""
+
+    def validate(self, value: Any, key: str) -> Any:
+        return _check_grid(value, key)
 
 
 def _suggest(name: Any, allowed: Sequence[str]) -> str:
@@ -346,7 +364,7 @@ TOP_LEVEL: dict[str, Spec] = {
     "observables": NamesSpec(OBSERVABLE_NAMES),
     "model": TableSpec(MODEL_TABLE),
     "ode": TableSpec(ODE_TABLE),
-    "grid": TableSpec({}),
+    "grid": GridSpec(),
     "finite_size": TableSpec(FINITE_SIZE_TABLE),
 }
 # What each grid axis holds, value by value.
@@ -376,24 +394,8 @@ def _check_table(table: Any, specs: Mapping[str, Spec], where: str) -> dict:
                 f"unknown key `{prefix}{key}`; allowed: {', '.join(specs)}."
                 + (f" {hint}" if hint else "")
             )
-        spec = specs[key]
-        if isinstance(spec, TableSpec):
-            out[key] = (
-                _check_grid(value, f"{prefix}{key}")
-                if key == "grid" and not spec.keys
-                else _check_table(value, spec.keys, f"{prefix}{key}")
-            )
-            continue
-        try:
-            out[key] = spec.check(value)
-        except SchemaError as err:
-            raise ValueError(_message(f"{prefix}{key}", err)) from None
+        out[key] = specs[key].validate(value, f"{prefix}{key}")
     return out
-
-
-def _message(key: str, err: SchemaError) -> str:
-    text = f"`{key}` must be {err.requirement}, got {_describe(err.value)}."
-    return f"{text} {err.fix}".rstrip()
 
 
 def _check_grid(grid: Any, where: str) -> dict:
@@ -416,13 +418,7 @@ def _check_grid(grid: Any, where: str) -> dict:
                 f"`{key}` must be a non-empty list of values, got {_describe(values)}."
             )
         items = values if isinstance(values, list | tuple) else [values]
-        checked = []
-        for position, value in enumerate(items):
-            try:
-                checked.append(_AXES[name].check(value))
-            except SchemaError as err:
-                raise ValueError(_message(f"{key}[{position}]", err)) from None
-        out[name] = checked
+        out[name] = [_AXES[name].validate(v, f"{key}[{i}]") for i, v in enumerate(items)]
     return out
 
 
