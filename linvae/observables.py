@@ -278,6 +278,8 @@ def distortion(
     Q : array, shape (..., M, M)
     D : array, shape (..., M)
     rho : float or array, shape (M_star,) or (..., M_star)
+        The signal strength of each factor: only their sum enters, so pass one per factor (a
+        float is one factor, M_star = 1).
     eta : float or array, shape (...)
 
     Returns
@@ -295,7 +297,7 @@ def distortion(
     cross, Q, mu2 = (np.asarray(x, dtype=np.float64) for x in (cross, Q, mu2))
     D = np.asarray(D, dtype=np.float64)
     M = D.shape[-1]
-    rho_vec = _factor_strengths(rho, 1 if np.ndim(rho) == 0 else np.shape(rho)[-1])
+    rho_vec = np.atleast_1d(np.asarray(rho, dtype=np.float64))
     second = mu2 + D[..., :, None] * np.eye(M)
     reconstruction = np.sum(Q * np.swapaxes(second, -1, -2), axis=(-2, -1))
     signal = np.sum(rho_vec, axis=-1) + np.asarray(eta, dtype=np.float64)
