@@ -57,6 +57,7 @@ from linvae.utils.process import (
     check_interrupt,
     deferred_interrupts,
     die_with_parent,
+    folder_lock,
     interrupted_exit_code,
 )
 from linvae.utils.validation import check_int
@@ -410,7 +411,8 @@ def run_study(
     Raises
     ------
     ValueError
-        If ``out`` holds runs with other settings, or a device is missing.
+        If ``out`` holds runs with other settings, or a device is missing, or another study
+        is running in it (`linvae.utils.process.FolderLocked`).
     RuntimeError
         If a run failed (the others are complete; a rerun resumes the failed one).
     KeyboardInterrupt
@@ -437,16 +439,18 @@ def run_study(
         len(todo),
         preset.jobs,
     )
-    out.mkdir(parents=True, exist_ok=True)
-    if todo:
-        if preset.jobs == 1:
-            for task in todo:
-                run_task(task)
-        else:
-            _run_in_workers(todo, preset.jobs, preset.train.num_threads)
     paths: list[Path] = []
-    if figures:
-        paths = draw_study(out, tasks)
+    # Another study into out meanwhile is refused up front (each run folder is locked too,
+    # while it trains).
+    with folder_lock(out, "The study folder"):
+        if todo:
+            if preset.jobs == 1:
+                for task in todo:
+                    run_task(task)
+            else:
+                _run_in_workers(todo, preset.jobs, preset.train.num_threads)
+        if figures:
+            paths = draw_study(out, tasks)
     logger.info("study %s done in %.0f s", preset.name, time.perf_counter() - started)
     return paths
 

@@ -870,7 +870,8 @@ def sweep(
     """Train one run per (dataset, K) in ``out_root/<dataset>-K<K>``, skipping finished runs.
 
     Unfinished runs resume from their last checkpoint. ``config.latent_dim`` is replaced by
-    each K.
+    each K. ``out_root`` is locked while the sweep runs (`linvae.utils.process.folder_lock`):
+    a second sweep into it at the same time is refused (`FolderLocked`, a ValueError).
 
     Returns
     -------
@@ -881,26 +882,29 @@ def sweep(
     latent_dims = [check_int("latent_dims", k, "sweep", low=1) for k in latent_dims]
     out_root = Path(out_root)
     entries = []
-    for data in datasets:
-        label = run_label(data)
-        loaded: StudyData | None = None
-        for k in latent_dims:
-            run_config = dataclasses.replace(config, latent_dim=int(k))
-            run_dir = out_root / f"{label}-K{k}"
-            saved = read_run_record(run_dir)
-            if saved is not None:
-                previous = load_run(run_dir)
-                # A directory holding different settings is an error, never a silent skip.
-                check_same_run(run_dir, saved, run_config, data)
-                if previous.complete and previous.train_config.epochs >= run_config.epochs:
-                    logger.info("skipping %s: complete", run_dir)
-                    entries.append(SweepEntry(run_dir, label, int(k), True, None))
-                    continue
-            if loaded is None:
-                loaded = load_study_data(data)
-            logger.info("training %s", run_dir)
-            result = train(
-                run_dir, data=data, config=run_config, progress=progress, study_data=loaded
-            )
-            entries.append(SweepEntry(run_dir, label, int(k), False, result))
+    # Another sweep into out_root meanwhile is refused up front (each run folder is locked
+    # too, while it trains).
+    with folder_lock(out_root, "The sweep folder"):
+        for data in datasets:
+            label = run_label(data)
+            loaded: StudyData | None = None
+            for k in latent_dims:
+                run_config = dataclasses.replace(config, latent_dim=int(k))
+                run_dir = out_root / f"{label}-K{k}"
+                saved = read_run_record(run_dir)
+                if saved is not None:
+                    previous = load_run(run_dir)
+                    # A directory holding different settings is an error, never a silent skip.
+                    check_same_run(run_dir, saved, run_config, data)
+                    if previous.complete and previous.train_config.epochs >= run_config.epochs:
+                        logger.info("skipping %s: complete", run_dir)
+                        entries.append(SweepEntry(run_dir, label, int(k), True, None))
+                        continue
+                if loaded is None:
+                    loaded = load_study_data(data)
+                logger.info("training %s", run_dir)
+                result = train(
+                    run_dir, data=data, config=run_config, progress=progress, study_data=loaded
+                )
+                entries.append(SweepEntry(run_dir, label, int(k), False, result))
     return entries
