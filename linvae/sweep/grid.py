@@ -121,8 +121,12 @@ class Sweep:
     Raises
     ------
     ValueError
-        For an unknown or empty axis, a schedule parameter the base schedule lacks, or any
-        point whose parameters the model or the simulator would reject (the message names it).
+        For an unknown or empty axis (with the closest name), an ``ode`` option that is unknown
+        or out of range, ``observables`` given as one string, a schedule parameter the base
+        schedule lacks, or any point whose parameters the model or the simulator would reject
+        (the message names the point and its parameters). Points are checked without visiting
+        each one: the parameters that constrain one another are combined, every other axis is
+        checked value by value, so a grid of 10^7 points is checked in milliseconds.
 
     Examples
     --------
