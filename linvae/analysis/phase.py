@@ -184,7 +184,8 @@ def stability_diagram(
     boundary is ``beta*(y) = nu / (1 + lam) - lam / nu``. Where the transition is first order
     (`linvae.analysis.threshold.transition_betas`) the grid points between beta* and the
     spinodal, where a stable learned point coexists with the stable collapsed one, are labelled
-    "coexistence" (colour: the collapsed point's values there).
+    "coexistence"; the colour there is the learned point's (the lower loss below the
+    equal-loss line).
 
     Parameters
     ----------
@@ -263,9 +264,11 @@ def stability_diagram(
     top_c = ev_collapsed[..., 0].real
     tol = eigenvalue_tolerance(np.array([np.nanmax(np.abs(top_c))]), model.tau)
     phase = np.full(B.shape, Phase.MARGINAL.value, dtype=object)
+    learned_stable = exists & (top_l < -tol)
     phase[top_c < -tol] = Phase.COLLAPSED.value
-    phase[exists & (top_l < -tol)] = Phase.LEARNED.value
-    learned_attr = phase == Phase.LEARNED.value
+    phase[learned_stable] = Phase.LEARNED.value
+    phase[learned_stable & (top_c < -tol)] = Phase.COEXISTENCE.value
+    learned_attr = learned_stable
     Y_attr = np.where(learned_attr[..., None], Y_learned, Y_collapsed)
     m = Y_attr[..., :M].reshape(*B.shape, M, 1)
     iQ = 2 * M
@@ -278,6 +281,7 @@ def stability_diagram(
         name: np.broadcast_to(getattr(lines, name), ys.shape).astype(np.float64)
         for name in ("beta_star", "beta_spinodal", "beta_coexistence")
     }
+    # where the closed forms miss the learned branch next to the spinodal, the lines decide
     strip = (B > boundary["beta_star"][:, None]) & (B < boundary["beta_spinodal"][:, None])
     phase[strip & (phase == Phase.COLLAPSED.value)] = Phase.COEXISTENCE.value
     values_out = {
