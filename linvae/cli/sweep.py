@@ -8,6 +8,7 @@ building the parser (``linvae --help``) stays light.
 from __future__ import annotations
 
 import argparse
+import inspect
 import logging
 import os
 import sys
@@ -73,6 +74,7 @@ def run(args: argparse.Namespace) -> int:
         size = len(set(config["finite_size"]["N"]))
         try:
             config["model"] = model_from_config(config.get("model", {}))
+            _finite_size_sweep(config)  # every point checked, as for a grid
         except (ValueError, TypeError) as err:
             raise ValueError(f"{args.config}: {err}") from None
     else:
@@ -93,6 +95,35 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return interrupted_exit_code()
+
+
+def _finite_size_kwargs(config: dict) -> dict:
+    """The keyword arguments of finite_size_scaling from a checked [finite_size] file."""
+    kw = {k: v for k, v in config.items() if k in ("t_max", "dt", "n_seeds", "seed", "ode")}
+    kw.update(config["finite_size"])
+    return kw
+
+
+def _finite_size_sweep(config: dict):
+    """The sweep finite_size_scaling will run (its defaults where the file is silent), built
+    only to check every point before any work."""
+    # Loads the sweep machinery (numba on first use only): the command needs it anyway.
+    from linvae.analysis.finite_size import finite_size_scaling
+    from linvae.sweep import Sweep
+
+    kw = {
+        name: p.default
+        for name, p in inspect.signature(finite_size_scaling).parameters.items()
+        if name in ("N", "t_max", "dt", "n_seeds", "seed", "observable")
+    }
+    kw.update(_finite_size_kwargs(config))
+    return Sweep(
+        grid={"N": sorted(set(kw.pop("N")))},
+        model=config["model"],
+        kind="both",
+        observables=(kw.pop("observable"),),
+        **kw,
+    )
 
 
 def _check_threads(args: argparse.Namespace) -> None:
@@ -125,9 +156,9 @@ def _run(args: argparse.Namespace, config: dict, sweep) -> int:
     if sweep is None:
         # Checked by the schema: [finite_size] holds N, observable, t_max, dt, n_seeds, seed;
         # the top level may give model, ode, t_max, dt, n_seeds and seed.
-        kw = {k: v for k, v in config.items() if k in ("t_max", "dt", "n_seeds", "seed", "ode")}
-        kw.update(config["finite_size"])
-        fss = finite_size_scaling(config["model"], **kw, out_dir=args.out, **options)
+        fss = finite_size_scaling(
+            config["model"], **_finite_size_kwargs(config), out_dir=args.out, **options
+        )
         figure = args.out / "finite_size.png"
         plot_finite_size_scaling(fss, path=figure)
         print(

@@ -21,6 +21,7 @@ import itertools
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from numbers import Real
 from pathlib import Path
 from typing import Any, Literal
 
@@ -40,6 +41,7 @@ from linvae.sweep.schema import (
     read_sweep_toml,
 )
 from linvae.trajectory import OBSERVABLE_NAMES, time_grid
+from linvae.utils.process import check_memory
 from linvae.utils.validation import check_int, check_real
 
 __all__ = [
@@ -208,7 +210,34 @@ class Sweep:
                 f"{OBSERVABLE_NAMES}. Got {self.observables!r}."
             )
         object.__setattr__(self, "observables", observables)
+        self._check_memory()
         self._check_points()
+
+    def _check_memory(self) -> None:
+        """The largest point's trajectories must fit in memory here: every point's results
+        come back to the process that runs the sweep, which writes them."""
+        values = {
+            name: self.grid.get(name, (getattr(self.model, name),)) for name in ("M", "M_star")
+        }
+        values.update(
+            {n: self.grid.get(n, (getattr(self, n),)) for n in ("t_max", "dt", "n_seeds")}
+        )
+        if not all(
+            isinstance(v, Real) and not isinstance(v, bool) and 0 < v < math.inf
+            for axis in values.values()
+            for v in axis
+        ):
+            return  # out of range somewhere: the point checks name it
+        M, M_star = max(values["M"]), max(values["M_star"])
+        t_max, dt, n_seeds = max(values["t_max"]), min(values["dt"]), max(values["n_seeds"])
+        per_record = 2 * M * M_star + 3 * M**2 + M + 1  # m, d, Q, E, R, D, eps_g
+        sides = 2 if self.kind == "both" else 1
+        check_memory(
+            8.0 * sides * n_seeds * (t_max / dt + 2) * per_record,
+            f"The largest point of the sweep (t_max = {t_max:g}, dt = {dt:g}, n_seeds = "
+            f"{n_seeds}, M = {M}, M_star = {M_star})",
+            fix="Raise dt, or lower t_max or n_seeds.",
+        )
 
     def _check_points(self) -> None:
         """Every point is valid, checked without visiting every point.
@@ -274,6 +303,8 @@ class Sweep:
         seed, kind and observables (what is sent to a worker)."""
         params = self.parameters(index)
         model_kw = {k: v for k, v in params.items() if k in MODEL_PARAMETERS}
+        if isinstance(model_kw.get("beta"), Mapping):  # a swept schedule, as JSON stores it
+            model_kw["beta"] = schedule_from_description(dict(model_kw["beta"]))
         schedule_kw = {k: v for k, v in params.items() if k in SCHEDULE_PARAMETERS}
         model = dataclasses.replace(self.model, **model_kw) if model_kw else self.model
         if schedule_kw:

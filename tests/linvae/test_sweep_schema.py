@@ -69,6 +69,9 @@ BAD_FILES = {
     "not_toml": ("kind = = 3\n", ["is not a TOML file"]),
     # What the schema cannot see alone, Sweep checks: the point names its parameters.
     "point_M_above_N": ("[model]\nM = 3\n[grid]\nN = [2, 50]\n", ["Sweep point 0", "N=2"]),
+    "finite_size_point": ("[model]\nM = 60\n[finite_size]\nN = [50, 100]\n", ["Sweep point 0"]),
+    # The records of one point come back to this process: 8e15 of them cannot.
+    "memory": ("t_max = 1e15\n" + GRID, ["The largest point of the sweep", "of memory"]),
     "schedule_parameter_without_schedule": (
         "[grid]\ngamma = [0.1, 1.0]\n",
         ["sweeps ['gamma']", "Constant"],
@@ -126,6 +129,19 @@ def test_the_api_shares_the_schema():
     desc = Sweep(grid={"N": [50, 60]}, model=Model(rho=(1.0, 2.0), M_star=2)).describe()
     assert check_description(desc)["grid"] == {"N": [50, 60]}  # describe() fits the schema
     assert Sweep.from_description(desc) == Sweep.from_description(json.loads(json.dumps(desc)))
+
+
+def test_schedules_can_be_swept(tmp_path):
+    """A beta axis of schedule tables (as TOML and sweep.json write them) builds schedules."""
+    path = tmp_path / "g.toml"
+    path.write_text(
+        't_max = 1.0\n[grid]\nbeta = [{ kind = "tanh", beta_final = 1.0, gamma = 0.1 }, 2.0]\n'
+    )
+    sweep = Sweep.from_toml(path)
+    assert sweep.settings(0)["model"]["beta"] == {"kind": "tanh", "beta_final": 1.0, "gamma": 0.1}
+    assert sweep.settings(1)["model"]["beta"] == {"kind": "constant", "beta": 2.0}
+    python = Sweep(grid={"beta": [TanhAnneal(beta_final=1.0, gamma=0.1), 2.0]}, t_max=1.0)
+    assert python.settings(0) == sweep.settings(0)
 
 
 def test_read_sweep_toml_normalizes(tmp_path):
