@@ -64,7 +64,7 @@ from linvae.theory import solve_ode
 from linvae.theory.initial import initial_order_parameters
 from linvae.utils.io import atomic_write_json, to_jsonable
 from linvae.utils.paths import check_writable
-from linvae.utils.process import check_interrupt, folder_lock
+from linvae.utils.process import check_interrupt, deferred_interrupts, folder_lock
 from linvae.utils.version import __version__
 
 __all__ = ["OfflineSettings", "ReproduceSettings", "reproduce"]
@@ -207,9 +207,9 @@ def reproduce(out_dir: str | Path, *, quick: bool = False, progress: bool = True
     linvae.utils.process.FolderLocked
         (a ValueError) If another process is writing ``out_dir``.
     KeyboardInterrupt
-        On Ctrl-C (and SIGTERM under the ``linvae`` program, at the next figure or stage):
-        ``manifest.json`` is written first, with ``"complete": false`` and the figures and
-        numbers finished so far.
+        On Ctrl-C or SIGTERM, at the next figure or stage (the signals are deferred while
+        it runs: `linvae.utils.process.deferred_interrupts`): ``manifest.json`` is written
+        first, with ``"complete": false`` and the figures and numbers finished so far.
     """
     start = time.perf_counter()
     s = ReproduceSettings.quick() if quick else ReproduceSettings.default()
@@ -245,7 +245,9 @@ def reproduce(out_dir: str | Path, *, quick: bool = False, progress: bool = True
         return written
 
     check_writable(out, "The `out_dir` folder of reproduce", directory=True)
-    with folder_lock(out, "The `out_dir` folder of reproduce"):
+    # Signals are recorded and acted upon between figures and stages: a KeyboardInterrupt
+    # raised inside one of matplotlib's garbage-collection callbacks would be lost.
+    with folder_lock(out, "The `out_dir` folder of reproduce"), deferred_interrupts():
         try:
             _draw(out, s, quick, figures, numbers, stage)
         except KeyboardInterrupt:

@@ -132,8 +132,11 @@ def deferred_interrupts(
 ) -> Iterator[None]:
     """Record SIGINT and SIGTERM instead of raising; `check_interrupt` raises at safe points.
 
-    Used around a whole command (both programs' frame does it). In a thread other than the
-    main one (where signal handlers cannot be set) it changes nothing. The previous handlers
+    Used around a whole command (both programs' frame does it), and inside the long functions
+    whose loops must not be interrupted anywhere (`linvae.reproduce.reproduce`, whose figures
+    have garbage-collection callbacks). In a thread other than the main one (where signal
+    handlers cannot be set) it changes nothing; nested in another `deferred_interrupts`, it
+    changes nothing either (the outer one's signals and notice stay). The previous handlers
     come back on exit, and the recorded signal is forgotten on entry (not on exit: the caller
     reads it to choose the exit code).
 
@@ -154,10 +157,11 @@ def deferred_interrupts(
     ...     interrupt_signal() == signal.SIGTERM
     True
     """
-    _pending["signal"] = None
-    if threading.current_thread() is not threading.main_thread():
+    nested = any(signal.getsignal(sig) is _on_signal for sig in signals)
+    if nested or threading.current_thread() is not threading.main_thread():
         yield
         return
+    _pending["signal"] = None
     previous = {sig: signal.signal(sig, _on_signal) for sig in signals}
     _pending["notice"] = notice
     try:

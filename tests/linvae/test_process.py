@@ -77,6 +77,18 @@ def test_a_deferred_signal_is_raised_at_the_next_safe_point():
         check_interrupt()
 
 
+def test_nested_deferral_keeps_the_outer_signal():
+    with deferred_interrupts():
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.01)
+        with deferred_interrupts():  # a long function deferring inside a command
+            assert interrupt_signal() == signal.SIGINT  # not forgotten on entry
+            with pytest.raises(KeyboardInterrupt):
+                check_interrupt()
+        with pytest.raises(KeyboardInterrupt):  # the outer handler is still the recorder
+            check_interrupt()
+
+
 def test_a_second_signal_raises_at_once():
     with deferred_interrupts():
         os.kill(os.getpid(), signal.SIGINT)
