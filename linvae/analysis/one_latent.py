@@ -215,12 +215,27 @@ def _real_roots(coeffs: np.ndarray) -> np.ndarray:
     return np.unique(r.real[np.abs(r.imag) <= 1e-6 * scale])
 
 
+def _resultant(f, g, x):
+    """Resultant in x of f and g; closed forms for degrees (1, 1), (1, 2) and (2, 1), which
+    are much faster than the subresultant sequence on exact rationals."""
+    df, dg = f.degree(x), g.degree(x)
+    if df == 1 and dg in (1, 2) or dg == 1 and df == 2:
+        if df == 2:
+            f, g = g, f  # Res(g, f) = Res(f, g) for degrees (2, 1)
+        f1, f0 = f.coeff_wrt(x, 1), f.coeff_wrt(x, 0)
+        if g.degree(x) == 1:
+            return f1 * g.coeff_wrt(x, 0) - f0 * g.coeff_wrt(x, 1)
+        g2, g1, g0 = (g.coeff_wrt(x, k) for k in (2, 1, 0))
+        return g2 * f0**2 - g1 * f0 * f1 + g0 * f1**2
+    return f.resultant(g)
+
+
 def _pair(f, g, x):
     """The univariate polynomial in Q of the system f = g = 0 (x eliminated), and the equation
     that gives x once Q is known. When one of them does not involve x, it is already the
     polynomial in Q and the other gives x; else their resultant in x (the first generator)."""
     if f.degree(x) > 0 and g.degree(x) > 0:
-        return f.resultant(g), f
+        return _resultant(f, g, x), f
     if f.degree(x) <= 0:
         return f, g
     return g, f
@@ -307,6 +322,7 @@ def _realizable(y: np.ndarray, scale: float) -> bool:
     return bool(np.linalg.eigvalsh(G)[0] >= -1e-9 * scale)
 
 
+@functools.lru_cache(maxsize=256)
 def one_latent_points(
     rho: float, eta: float, beta: float, lam: float, tau: float, *, sgd_noise: bool
 ) -> tuple[LatentPoint, ...]:
@@ -331,7 +347,8 @@ def one_latent_points(
     Notes
     -----
     The first call derives and caches the polynomials (about a second); later calls take
-    tens of milliseconds. Candidates whose polished residual exceeds ``1e-9`` (relative to
+    tens of milliseconds, and repeated arguments are answered from a cache (the points are
+    frozen; do not write to their arrays). Candidates whose polished residual exceeds ``1e-9`` (relative to
     the size of the state) are dropped: they are roots of factors that clearing denominators
     brought in, not fixed points.
 
@@ -366,6 +383,7 @@ def one_latent_points(
             y[0] = y[1] = 0.0
         if any(np.max(np.abs(y - q.y)) <= 1e-8 * scale for q in found):
             continue
+        y.setflags(write=False)
         found.append(LatentPoint(y=y, residual=residual))
     found.sort(key=lambda q: (not q.y[0] > 0, -q.y[2]))
     return tuple(found)

@@ -44,11 +44,22 @@ def test_threshold_first_order(capsys):
 def test_fixed_points(capsys):
     argv = "fixed-points --M 1 --M-star 1 --rho 1 --eta 1 --beta 1 --lam 0 --tau 0.01".split()
     out = _run(capsys, argv)
-    assert [p["name"] for p in out] == ["learned", "collapsed"]
-    assert out[0]["stability"] == "stable" and out[1]["stability"] == "saddle"
-    assert set(out[0]) >= {"state", "eps_g", "eigenvalues_real", "stability"}
+    # At finite tau the noise point exists at beta = eta (SGD noise shifts its threshold).
+    assert [p["name"] for p in out] == ["learned", "noise", "collapsed"]
+    assert out[0]["stability"] == "stable" and out[2]["stability"] == "saddle"
+    assert set(out[0]) >= {"state", "eps_g", "eigenvalues_real", "stability", "branches"}
     out = _run(capsys, [*argv, "--no-sgd-noise"])
+    assert [p["name"] for p in out] == ["learned", "collapsed"]
     assert out[0]["top_eigenvalue"] == pytest.approx(-0.01 * (3 - math.sqrt(5)) / 2, rel=1e-12)
+    # The first-order strip: the learned point, its saddle (lower branch) and collapse.
+    strip = "fixed-points --M 1 --M-star 1 --lam 1.8 --beta 0.009 --no-sgd-noise".split()
+    out = _run(capsys, strip)
+    assert [(p["name"], p["stability"]) for p in out] == [
+        ("learned", "stable"),
+        ("learned(lower)", "saddle"),
+        ("collapsed", "stable"),
+    ]
+    assert [p["branches"] for p in out] == [["upper"], ["lower"], [None]]
 
 
 def test_anneal(capsys):

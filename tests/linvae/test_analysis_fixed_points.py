@@ -3,6 +3,7 @@ points and their stability" and "Claim 1: the posterior-collapse threshold")."""
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -293,3 +294,191 @@ def test_validation_messages():
         closed_form_state(Model(beta=3.0), (L,))
     with pytest.raises(ValueError, match="The `method` parameter of collapse_threshold"):
         collapse_threshold(Model(), method="guess")
+
+
+# ----------------------------------------------------------------------------- every point
+def _cubic_q(nu, beta, lam):
+    """q = u - beta over the roots u > beta of the block cubic, decreasing (numpy roots)."""
+    coeffs = [
+        lam * nu**2,
+        beta * nu**2 + 2 * nu * lam**2,
+        2 * beta * nu * lam + lam**3 - nu**2 * lam - nu**3 * beta,
+        beta * lam**2,
+    ]
+    r = np.roots(coeffs)
+    u = r.real[(np.abs(r.imag) < 1e-10) & (r.real > beta)]
+    return np.sort(u - beta)[::-1]
+
+
+@pytest.mark.parametrize(
+    "lam, beta, expected",
+    [
+        # lam = 1.8: beta* = -0.186 < 0; the learned branch ends at the spinodal 0.010937.
+        (
+            1.8,
+            0.009,
+            [("learned", "stable"), ("learned(lower)", "saddle"), ("collapsed", "stable")],
+        ),
+        (1.8, 0.012, [("collapsed", "stable")]),
+        # lam = 1.5: beta* = 0.05, spinodal 0.0856; below beta* collapse is unstable.
+        (1.5, 0.04, [("learned", "stable"), ("collapsed", "saddle")]),
+        (1.5, 0.07, [("learned", "stable"), ("learned(lower)", "saddle"), ("collapsed", "stable")]),
+    ],
+)
+def test_first_order_strip_lists_learned_saddle_and_collapsed(lam, beta, expected):
+    """In the strip the learned point, its saddle and the collapsed point are all listed, and
+    the learned and saddle q are the cubic's two roots (round-off: Newton-polished, 1e-12)."""
+    pts = fixed_points(Model(rho=1.0, eta=1.0, lam=lam, beta=beta), sgd_noise=False)
+    assert [(p.name, p.stability.value) for p in pts] == expected
+    q = [p.state.Q[0, 0] for p in pts if p.roles == (L,)]
+    np.testing.assert_allclose(q, _cubic_q(2.0, beta, lam), rtol=1e-12, atol=1e-14)
+    for p in pts:
+        assert p.residual < 1e-15
+    # The same with SGD noise (tau = 0.01): the same points, shifted by O(tau).
+    noisy = fixed_points(Model(rho=1.0, eta=1.0, lam=lam, beta=beta, tau=0.01))
+    assert [(p.name, p.stability.value) for p in noisy] == expected
+    for p, p0 in zip(noisy, pts, strict=True):
+        np.testing.assert_allclose(pack_state(p.closed_form), p0.y, atol=1e-12)
+        assert np.max(np.abs(p.y - p0.y)) < 0.05  # O(tau) shift, far below the gaps
+
+
+def _relative(g, order, point) -> float:
+    """|g(point)| over the sum of |its terms| at the point."""
+    value = scale = 0.0
+    for monom, c in sp.Poly(g, *order).terms():
+        term = float(c) * np.prod([point[v] ** e for v, e in zip(order, monom, strict=True) if e])
+        value += term
+        scale += abs(term)
+    return abs(value) / max(scale, 1e-300)
+
+
+def _groebner_points(rho, eta, beta, lam, tau, xi):
+    """Every real solution with D > 0 from a lex Groebner basis (exact rationals), by
+    triangular back-substitution: the independent route to `one_latent_points`."""
+    ode = derive_ode(1, 1)
+    m, d, Q, E, R, D = ode.state_symbols
+    s = {x.name: x for x in ode.parameter_symbols}
+    values = {s["rho_0"]: rho, s["T_0_0"]: 1, s["eta"]: eta, s["beta"]: beta, s["lam"]: lam}
+    values.update({s["tau"]: tau, s["xi"]: xi})
+    eqs = [
+        sp.fraction(sp.together((f1 + s["xi"] * s["tau"] * f2).subs(values)))[0]
+        for f1, f2 in zip(ode.first_order, ode.second_order, strict=True)
+    ]
+    order = (m, d, E, R, D, Q)
+    G = sp.groebner([sp.expand(e) for e in eqs], *order, order="lex").exprs
+    solutions = [{}]
+    for var in reversed(order):
+        mine = [
+            g
+            for g in G
+            if var in g.free_symbols and not (g.free_symbols & set(order[: order.index(var)]))
+        ]
+        nxt = []
+        for sol in solutions:
+            polys = [sp.Poly(g.subs(sol), var) for g in mine]
+            candidates = []
+            for P in polys:
+                if P.degree() > 0:
+                    r = np.roots([float(c) for c in P.all_coeffs()])
+                    candidates.extend(r[np.abs(r.imag) < 1e-9].real)
+            for r in candidates:
+                point = {**sol, var: float(r)}
+                # |g| against the size of its terms: the coefficients cancel at a root.
+                if all(_relative(g, order, point) < 1e-7 for g in mine):
+                    if all(
+                        abs(r - x[var]) > 1e-9
+                        for x in nxt
+                        if x.keys() == point.keys() and all(x[k] == v for k, v in sol.items())
+                    ):
+                        nxt.append(point)  # fmt: skip
+        solutions = nxt
+    out = []
+    for sol in solutions:
+        y = np.array([sol[v] for v in (m, d, Q, E, R, D)])
+        Gram = np.array([[y[2], y[4], y[0]], [y[4], y[3], y[1]], [y[0], y[1], 1.0]])
+        if y[5] > 0 and np.linalg.eigvalsh(Gram)[0] > -1e-9:
+            y = y * (np.sign(y[0]) if y[0] else 1.0) ** np.array([1, 1, 0, 0, 0, 0])
+            if all(np.max(np.abs(y - z)) > 1e-9 for z in out):  # the mirror image -m, -d
+                out.append(y)
+    return out
+
+
+@pytest.mark.parametrize("xi", [0, 1])
+def test_one_latent_points_agree_with_groebner_basis(xi):
+    """Rational parameters in the strip (rho = eta = 1, beta = 1/100, lam = 9/5, tau = 1/20):
+    the resultant route and a lex Groebner basis find the same points (1e-7: the Groebner
+    route's float roots are not polished)."""
+    from linvae.analysis.one_latent import one_latent_points
+
+    ours = [p.y for p in one_latent_points(1.0, 1.0, 0.01, 1.8, 0.05, sgd_noise=bool(xi))]
+    ref = _groebner_points(1, 1, sp.Rational(1, 100), sp.Rational(9, 5), sp.Rational(1, 20), xi)
+    assert len(ref) == len(ours) == 3
+    for y in ref:
+        assert min(np.max(np.abs(y - z)) for z in ours) < 1e-7
+
+
+@pytest.mark.parametrize("sgd_noise", [False, True])
+def test_random_start_root_solves_find_nothing_unlisted(sgd_noise):
+    """300 random-start root solves of the derived M = M_star = 1 drift (rho = eta = 1,
+    lam = 1.8, beta = 0.009, tau = 0.05): each realizable solution with D > 0 they converge to
+    is one of the listed points (up to the sign of m, d), within 1e-8 (hybr, xtol 1e-13)."""
+    from scipy.optimize import root
+
+    model = Model(rho=1.0, eta=1.0, lam=1.8, beta=0.009, tau=0.05)
+    listed = [p.y for p in fixed_points(model, sgd_noise=sgd_noise)]
+    drift = Drift(model, sgd_noise=sgd_noise).at_beta(0.009)
+    rng = np.random.default_rng(0)
+    hits = 0
+    for _ in range(300):
+        start = rng.uniform([-1, -1, 0, 0, -1, 0.01], [1, 1, 1.5, 1.5, 1, 1.5])
+        sol = root(lambda y: drift(y) / 0.05, start, jac=lambda y: drift.jacobian(y) / 0.05,
+                   method="hybr", options={"xtol": 1e-13})  # fmt: skip
+        y = sol.x
+        if not sol.success or y[5] <= 0 or np.max(np.abs(drift(y))) > 1e-12:
+            continue
+        Gram = np.array([[y[2], y[4], y[0]], [y[4], y[3], y[1]], [y[0], y[1], 1.0]])
+        if np.linalg.eigvalsh(Gram)[0] < -1e-9:
+            continue
+        y = y * np.array([np.sign(y[0]) or 1.0] * 2 + [1.0] * 4)
+        assert min(np.max(np.abs(y - z)) for z in listed) < 1e-8, y
+        hits += 1
+    assert hits > 30  # the check is not vacuous
+
+
+@pytest.mark.parametrize("sgd_noise", [False, True])
+def test_block_eigenvalues_match_full_jacobian(sgd_noise):
+    """M = M_star = 2 against brute force: the union of the one- and two-latent block spectra
+    equals the spectrum of the full derived Jacobian at every listed point, and the full drift
+    vanishes there (round-off 1e-12 relative to the largest eigenvalue, 1e-15 on dy/dt)."""
+    model = Model(M=2, M_star=2, rho=(1.0, 2.5), eta=1.2, lam=0.3, beta=0.4, tau=0.02)
+    drift = Drift(model, sgd_noise=sgd_noise).at_beta(0.4)
+    pts = fixed_points(model, sgd_noise=sgd_noise)
+    assert len(pts) == 8  # l0+l1, l0+n, l0+c, l1+n, l1+c, n+n, n+c, c+c
+    for p in pts:
+        assert np.max(np.abs(drift(p.y))) < 1e-15, p.name
+        full = np.sort_complex(np.linalg.eigvals(reduced_jacobian(drift.jacobian(p.y), 2, 2)))
+        scale = np.max(np.abs(full))
+        np.testing.assert_allclose(np.sort_complex(p.eigenvalues), full, atol=1e-12 * scale)
+
+
+def test_enumeration_counts_against_brute_force():
+    """M = 3, M_star = 2 (distinct rho): the listed points are exactly the assignments of
+    latent states (each factor carried at most once), counted up to latent permutation."""
+    model = Model(M=3, M_star=2, rho=(1.0, 2.0), eta=1.0, lam=0.0, beta=0.5)
+    pts = fixed_points(model, sgd_noise=False)
+    states = ["l0", "l1", "n", "c"]
+    brute = {
+        tuple(sorted(c))
+        for c in itertools.product(states, repeat=3)
+        if c.count("l0") <= 1 and c.count("l1") <= 1
+    }
+    got = {
+        tuple(
+            sorted(
+                f"l{k}" if r is L else r.value[0] for r, k in zip(p.roles, p.factors, strict=True)
+            )
+        )
+        for p in pts
+    }
+    assert len(pts) == len(brute) == len(got)
+    assert got == brute
