@@ -64,7 +64,15 @@ def add_subcommands(subparsers) -> None:
     p = subparsers.add_parser(
         "fixed-points",
         help="fixed points with eps_g, Jacobian eigenvalues and stability labels",
-        description="Closed forms (tau -> 0) refined by a root solve at finite tau.",
+        description=(
+            "Every fixed point whose latents each carry one factor, fit one noise direction or "
+            "are collapsed (complete for M = M_star = 1): one-latent points from a polynomial "
+            "elimination of the derived equations (SGD noise included unless --no-sgd-noise), "
+            "stability from the Jacobian's one- and two-latent blocks. Listed up to latent "
+            "permutation and, for equal rho_k, factor relabelling; a latent on the saddle "
+            "between its learned point and collapse (lam > 0) is named 'learned(lower)'. A "
+            "progress bar shows on stderr after one second."
+        ),
     )
     add_model_options(p)
     add_sgd_noise_option(p, help="tau -> 0 limit (exact closed forms)")
@@ -204,7 +212,7 @@ def run_fixed_points(args: argparse.Namespace) -> int:
     from linvae.analysis.stability import fixed_points  # heavy: on command run only
 
     model = model_from_options(args)
-    points = fixed_points(model, sgd_noise=not args.no_sgd_noise)
+    points = fixed_points(model, sgd_noise=not args.no_sgd_noise, progress=True)
     _print([p.as_dict() for p in points])
     return 0
 
