@@ -218,6 +218,51 @@ def test_two_sweeps_into_one_folder_at_once(tmp_path):
     assert _leftovers(out) == []
 
 
+def test_an_interrupted_write_leaves_no_temporary_file(tmp_path):
+    from linvae.utils.io import atomic_write
+
+    target = tmp_path / "result.npz"
+    target.write_bytes(b"the previous result")
+
+    def interrupted(handle):
+        handle.write(b"half of it")
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        atomic_write(target, interrupted)
+    assert target.read_bytes() == b"the previous result"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["result.npz"]
+
+
+@pytest.mark.slow
+@linux_only
+def test_sigterm_during_a_pool_sweep_leaves_points_and_nothing_else(tmp_path):
+    """143, the finished points on disk, no temporary or lock file, no worker left running."""
+    config = _sweep_file(tmp_path / "sweep.toml", [0.5, 1.0, 2.0, 4.0])
+    out = tmp_path / "out"
+    code = (
+        "import sys, time; from linvae.cli import main; import linvae.sweep.store as s;"
+        "orig = s.write_point;"
+        "s.write_point = lambda *a: (orig(*a), time.sleep(1.0));"
+        f"sys.exit(main(['sweep', {str(config)!r}, '--out', {str(out)!r}, '--workers', '2',"
+        " '--no-progress']))"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    _wait_for(lambda: any(out.glob("points/*.npz")), 120, "a finished point", proc)
+    workers = _children(proc.pid)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143, err
+    assert "Traceback" not in err and "SIGTERM received" in err
+    index = json.loads((out / "index.json").read_text())
+    done = [p for p in index["points"] if p["status"] == "done"]
+    assert 1 <= len(done) < 4 and len(list(out.glob("points/*.npz"))) == len(done)
+    assert _leftovers(out) == []
+    _wait_for(lambda: not any(_alive(p) for p in workers), 10, "the workers to end")
+
+
 # ---------------------------------------------------------------------- worker processes
 def _children(pid: int) -> set[int]:
     found = set()
