@@ -67,9 +67,10 @@ class Terminated(KeyboardInterrupt):
     """SIGTERM, raised at a safe point like Ctrl-C so that commands save what they have."""
 
 
-# The signal received under deferred_interrupts (None: none), and the notice written to
-# stderr when the first one arrives (None: none).
-_pending: dict = {"signal": None, "notice": None}
+# The signal received under deferred_interrupts (None: none; kept after it ends, for the exit
+# code), whether signals are being deferred now, and the notice written to stderr when the
+# first one arrives (None: none).
+_pending: dict = {"signal": None, "active": False, "notice": None}
 
 
 def interrupt_signal() -> signal.Signals | None:
@@ -105,7 +106,7 @@ def check_interrupt() -> None:
         ends with `interrupted_exit_code`.
     """
     signum = _pending["signal"]
-    if signum is not None:
+    if signum is not None and _pending["active"]:
         raise _interrupt(signum)
 
 
@@ -163,11 +164,11 @@ def deferred_interrupts(
         return
     _pending["signal"] = None
     previous = {sig: signal.signal(sig, _on_signal) for sig in signals}
-    _pending["notice"] = notice
+    _pending.update(active=True, notice=notice)
     try:
         yield
     finally:
-        _pending["notice"] = None
+        _pending.update(active=False, notice=None)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
 
