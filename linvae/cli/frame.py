@@ -29,6 +29,7 @@ import copy
 import importlib
 import sys
 import textwrap
+import threading
 import warnings
 from collections.abc import Sequence
 
@@ -166,7 +167,9 @@ def run_hub(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> int:
         )
         with deferred_interrupts(notice=notice):
             code = int(args.func(args) or 0)
-        if interrupt_signal() is not None and code == 0:
+        # (Signals are deferred in the main thread only: elsewhere none is recorded here.)
+        in_main = threading.current_thread() is threading.main_thread()
+        if in_main and interrupt_signal() is not None and code == 0:
             # The signal came after the command's last safe point: it still counts.
             print(f"{where}: interrupted", file=sys.stderr)
             return interrupted_exit_code()
