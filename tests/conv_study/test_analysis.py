@@ -121,8 +121,8 @@ def test_figures_cli_writes_the_study_figures(tmp_path):
         "relative_imbalance.png",
         "training_phases.png",
     ]
-    (tmp_path / "nothing").mkdir()
-    assert cli.main(["figures", str(tmp_path / "nothing"), "--out", str(tmp_path / "x")]) == 1
+    (tmp_path / "nothing").mkdir()  # no analysis: bad input, exit code 2 (test_cli_messages.py)
+    assert cli.main(["figures", str(tmp_path / "nothing"), "--out", str(tmp_path / "x")]) == 2
 
 
 def test_id_and_ii_cli_print_json(tmp_path, capsys):
