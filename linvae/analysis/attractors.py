@@ -434,7 +434,7 @@ def attractor(
     dist = np.empty(n)
     converged = np.zeros(n, dtype=bool)
     for i in range(n):
-        y, t = y0[i].copy(), 0.0
+        y, t, polished = y0[i].copy(), 0.0, False
         if horizon > 0.0:
             y, t = run(y, first, horizon), horizon
         while True:
@@ -443,9 +443,12 @@ def attractor(
                 break
             step = min(t_chunk, t_limit - t)
             y_old, (y, t) = y, (run(y, hold, step), t + step)
-            if np.linalg.norm(y - y_old) < xtol:  # stalled away from every listed point
+            if not polished and np.linalg.norm(y - y_old) < xtol:
+                # Stalled: either a slow approach to a listed point, or a point not listed.
+                polished = True
                 found = _unlisted_point(listed[0], frozen, y, model)
-                if found is not None and found.stability in _SETTLE:
+                new = found is not None and min(p.distance(found.y) for p in listed) > xtol
+                if new and found.stability in _SETTLE:
                     warnings.warn(
                         f"attractor reached a {found.stability.value} fixed point ({found.name}, "
                         f"eps_g = {found.eps_g:.6g}) that fixed_points does not list at beta = "
