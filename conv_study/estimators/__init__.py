@@ -16,7 +16,10 @@ with DADApy, a worked example and the speed.
 * `geometry` - `layer_geometry`, the ID of many
   representations and the imbalances between them, with one Gram matrix each;
 * `distances` - `nearest_neighbors` and the screening;
-* `kernels` - the numba kernels (no validation).
+* `kernels` - the numba kernels (no validation);
+* `validation` - the argument checks, and the one policy for degenerate data of every
+  estimator: points that all coincide, or too few distinct points for the estimator, are
+  refused; fewer than `MIN_RELIABLE_POINTS` (25) distinct points give a warning.
 
 numba is loaded on first use of a name, not by ``import conv_study.estimators``.
 
