@@ -293,8 +293,10 @@ def analyze_representations(
     (if given), ``Delta(l -> first)``, ``Delta(l -> last)``, ``Delta(l -> l+1)``,
     ``Delta(l+1 -> l)`` and the relative difference
 
-    .. math:: \\frac{\\Delta(l \\to l+1) - \\Delta(l+1 \\to l)}
-              {(|\\Delta(l \\to l+1)| + |\\Delta(l+1 \\to l)|)/2}.
+    $$
+    \\frac{\\Delta(l \\to l+1) - \\Delta(l+1 \\to l)}
+        {(|\\Delta(l \\to l+1)| + |\\Delta(l+1 \\to l)|)/2}.
+    $$
 
     Parameters
     ----------

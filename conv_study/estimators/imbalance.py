@@ -93,11 +93,11 @@ def information_imbalance(
 ) -> Imbalance:
     """Information imbalance between two representations of the same points, both ways.
 
-    .. math::
-
-        \\Delta(A \\to B) = \\frac{2}{N}\\, \\frac{1}{N k} \\sum_{i=1}^{N}
-            \\sum_{m=1}^{k} r^B_i\\big(n^A_m(i)\\big),
-        \\qquad r^B_i(j) = 1 + \\#\\{l \\ne i : d_B(i, l) < d_B(i, j)\\},
+    $$
+    \\Delta(A \\to B) = \\frac{2}{N}\\, \\frac{1}{N k} \\sum_{i=1}^{N}
+        \\sum_{m=1}^{k} r^B_i\\big(n^A_m(i)\\big),
+    \\qquad r^B_i(j) = 1 + \\#\\{l \\ne i : d_B(i, l) < d_B(i, j)\\},
+    $$
 
     with ``n^A_m(i)`` the m-th nearest neighbour of ``i`` in A, the sum taken in expectation
     over a uniformly random order of equidistant A-neighbours. ~0: A predicts B's
@@ -198,8 +198,10 @@ def imbalance_from_ranks(ranks: np.ndarray) -> float:
 def relative_imbalance_difference(a_to_b, b_to_a):
     """Relative difference of the two imbalances between consecutive layers.
 
-    .. math:: \\frac{\\Delta(l \\to l+1) - \\Delta(l+1 \\to l)}
-              {(|\\Delta(l \\to l+1)| + |\\Delta(l+1 \\to l)|) / 2}
+    $$
+    \\frac{\\Delta(l \\to l+1) - \\Delta(l+1 \\to l)}
+        {(|\\Delta(l \\to l+1)| + |\\Delta(l+1 \\to l)|) / 2}
+    $$
 
     Negative reads "compression" (layer l+1 is predicted by l better than the converse),
     positive "expansion".

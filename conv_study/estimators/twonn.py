@@ -134,7 +134,9 @@ def twonn_from_mu(mu, *, discard: float = 0.1, method: Method = "base") -> float
     ``n_eff = min(int(N (1 - discard)), N - 1)``, set ``y_i = -log(1 - i / N)`` for
     ``i = 1..n_eff`` (the empirical CDF over the *full* N) and fit ``y = d x`` by least squares,
 
-    .. math:: d = \\frac{\\sum_i x_i y_i}{\\sum_i x_i^2}.
+    $$
+    d = \\frac{\\sum_i x_i y_i}{\\sum_i x_i^2}.
+    $$
 
     "ml": $d = (N - 1) / \\sum_i \\log \\mu_i$ over all points (``discard`` unused).
 
