@@ -34,6 +34,9 @@ from fractions import Fraction
 
 import numpy as np
 
+from linvae.params import Model
+from linvae.theory.drift import Drift
+
 __all__ = ["LatentPoint", "one_latent_points"]
 
 _STATE = ("m", "d", "Q", "E", "R", "D")
@@ -63,6 +66,7 @@ def _symbolic():
     import sympy as sp
     from sympy.polys.rings import ring
 
+    # sympy: the derivation imports it at module level.
     from linvae.theory.derive import derive_ode
 
     ode = derive_ode(1, 1)
@@ -81,6 +85,7 @@ def _symbolic():
 
 @functools.lru_cache(maxsize=1)
 def _target_rings():
+    # sympy: loaded on first use, not by importing this module.
     import sympy as sp
     from sympy.polys.rings import ring
 
@@ -90,6 +95,7 @@ def _target_rings():
 
 
 def _exact(x: float):
+    # sympy: loaded on first use, not by importing this module.
     from sympy import QQ
 
     f = Fraction(float(x))
@@ -219,7 +225,7 @@ def _resultant(f, g, x):
     """Resultant in x of f and g; closed forms for degrees (1, 1), (1, 2) and (2, 1), which
     are much faster than the subresultant sequence on exact rationals."""
     df, dg = f.degree(x), g.degree(x)
-    if df == 1 and dg in (1, 2) or dg == 1 and df == 2:
+    if (df == 1 and dg in (1, 2)) or (dg == 1 and df == 2):
         if df == 2:
             f, g = g, f  # Res(g, f) = Res(f, g) for degrees (2, 1)
         f1, f0 = f.coeff_wrt(x, 1), f.coeff_wrt(x, 0)
@@ -286,10 +292,6 @@ def _candidates(rho, eta, beta, lam, tau, xi):
 
 @functools.lru_cache(maxsize=4)
 def _compiled(sgd_noise: bool):
-    # The compiled M = M_star = 1 drift (numba): loaded on first use.
-    from linvae.params import Model
-    from linvae.theory.drift import Drift
-
     return Drift(Model(M=1, M_star=1), sgd_noise=sgd_noise)
 
 
@@ -347,8 +349,8 @@ def one_latent_points(
     Notes
     -----
     The first call derives and caches the polynomials (about a second); later calls take
-    tens of milliseconds, and repeated arguments are answered from a cache (the points are
-    frozen; do not write to their arrays). Candidates whose polished residual exceeds ``1e-9`` (relative to
+    tens of milliseconds, and repeated arguments are answered from a cache (the points'
+    arrays are read-only). Candidates whose polished residual exceeds ``1e-9`` (relative to
     the size of the state) are dropped: they are roots of factors that clearing denominators
     brought in, not fixed points.
 

@@ -46,6 +46,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from linvae.analysis.one_latent import one_latent_points
 from linvae.observables import OrderParameters, generalization_error, pack_state
 from linvae.params import Model
 from linvae.theory.drift import Drift
@@ -513,9 +514,6 @@ class _Latent:
 
 def _latent_catalog(model: Model, beta: float, sgd_noise: bool):
     """Every one-latent fixed point: learned ones per distinct rho, then noise, then collapsed."""
-    # The certified one-latent enumeration (sympy on first use).
-    from linvae.analysis.one_latent import one_latent_points
-
     values = np.unique(model.rho_vector)
     learned: dict[int, list[_Latent]] = {}
     spare: list[_Latent] = []
