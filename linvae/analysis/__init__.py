@@ -46,7 +46,7 @@ __getattr__, __dir__, __all__ = _lazy.attach(
             "penalty_diagram",
             "stability_diagram",
         ],
-        "stability": ["FixedPoint", "LatentRole", "Stability", "fixed_points"],
+        "stability": ["Branch", "FixedPoint", "LatentRole", "Stability", "fixed_points"],
         "superfluous": [
             "ConvergenceVsM",
             "SuperfluousDynamics",

@@ -12,24 +12,26 @@ q        Q_kk of one latent at a fixed point
 J        Jacobian of the drift in the independent coordinates (Q, E upper triangles)
 tau      learning rate; ``sgd_noise=False`` drops the O(tau^2) terms (the tau -> 0 limit)
 
-In the tau -> 0 limit (no SGD noise) and with T = I, every latent of a fixed point does one of
-three things (`LatentRole`):
+With T = I, every latent of a fixed point listed here does one of three things
+(`LatentRole`):
 
-* learned: it carries factor k; W and V point along that factor, so
+* learned: it carries factor k; W and V point along that factor. In the tau -> 0 limit
   ``Q_kk = m_kk^2 = q``, ``d = nu m / (nu (q + beta) + lam)``, ``E_kk = d^2``, ``R_kk = m d``,
-  ``D = beta / (q + beta)``, where q solves
-  ``nu^2 / a = nu^3 q / a^2 + beta / (q + beta) + lam`` with ``a = nu (q + beta) + lam``;
-  for lam = 0 this is ``q = nu - beta``. It exists iff
-  ``beta < nu / (1 + lam) - lam / nu``.
-* noise: it fits one direction of the noise bulk: the same equations with nu -> eta, in Q, E, R
-  only (``m = d = 0``); ``Q_kk = eta - beta`` for lam = 0 (docs/results.md, section "Claim 3:
+  ``D = beta / (q + beta)``, where ``u = q + beta`` is a root of the cubic
+  ``u (nu^2 lam + nu^3 beta) = (beta + lam u) (nu u + lam)^2`` with q > 0 (``q = nu - beta``
+  for lam = 0). For lam > 0 there can be two roots: the larger is the learned point
+  (`Branch.UPPER`), the smaller the saddle between it and collapse (`Branch.LOWER`);
+  `linvae.analysis.threshold.transition_betas` says where each exists.
+* noise: it fits one direction of the noise bulk: the same with nu -> eta, in Q, E, R only
+  (``m = d = 0``); ``Q_kk = eta - beta`` for lam = 0 (docs/results.md, section "Claim 3:
   superfluous latents").
 * collapsed: ``m = d = Q_k. = E_k. = R_k. = 0``, ``D_k = 1`` (q(z|x) is the prior).
 
-Latents decouple at these points (different factors and noise directions are orthogonal), so
-the fixed point of M latents is the product of its latents' blocks. At finite tau the points
-shift by O(tau); `fixed_points` finds them by a root solve of the derived right-hand side,
-started from the closed forms.
+Latents decouple at these points, with or without the SGD-noise terms (flipping the sign of one
+latent's W and V is a symmetry, so off-diagonal overlaps stay zero), so the fixed point of M
+latents is the product of its latents' one-latent points, which
+`linvae.analysis.one_latent.one_latent_points` enumerates completely at finite tau or tau -> 0,
+and its Jacobian is block diagonal in blocks of one or two latents.
 
 Stability is read from the eigenvalues of J in the *independent* coordinates: the flat state
 holds both Q[i, j] and Q[j, i] (and E), and their antisymmetric combination is a spurious zero
