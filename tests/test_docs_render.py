@@ -1,0 +1,248 @@
+"""The built documentation works offline: math typeset in a real browser, nothing fetched.
+
+The site is built once (``mkdocs build --strict``) into a temporary folder and opened from
+disk (``file://``) in headless Chromium with every network request sent to a dead proxy, as
+a reader without a network would see it. On the math-heavy pages (and the API page whose
+docstrings carry display math) every formula must be typeset by the KaTeX copy shipped with
+the site (MathML present, no KaTeX parse error) and no TeX source may be left in the text a
+reader sees. Statically, over every page of the site: no script, stylesheet, font, image or
+frame is loaded from another host, and every internal link names a file that exists (the
+site is opened from disk, where a link to a folder shows a directory listing).
+
+Chromium is Debian's ``chromium`` package (``.ci/run`` installs it); without it the browser
+test is skipped and says why.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+# The pages with the most math, and an API page whose docstrings hold display math.
+MATH_PAGES = [
+    "index.html",
+    "theory.html",
+    "results.html",
+    "offline.html",
+    "linear-geometry.html",
+    "simulator.html",
+    "api/conv_study.html",
+]
+
+# TeX source a reader must never see: a control word (\frac, \beta), the arithmatex
+# delimiters \( \) \[ \], or a dollar delimiter next to math ($$, $x, x$).
+RAW_TEX = re.compile(r"\\[A-Za-z]+|\\[()\[\]]|\$\$|\$[A-Za-z\\{]|[A-Za-z}]\$")
+
+# Text a reader sees that may legitimately hold TeX-like characters: code, and the TeX
+# annotation KaTeX keeps inside its (visually hidden) MathML for copy and assistive tools.
+SKIP_TEXT_OF = {"script", "style", "code", "pre", "annotation", "noscript"}
+
+# Tags whose attribute loads something into the page (a link elsewhere is only followed when
+# the reader clicks it, so <a href> is not a request).
+LOADING_ATTRIBUTES = {
+    "script": "src",
+    "link": "href",
+    "img": "src",
+    "iframe": "src",
+    "source": "src",
+    "video": "src",
+    "audio": "src",
+    "embed": "src",
+    "object": "data",
+}
+
+CHROMIUM_SECONDS = 60
+
+
+VOID_ELEMENTS = {"meta", "link", "img", "br", "hr", "input", "source", "col", "wbr", "area"}
+
+
+class _Page(HTMLParser):
+    """One pass over a page: visible text, formulas, loads and links.
+
+    With ``source=True`` (the HTML as built, before any script ran) the text of the formulas
+    and of the navigation is left out as well: that is where the page still holds TeX on
+    purpose, for the browser to typeset.
+    """
+
+    def __init__(self, *, source: bool = False) -> None:
+        super().__init__(convert_charrefs=True)
+        self.text: list[str] = []
+        self.loads: list[str] = []
+        self.links: list[str] = []
+        self.math_elements = 0
+        self.katex_roots = 0
+        self.mathml = 0
+        self.errors = 0
+        self._source = source
+        self._stack: list[tuple[str, bool]] = []  # (tag, whether its text is left out)
+
+    def _leaves_out(self, tag: str, classes: list[str]) -> bool:
+        if tag in SKIP_TEXT_OF:
+            return True
+        return self._source and (tag == "nav" or "arithmatex" in classes)
+
+    def handle_starttag(self, tag, attrs):
+        attributes = dict(attrs)
+        classes = (attributes.get("class") or "").split()
+        self.math_elements += "arithmatex" in classes
+        self.katex_roots += "katex" in classes
+        self.errors += "katex-error" in classes
+        self.mathml += tag == "math"
+        if tag in LOADING_ATTRIBUTES and attributes.get(LOADING_ATTRIBUTES[tag]):
+            self.loads.append(attributes[LOADING_ATTRIBUTES[tag]])
+        if tag == "a" and attributes.get("href"):
+            self.links.append(attributes["href"])
+        if tag not in VOID_ELEMENTS:
+            skipped = bool(self._stack and self._stack[-1][1])
+            self._stack.append((tag, skipped or self._leaves_out(tag, classes)))
+
+    def handle_endtag(self, tag):
+        if any(open_tag == tag for open_tag, _ in self._stack):
+            while self._stack.pop()[0] != tag:
+                pass
+
+    def handle_data(self, data):
+        if not (self._stack and self._stack[-1][1]):
+            self.text.append(data)
+
+
+def _parse(html: str, *, source: bool = False) -> _Page:
+    page = _Page(source=source)
+    page.feed(html)
+    page.close()
+    return page
+
+
+def _raw_tex(page: _Page) -> list[str]:
+    return sorted({match.group() for match in RAW_TEX.finditer("".join(page.text))})
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory) -> Path:
+    """The documentation built with warnings as errors, as CI builds it."""
+    pytest.importorskip("mkdocs", reason="the docs need the `dev` extra (mkdocs)")
+    out = tmp_path_factory.mktemp("site")
+    build = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "--quiet", "--site-dir", str(out)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
+    )
+    assert build.returncode == 0, f"mkdocs build --strict failed:\n{build.stderr[-4000:]}"
+    return out
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory) -> list[str]:
+    """Headless Chromium with its own profile and no network, or a skip that says why."""
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.skip(
+            "headless Chromium is not installed (Debian: `apt-get install chromium`; "
+            ".ci/run installs it)"
+        )
+    return [
+        chromium,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}",
+        # Every http(s) request goes to a closed local port: the page sees no network.
+        "--proxy-server=http://127.0.0.1:9",
+        "--proxy-bypass-list=<-loopback>",
+    ]
+
+
+def _pages(site: Path) -> list[Path]:
+    return sorted(site.rglob("*.html"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", MATH_PAGES)
+def test_math_is_typeset_offline(site, browser, name):
+    page = site / name
+    assert page.is_file(), f"{name} is missing from the built site"
+    built = _parse(page.read_text(encoding="utf-8"))
+    assert built.math_elements > 0, f"{name} has no math to check"
+
+    result = subprocess.run(
+        [*browser, "--dump-dom", page.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=CHROMIUM_SECONDS,
+    )
+    assert result.returncode == 0, f"chromium failed on {name}:\n{result.stderr[-2000:]}"
+    rendered = _parse(result.stdout)
+    assert rendered.errors == 0, f"{name}: {rendered.errors} formulas KaTeX could not parse"
+    # KaTeX replaces each arithmatex element's content with one .katex root holding MathML;
+    # the renderer adds elements of its own for the formulas of headings repeated in the
+    # navigation, so the browser may count more formulas than the built HTML.
+    assert rendered.math_elements >= built.math_elements
+    assert rendered.katex_roots == rendered.math_elements, (
+        f"{name}: {rendered.math_elements} formulas, {rendered.katex_roots} typeset"
+    )
+    assert rendered.mathml == rendered.math_elements
+    assert not _raw_tex(rendered), f"{name} shows TeX source to the reader: {_raw_tex(rendered)}"
+
+
+def test_raw_tex_pattern_catches_what_a_broken_formula_leaves():
+    # The checks are only as good as this pattern: it must see the leftovers of the failures
+    # the site has had (a $...$ ending on a space, a formula split by a table's "|", a reST
+    # directive, an unrendered span), and must not flag ordinary prose.
+    for broken in [r"$\lambda_1 = $ top", r"\(\beta^*\)", "$$", r"\frac{a}{b}", "$x$", "|m_k$"]:
+        assert RAW_TEX.search(broken), broken
+    for prose in ["costs $5 per run", "a \\ b", "eps_g(t) = 0.5", "x|y", "tau -> 0"]:
+        assert not RAW_TEX.search(prose), prose
+
+
+@pytest.mark.slow
+def test_no_page_holds_tex_outside_its_formulas(site):
+    # Every page, including those added later: TeX that the Markdown did not turn into a
+    # formula (an unmatched dollar, a line read as a list item) stays text no script renders.
+    leaks = {}
+    for page in _pages(site):
+        leftovers = _raw_tex(_parse(page.read_text(encoding="utf-8"), source=True))
+        if leftovers:
+            leaks[str(page.relative_to(site))] = leftovers[:10]
+    assert not leaks, f"TeX outside the formulas: {leaks}"
+
+
+@pytest.mark.slow
+def test_nothing_is_loaded_from_another_host(site):
+    remote = []
+    for page in _pages(site):
+        for url in _parse(page.read_text(encoding="utf-8")).loads:
+            if urlsplit(url).scheme in {"http", "https"} or url.startswith("//"):
+                remote.append(f"{page.relative_to(site)}: {url}")
+    for sheet in sorted(site.rglob("*.css")):
+        for url in re.findall(r"url\(\s*['\"]?([^'\")\s]+)", sheet.read_text(encoding="utf-8")):
+            if urlsplit(url).scheme in {"http", "https"} or url.startswith("//"):
+                remote.append(f"{sheet.relative_to(site)}: {url}")
+    assert not remote, "the site loads from the network:\n" + "\n".join(remote[:20])
+
+
+@pytest.mark.slow
+def test_internal_links_name_files_that_exist(site):
+    broken = []
+    for page in _pages(site):
+        if page.name == "404.html":
+            continue  # shown by a web server at any address, so its links are root-absolute
+        for href in _parse(page.read_text(encoding="utf-8")).links:
+            parts = urlsplit(href)
+            if parts.scheme or href.startswith(("//", "#")) or not parts.path:
+                continue
+            if not (page.parent / unquote(parts.path)).resolve().is_file():
+                broken.append(f"{page.relative_to(site)}: {href}")
+    assert not broken, "links that do not open a file from disk:\n" + "\n".join(broken[:20])
