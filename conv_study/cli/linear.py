@@ -10,21 +10,22 @@ held-out sample and the information imbalances between them, measured and predic
 order parameters of the run and of the ODE; ``--out`` gets the figures and the same JSON
 (``geometry.json``). Progress goes to stderr. Ctrl-C or SIGTERM keeps the times measured so
 far: their JSON is printed (and written to ``--out``) with ``"complete": false``, and the
-command exits with 130 or 143. The page "Geometry of the linear VAE"
-(docs/linear-geometry.md) explains the numbers.
+command exits with 130 or 143; the same command run again measures only the other times.
+The page "Geometry of the linear VAE" (docs/linear-geometry.md) explains the numbers.
 """
 
 from __future__ import annotations
 
 import argparse
 import itertools
+import json
 import logging
 import sys
 from pathlib import Path
 
 from linvae.cli.frame import interrupted_exit_code, print_json
 from linvae.cli.options import add_model_options, model_from_options
-from linvae.utils.io import atomic_write_json
+from linvae.utils.io import atomic_write_json, to_jsonable
 from linvae.utils.paths import Output, check_outputs
 from linvae.utils.process import check_memory, folder_lock
 
@@ -87,6 +88,41 @@ def _memory_estimate(N: int, M: int, n_times: int, n_points: int) -> float:
     return 8.0 * (2 * n_times * N * M + 4 * n_points * N + 4 * n_points**2)
 
 
+def _resumable(args: argparse.Namespace, model, times: list[float]) -> list[dict]:
+    """The measured times of an interrupted run of this same command in ``--out``, if any.
+
+    ``--out/geometry.json`` with ``"complete": false`` (what an interrupt writes), made with
+    the same model, sizes, seed and ODE option, for a prefix of the times asked; otherwise
+    nothing is reused (and the file is replaced when the command ends).
+    """
+    path = None if args.out is None else args.out / _JSON_FILE
+    if path is None or not path.is_file():
+        return []
+    try:
+        saved = json.loads(path.read_text())
+        same = saved.get("complete") is False and all(
+            saved.get(key) == value
+            for key, value in {
+                "model": to_jsonable(model.describe()),
+                "N": args.N,
+                "n_points": args.points,
+                "repeats": args.repeats,
+                "seed": args.seed,
+            }.items()
+        )
+        entries = saved["times"] if same else []
+        steps = [round(t * args.N) for t in times]  # the SGD steps of the times asked
+        if len(entries) > len(times) or any(
+            round(entry["t"] * args.N) != step for entry, step in zip(entries, steps, strict=False)
+        ):
+            return []
+        if any(("predicted_ode" in entry) == args.no_ode for entry in entries):
+            return []
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return []  # unreadable: measured again, and the file replaced at the end
+    return entries
+
+
 def _measure(args: argparse.Namespace, model, times: list[float], log: logging.Logger) -> int:
     """Run, measure and print (``--out`` locked against other writers when given)."""
     # numba, scipy (and matplotlib below): loaded when the command runs
@@ -96,6 +132,9 @@ def _measure(args: argparse.Namespace, model, times: list[float], log: logging.L
     def progress(done: int, total: int) -> None:
         log.info("linear: time %d/%d done", done, total)
 
+    known = _resumable(args, model, times)
+    if known:
+        log.info("linear: resuming, %d of %d times already measured", len(known), len(times))
     try:
         result = linear_geometry(
             model,
@@ -106,6 +145,7 @@ def _measure(args: argparse.Namespace, model, times: list[float], log: logging.L
             ode=not args.no_ode,
             rng=args.seed,
             progress=progress,
+            known=known,
         )
     except SimulationDiverged as err:
         print(f"conv-study linear: error: {err}", file=sys.stderr)
@@ -146,7 +186,9 @@ def add_subcommands(subparsers) -> None:
             "at each time, measure the 2NN ID of c, x, mu, z and "
             "the reconstruction of a held-out sample and the information imbalances between "
             "them; predict the same from the order parameters of the run and of the ODE. "
-            "JSON on stdout, figures in --out."
+            "JSON on stdout, figures and the JSON in --out. Ctrl-C or SIGTERM keeps the "
+            "times measured so far (exit 130 or 143); with --out, the same command run again "
+            "measures only the others."
         ),
     )
     add_model_options(p)

@@ -117,6 +117,49 @@ class Geometry:
             }
         return to_jsonable(out)
 
+    @classmethod
+    def from_json(cls, obj: Mapping[str, Any]) -> Geometry:
+        """The `Geometry` that `to_json` wrote (null read back as nan).
+
+        Raises
+        ------
+        ValueError
+            If ``obj`` is not such a mapping (the message names what is missing).
+        """
+        try:
+            names = tuple(obj["id"])
+            L = len(names)
+
+            def vector(values: Mapping[str, Any]) -> np.ndarray:
+                return np.array([np.nan if values[k] is None else values[k] for k in names])
+
+            def matrix(values: Mapping[str, Any]) -> np.ndarray:
+                out = np.full((L, L), np.nan)
+                for a in range(L):
+                    for b in range(L):
+                        value = values[f"{names[a]}->{names[b]}"] if a != b else None
+                        out[a, b] = np.nan if value is None else value
+                return out
+
+            ids, imbalance = vector(obj["id"]), matrix(obj["imbalance"])
+            repeats, n_points = int(obj["repeats"]), int(obj["n_points"])
+            if repeats > 1:
+                id_std, imbalance_std = vector(obj["id_std"]), matrix(obj["imbalance_std"])
+            else:  # one draw: no spread, nan where the estimate is nan
+                id_std = np.where(np.isnan(ids), np.nan, 0.0)
+                imbalance_std = np.where(np.isnan(imbalance), np.nan, 0.0)
+        except (KeyError, TypeError, ValueError) as err:
+            raise ValueError(f"Not a Geometry written by Geometry.to_json: {err!r}.") from None
+        return cls(
+            names=names,
+            id=ids,
+            imbalance=imbalance,
+            id_std=id_std,
+            imbalance_std=imbalance_std,
+            n_points=n_points,
+            repeats=repeats,
+        )
+
 
 def measure_geometry(representations: Mapping[str, np.ndarray]) -> Geometry:
     """2NN ID of every representation and Delta between every ordered pair (one Gram each).
@@ -462,6 +505,29 @@ class LinearGeometry:
         )
 
 
+def _check_known(
+    known: Sequence[Mapping[str, Any]], t: np.ndarray, ode: bool
+) -> Sequence[Mapping[str, Any]]:
+    """``known`` (see `linear_geometry`) if it fits the times ``t`` and the ``ode`` option."""
+    owner = "linear_geometry"
+    if len(known) > len(t):
+        raise ValueError(
+            f"The `known` parameter of {owner} has {len(known)} times; only {len(t)} are asked."
+        )
+    for entry, t_i in zip(known, t, strict=False):
+        got = entry.get("t") if isinstance(entry, Mapping) else None
+        if not isinstance(got, int | float) or abs(got - t_i) > 1e-9 * max(1.0, abs(t_i)):
+            raise ValueError(
+                f"The `known` parameter of {owner} must hold the first of the times asked "
+                f"({t_i:g} next). Got an entry for t = {got!r}."
+            )
+        if ("predicted_ode" in entry) != ode:
+            raise ValueError(
+                f"The `known` parameter of {owner} must come from a call with ode={ode}."
+            )
+    return known
+
+
 class GeometryInterrupted(KeyboardInterrupt):
     """`linear_geometry` was interrupted (Ctrl-C; SIGTERM under the ``conv-study`` program).
 
@@ -490,6 +556,7 @@ def linear_geometry(
     rng: int | None = 0,
     W_star: np.ndarray | None = None,
     progress: Callable[[int, int], None] | None = None,
+    known: Sequence[Mapping[str, Any]] = (),
 ) -> LinearGeometry:
     """Measure and predict the IDs and imbalances of a linear VAE's representations.
 
@@ -520,6 +587,12 @@ def linear_geometry(
         True factors.
     progress : callable(done, total), optional
         Called after each time.
+    known : sequence of mapping, optional
+        The first entries of ``LinearGeometry.to_json()["times"]`` of an earlier call with the
+        same arguments (an interrupted one: `GeometryInterrupted`): their estimates are
+        read back instead of computed again, so that a rerun goes on where it stopped. Every
+        time's estimates have their own seeds, so the result is the same as that of an
+        uninterrupted call.
 
     Returns
     -------
@@ -532,6 +605,9 @@ def linear_geometry(
     GeometryInterrupted
         (a ``KeyboardInterrupt``) On Ctrl-C, or SIGTERM under the ``conv-study`` program
         (checked after each time): its ``partial`` holds every time measured so far.
+    ValueError
+        If ``known`` does not match: more entries than times, another time, or entries
+        without a prediction from the ODE while ``ode`` is true (or the other way round).
 
     Examples
     --------
@@ -596,10 +672,15 @@ def linear_geometry(
             seed=seed,
         )
 
+    for entry in _check_known(known, snaps.t, op_ode is not None):
+        measured.append(Geometry.from_json(entry["measured"]))
+        predicted.append(Geometry.from_json(entry["predicted"]))
+        if op_ode is not None:
+            predicted_ode.append(Geometry.from_json(entry["predicted_ode"]))
     xi_seeds, law_seeds = xi_ss.spawn(len(snaps.t)), law_ss.spawn(len(snaps.t))
     ode_seeds = ode_law_ss.spawn(len(snaps.t))
     try:
-        for i in range(len(snaps.t)):
+        for i in range(len(measured), len(snaps.t)):
             check_interrupt()  # a safe point: the times before are measured
             reps = {"c": c, "x": x}
             reps.update(encode_decode(snaps.W[i], snaps.V[i], snaps.D[i], x, rng=xi_seeds[i]))

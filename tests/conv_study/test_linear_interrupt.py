@@ -12,23 +12,31 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from conv_study.cli import main
 from linvae.utils.process import LOCK_NAME
 
 
-def test_sigterm_keeps_the_finished_measurements(tmp_path):
+def _interrupted(tmp_path) -> tuple[list[str], dict]:
+    """``conv-study linear`` stopped by SIGTERM after its first time: its argv and JSON."""
     out = tmp_path / "figs"
     # Sizes where one time's estimates take a moment, so that the signal lands mid-run.
-    cmd = [
-        sys.executable, "-m", "conv_study", "linear", "--N", "100", "--beta", "0.5",
-        "--tau", "0.1", "--times", "0", "5", "10", "15", "20", "25", "30", "35",
-        "--points", "1000", "--repeats", "3", "--seed", "3", "--out", str(out),
+    argv = [
+        "linear", "--N", "100", "--beta", "0.5", "--tau", "0.1",
+        "--times", "0", "5", "10", "15", "20", "25",
+        "--points", "600", "--repeats", "3", "--seed", "3", "--out", str(out),
     ]  # fmt: skip
     log = tmp_path / "stderr.txt"
     with open(log, "w") as err:
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, text=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "conv_study", *argv],
+            stdout=subprocess.PIPE,
+            stderr=err,
+            text=True,
+        )
         deadline = time.monotonic() + 180
-        while "time 1/8 done" not in log.read_text():
+        while "time 1/6 done" not in log.read_text():
             assert proc.poll() is None, log.read_text()
             assert time.monotonic() < deadline, "no time was measured in 180 s"
             time.sleep(0.05)
@@ -40,13 +48,44 @@ def test_sigterm_keeps_the_finished_measurements(tmp_path):
     printed = json.loads(stdout)  # strict JSON, the finished times only
     saved = json.loads((out / "geometry.json").read_text())
     assert printed == saved
+    return argv, saved
+
+
+def test_sigterm_keeps_the_finished_measurements(tmp_path):
+    _, saved = _interrupted(tmp_path)
     assert saved["complete"] is False
     times = [entry["t"] for entry in saved["times"]]
-    assert 1 <= len(times) < 8
-    assert times == [0.0, 5.0, 10.0, 15.0, 20.0, 25.0, 30.0][: len(times)]
+    assert 1 <= len(times) < 6
+    assert times == [0.0, 5.0, 10.0, 15.0, 20.0][: len(times)]
     assert all("measured" in e and "predicted" in e for e in saved["times"])
+    out = tmp_path / "figs"
     assert sorted(p.name for p in out.iterdir()) == ["geometry.json"]  # no tmp, no lock
     assert not (out / LOCK_NAME).exists()
+
+
+@pytest.mark.slow
+def test_the_same_command_again_measures_only_the_other_times(tmp_path):
+    argv, saved = _interrupted(tmp_path)
+    assert main(argv) == 0
+    resumed = json.loads((tmp_path / "figs" / "geometry.json").read_text())
+    assert resumed["complete"] is True
+    assert [entry["t"] for entry in resumed["times"]] == [0.0, 5.0, 10.0, 15.0, 20.0, 25.0]
+    assert resumed["times"][: len(saved["times"])] == saved["times"]
+
+
+def test_known_times_are_read_back_not_recomputed():
+    """A run resumed from the JSON of its first times is identical to an uninterrupted one:
+    every time's estimates have their own seeds, and JSON keeps every float exactly."""
+    from conv_study.linear import linear_geometry
+    from linvae import Model
+
+    kw = dict(N=100, times=[0, 5, 10], n_points=100, repeats=2, rng=1)
+    model = Model(beta=0.5, tau=0.1)
+    full = linear_geometry(model, **kw).to_json()
+    known = json.loads(json.dumps(full["times"][:2]))
+    assert linear_geometry(model, known=known, **kw).to_json() == full
+    with pytest.raises(ValueError, match="must come from a call with ode=False"):
+        linear_geometry(model, known=known, ode=False, **kw)
 
 
 def test_points_beyond_memory_are_refused_before_any_work(tmp_path, monkeypatch, capsys):
