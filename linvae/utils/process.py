@@ -234,7 +234,8 @@ def folder_lock(folder: str | os.PathLike, name: str = "folder") -> Iterator[Pat
     the operating system has dropped the lock with its holder, so the next writer simply
     takes it: nothing stale ever blocks. A second `folder_lock` on the same folder in the
     same process is refused too, as a second writer would be. Without ``fcntl`` (Windows)
-    ``msvcrt.locking`` takes its place.
+    ``msvcrt.locking`` of the file's first byte takes its place (there the file of a finished
+    holder may stay: an open file cannot be removed; it blocks nothing either).
 
     Examples
     --------
@@ -253,7 +254,8 @@ def folder_lock(folder: str | os.PathLike, name: str = "folder") -> Iterator[Pat
     while True:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
         if not _try_lock(fd):
-            holder = os.pread(fd, 4096, 1).decode(errors="replace").strip()
+            os.lseek(fd, 1, os.SEEK_SET)
+            holder = os.read(fd, 4096).decode(errors="replace").strip()
             os.close(fd)
             raise FolderLocked(folder, holder, name)
         if _same_file(fd, path):
@@ -262,7 +264,8 @@ def folder_lock(folder: str | os.PathLike, name: str = "folder") -> Iterator[Pat
         os.close(fd)
     try:
         os.ftruncate(fd, 1)
-        os.pwrite(fd, (_holder_text() + "\n").encode(), 1)
+        os.lseek(fd, 1, os.SEEK_SET)
+        os.write(fd, (_holder_text() + "\n").encode())
         yield folder
     finally:
         # Removed while still held, so that nobody can lock the removed file's inode after us.
@@ -287,6 +290,7 @@ def _try_lock(fd: int) -> bool:
         import msvcrt
 
         try:
+            os.lseek(fd, 0, os.SEEK_SET)  # msvcrt locks from the current position
             msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
         except OSError:
             return False
