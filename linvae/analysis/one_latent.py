@@ -315,13 +315,24 @@ def _drift_at(rho, eta, beta, lam, tau, sgd_noise):
     return f, J
 
 
-def _realizable(y: np.ndarray, scale: float) -> bool:
+def _realizable(y: np.ndarray) -> bool:
     """Whether (m, d, Q, E, R) are inner products of real vectors: the Gram matrix of
-    (W, V, W_star) / sqrt N, [[Q, R, m], [R, E, d], [m, d, 1]], is positive semidefinite
-    (to round-off)."""
+    (W, V, W_star) / sqrt N, [[Q, R, m], [R, E, d], [m, d, 1]], is positive semidefinite.
+
+    Checked on the correlation matrix (scale-free), to round-off; a zero norm needs zero
+    overlaps.
+    """
     m, d, Q, E, R = y[:5]
     G = np.array([[Q, R, m], [R, E, d], [m, d, 1.0]])
-    return bool(np.linalg.eigvalsh(G)[0] >= -1e-9 * scale)
+    diag = np.diag(G)
+    if np.any(diag < -1e-12):
+        return False
+    live = diag > 1e-12
+    if np.any(np.abs(G[np.ix_(~live, live)]) > 1e-9):
+        return False
+    s = np.sqrt(diag[live])
+    C = G[np.ix_(live, live)] / np.outer(s, s)
+    return bool(np.linalg.eigvalsh(C)[0] >= -1e-9)
 
 
 @functools.lru_cache(maxsize=256)
@@ -377,12 +388,17 @@ def one_latent_points(
             continue
         residual = float(np.max(np.abs(f(y))))
         scale = max(1.0, float(np.max(np.abs(y[:5]))))
-        if residual > 1e-9 * scale or not 0 < y[5] < 1e6 or not _realizable(y, scale):
+        if residual > 1e-9 * scale or not 0 < y[5] < 1e6 or not _realizable(y):
             continue
         if y[0] < 0:
             y = y * np.array([-1.0, -1.0, 1.0, 1.0, 1.0, 1.0])
         if abs(y[0]) < 1e-12 * scale:
             y[0] = y[1] = 0.0
+        if np.max(np.abs(y[:5])) <= 1e-9:
+            # The collapsed point is an exact root; where its Jacobian is singular (lam = 0)
+            # Newton approaches it slowly, so snap the last 1e-9 of the way.
+            y = np.array([0.0, 0.0, 0.0, 0.0, 0.0, 1.0])
+            residual = float(np.max(np.abs(f(y))))
         if any(np.max(np.abs(y - q.y)) <= 1e-8 * scale for q in found):
             continue
         y.setflags(write=False)

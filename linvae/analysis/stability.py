@@ -523,15 +523,14 @@ def _latent_catalog(model: Model, beta: float, sgd_noise: bool):
         pts = one_latent_points(
             float(rho), model.eta, beta, model.lam, model.tau, sgd_noise=sgd_noise
         )
-        scale = [max(1.0, float(np.max(np.abs(p.y[:5])))) for p in pts]
         on = [p for p in pts if p.y[0] > 0]
         learned[c] = [
             _Latent(LatentRole.LEARNED, _rank(i), c, p.y, p.residual * model.tau)
             for i, p in enumerate(on)
         ]
         if c == 0:
-            off = [p for p, sc in zip(pts, scale, strict=True) if p.y[0] == 0]
-            noise = [p for p in off if p.y[2] > 1e-12 * max(1.0, abs(p.y[3]))]
+            off = [p for p in pts if p.y[0] == 0]
+            noise = [p for p in off if p.y[2] > 0]
             spare = [
                 _Latent(LatentRole.NOISE, _rank(i), None, p.y, p.residual * model.tau)
                 for i, p in enumerate(noise)
