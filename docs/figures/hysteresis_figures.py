@@ -162,7 +162,7 @@ def anneal_figure(numbers: dict, sgd: dict | None) -> None:
     ax.legend(fontsize=8)
     if sgd:
         ax = axes[0, 1]
-        for k, name in enumerate(("ramp", "constant")):
+        for k, name in enumerate(("constant", "ramp")):
             run = sgd[name]
             text = "ramp 0.005 -> 0.072" if name == "ramp" else "constant 0.072"
             ax.plot(run["t"], run["eps_g_sgd"], "o", ms=2.5, color=f"C{k}", label=f"SGD, {text}")
