@@ -21,6 +21,7 @@ three give bit-identical results. `execution_from` turns the ``scheduler=`` and
 from __future__ import annotations
 
 import abc
+import itertools
 import multiprocessing
 import os
 import sys
@@ -41,6 +42,8 @@ Compute = Callable[[Mapping[str, Any]], Outcome]
 OnOutcome = Callable[[int, Outcome], None]
 # Seconds between two looks at the interrupt flag while waiting for points to finish.
 _POLL_INTERVAL = 0.2
+# Points handed to a process pool at a time, per worker: enough to keep every worker busy.
+_IN_FLIGHT = 2
 
 
 class Execution(abc.ABC):
@@ -135,23 +138,27 @@ class ProcessPool(Execution):
     def run(self, compute: Compute, jobs, on_outcome: OnOutcome) -> None:
         if not jobs:
             return
-        workers = self.workers or os.cpu_count() or 1
+        workers = min(self.workers or os.cpu_count() or 1, len(jobs))
         pool = ProcessPoolExecutor(
-            max_workers=min(workers, len(jobs)),
+            max_workers=workers,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=die_with_parent,
             initargs=(os.getpid(),),
         )
+        # Points are submitted a few per worker at a time, not all at once: each bounded wait
+        # below costs time in the number of futures it watches (0.3 s for 10^5 of them).
+        todo = iter(jobs)
+        futures: dict = {}
         try:
-            futures = {pool.submit(compute, settings): index for index, settings in jobs}
-            pending = set(futures)
-            while pending:
+            while True:
+                for index, settings in itertools.islice(todo, _IN_FLIGHT * workers - len(futures)):
+                    futures[pool.submit(compute, settings)] = index
+                if not futures:
+                    break
                 # A bounded wait, so that a signal is acted upon within _POLL_INTERVAL.
-                finished, pending = wait(
-                    pending, timeout=_POLL_INTERVAL, return_when=FIRST_COMPLETED
-                )
+                finished, _ = wait(futures, timeout=_POLL_INTERVAL, return_when=FIRST_COMPLETED)
                 for future in finished:
-                    on_outcome(futures[future], _outcome_of(future))
+                    on_outcome(futures.pop(future), _outcome_of(future))
                 check_interrupt()
         except BaseException:
             # Interrupted (or on_outcome failed): stop the running points now rather than
