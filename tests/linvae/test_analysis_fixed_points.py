@@ -184,8 +184,12 @@ def _perturbed(point: OrderParameters, direction: np.ndarray, size: float, M, M_
 
 @pytest.mark.parametrize(
     "model",
-    [Model(rho=1.0, eta=1.0, beta=0.5, tau=0.05), Model(M=2, beta=0.5, tau=0.05)],
-    ids=["M1", "M2"],
+    [
+        Model(rho=1.0, eta=1.0, beta=0.5, tau=0.05),
+        Model(M=2, beta=0.5, tau=0.05),
+        Model(rho=1.0, eta=1.0, lam=1.8, beta=0.009, tau=0.05),  # the first-order strip
+    ],
+    ids=["M1", "M2", "strip"],
 )
 def test_stability_labels_confirmed_by_integrating_perturbations(model):
     """Stable: a 1e-4 kick decays (by > 10x after 6/|J_max|, e^-6 expected up to transients).
