@@ -101,10 +101,11 @@ def run_simulate(args: argparse.Namespace) -> int:
         "wall_time_s": round(traj.meta["wall_time_s"], 3),
     }
     if args.plot:
-        from linvae.plot.trajectory import plot_observable, save_figure  # matplotlib
+        from linvae.plot.labels import model_text  # matplotlib, with the two below
+        from linvae.plot.trajectory import plot_observable, save_figure
 
         ax = plot_observable(traj, "eps_g", logy=True)
-        ax.set_title(f"linear VAE, one-pass SGD (N = {traj.N})")
+        ax.set_title(f"linear VAE, one-pass SGD\n{model_text(traj.model)}", fontsize=10)
         summary["plot"] = str(save_figure(ax.figure, args.plot, force=args.force))
     print_json(summary)
     return 0

@@ -121,13 +121,15 @@ def add_subcommands(subparsers) -> None:
         "compare",
         help="overlay a simulation and its ODE twin",
         description=(
-            "Plot SGD (mean and +-1 std over seeds) against the ODE. Without --ode, the ODE "
-            "is solved with the run's model from the run's measured t = 0 order parameters on "
-            "the run's time grid. An --ode of another model is refused (the gap would mean "
-            "nothing) unless --allow-model-mismatch is given."
+            "Plot SGD (mean and 16-84 % band over seeds) against the ODE. The ODE is read "
+            "from --ode (an .npz written by `linvae ode --init RUN`) or, without it, solved "
+            "with the run's model from the run's measured t = 0 order parameters on the "
+            "run's time grid. RUN must be a simulation (an ODE solution there is refused). "
+            "An --ode of another model is refused (the gap would mean nothing) unless "
+            "--allow-model-mismatch is given."
         ),
     )
-    c.add_argument("run", help="a run .npz written by `linvae simulate`")
+    c.add_argument("run", help="a simulation .npz written by `linvae simulate`")
     c.add_argument("--ode", help="an .npz written by `linvae ode` (default: solve it now)")
     c.add_argument(
         "--observables",
@@ -244,8 +246,19 @@ def run_compare(args: argparse.Namespace) -> int:
     )
     out = check_figure_path(args.out, "--out", force=args.force)
     run = Trajectory.load(args.run)
+    if run.source == "ode":
+        raise ValueError(
+            f"{args.run} is an ODE solution, not a simulation: give the run written by "
+            f"`linvae simulate` as RUN and the ODE with --ode (linvae compare run.npz --ode "
+            f"{args.run})."
+        )
     if args.ode:
         ode = Trajectory.load(args.ode)
+        if ode.source != "ode":
+            raise ValueError(
+                f"--ode {args.ode} is a simulation, not an ODE solution: write one with "
+                f"`linvae ode --init {args.run} --out ode.npz` and pass --ode ode.npz."
+            )
         differences = model_differences(run.model, ode.model)
         if differences:
             text = "; ".join(f"{k}: run {a}, ODE {b}" for k, (a, b) in differences.items())

@@ -31,7 +31,11 @@ def plot_compare(
     show_seeds: bool = False,
     title: str | None = None,
 ) -> Figure:
-    """One panel per observable: SGD (mean and +-1 std over seeds) and the ODE (dashed).
+    """One panel per observable: SGD (mean and 16-84 % band over seeds) and the ODE (dashed).
+
+    The panels share one legend, outside them below the panels; the band is the 16 % to
+    84 % quantiles over seeds on every panel (`linvae.plot.trajectory.spread_band`), which a
+    log axis shows without the dive of mean - std near zero.
 
     Parameters
     ----------
@@ -88,12 +92,34 @@ def plot_compare(
             name,
             index=index,
             ax=ax,
+            labels=[_short_label(run), _short_label(ode)],
             logy=name in _LOG_SCALE,
+            band="quantile",
             show_seeds=show_seeds,
         )
     for ax in list(axes.flat)[n:]:
         ax.set_visible(False)
+    # Every panel draws the same curves: one legend for the figure, not one per panel.
+    entries: dict[str, object] = {}
+    for ax in list(axes.flat)[:n]:
+        handles, labels = ax.get_legend_handles_labels()
+        entries.update((label, h) for h, label in zip(handles, labels, strict=True))
+        ax.get_legend().remove()
+    fig.legend(
+        list(entries.values()),
+        list(entries),
+        loc="outside lower center",
+        ncols=min(len(entries), 3),
+        frameon=False,
+    )
     if title is None:
         title = model_text(run.model)
-    fig.suptitle(title, fontsize=9)
+    fig.suptitle(title)
     return fig
+
+
+def _short_label(traj: Trajectory) -> str:
+    """A curve's legend entry; the model and its schedule are in the title."""
+    if traj.source == "ode":
+        return "ODE"
+    return f"SGD mean, $N = {traj.N}$, {traj.n_seeds} seeds"

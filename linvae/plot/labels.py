@@ -68,29 +68,34 @@ def tex(name: str) -> str:
 def schedule_text(schedule) -> str:
     r"""A KL schedule in symbols, for titles and legends (mathtext).
 
+    A factor of 1 is left out (``tanh(0.002 t)``, not ``1 tanh(0.002 t)``).
+
     Examples
     --------
     >>> from linvae import TanhAnneal
     >>> print(schedule_text(TanhAnneal(beta_final=0.8, gamma=0.05)))
     $\beta(t) = 0.8\,\tanh(0.05\,t)$
+    >>> print(schedule_text(TanhAnneal(beta_final=1.0, gamma=0.002)))
+    $\beta(t) = \tanh(0.002\,t)$
     """
     d = schedule.describe()
     kind = d["kind"]
     if kind == "constant":
         return rf"$\beta = {d['beta']:g}$"
     if kind == "tanh":
-        return rf"$\beta(t) = {d['beta_final']:g}\,\tanh({d['gamma']:g}\,t)$"
+        factor = "" if d["beta_final"] == 1 else rf"{d['beta_final']:g}\,"
+        return rf"$\beta(t) = {factor}\tanh({d['gamma']:g}\,t)$"
     if kind == "linear":
         return (
-            rf"$\beta$: {d['beta_initial']:g} $\to$ {d['beta_final']:g} linearly until "
-            rf"$t = {d['t_ramp']:g}$"
+            rf"$\beta(t)$ from ${d['beta_initial']:g}$ to ${d['beta_final']:g}$ linearly "
+            rf"until $t = {d['t_ramp']:g}$"
         )
     if kind == "step":
         return (
-            rf"$\beta$: {d['beta_initial']:g}, then {d['beta_final']:g} from "
+            rf"$\beta = {d['beta_initial']:g}$, then ${d['beta_final']:g}$ from "
             rf"$t = {d['t_switch']:g}$"
         )
-    return rf"$\beta(t)$ = {d.get('name', kind)}"
+    return rf"$\beta(t)$: {d.get('name', kind)}"
 
 
 def model_text(model) -> str:

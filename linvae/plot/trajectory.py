@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Literal
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -22,7 +23,15 @@ from linvae.trajectory import OBSERVABLE_NAMES, Trajectory
 from linvae.utils.io import atomic_write
 from linvae.utils.paths import check_writable
 
-__all__ = ["check_figure_path", "observable_series", "plot_observable", "save_figure"]
+__all__ = [
+    "BAND_LABELS",
+    "BAND_QUANTILES",
+    "check_figure_path",
+    "observable_series",
+    "plot_observable",
+    "save_figure",
+    "spread_band",
+]
 
 
 def observable_series(traj: Trajectory, name: str, index: tuple[int, ...] = ()) -> np.ndarray:
@@ -47,6 +56,11 @@ def observable_series(traj: Trajectory, name: str, index: tuple[int, ...] = ()) 
     return np.abs(arr) if name in ("m", "d") else arr
 
 
+# The band of SGD's spread on a log axis: these quantiles over seeds (the +-1 std of a normal
+# law); mean - std can be zero or negative there, which a log axis would draw as a dive.
+BAND_QUANTILES = (0.16, 0.84)
+
+
 def plot_observable(
     trajectories: Sequence[Trajectory] | Trajectory,
     name: str = "eps_g",
@@ -55,9 +69,10 @@ def plot_observable(
     ax: Axes | None = None,
     labels: Sequence[str] | None = None,
     logy: bool = False,
+    band: Literal["std", "quantile"] | None = None,
     show_seeds: bool = False,
 ) -> Axes:
-    """Plot an observable against t: SGD as mean and +-1 std band over seeds, ODE as a line.
+    """Plot an observable against t: SGD as the mean over seeds and a band, ODE as a line.
 
     Parameters
     ----------
@@ -70,16 +85,32 @@ def plot_observable(
     ax : matplotlib Axes, optional
     labels : sequence of str, optional
     logy : bool
-        Logarithmic y axis. Values <= 0 are not drawn there, and where mean - std <= 0 the
-        band's lower edge is ``mean^2 / (mean + std)`` (the upper edge mirrored on the log
-        scale) instead of the bottom of the axis.
+        Logarithmic y axis. Values <= 0 are not drawn there.
+    band : {"std", "quantile"}, optional
+        The spread over seeds drawn around an SGD mean (with two seeds or more):
+        ``"std"`` is mean +- 1 standard deviation, ``"quantile"`` the 16 % to 84 % quantiles
+        over seeds (`BAND_QUANTILES`; the same band for normal spread, and never below zero
+        for a positive observable). Default: ``"quantile"`` on a log axis, ``"std"``
+        otherwise. The legend states which (``"SGD +-1 std over seeds"``,
+        ``"SGD 16-84 % of seeds"``).
     show_seeds : bool
         Also draw each SGD seed thinly.
 
     Returns
     -------
     matplotlib.axes.Axes
+
+    Raises
+    ------
+    ValueError
+        If ``band`` is not one of the two.
     """
+    if band is None:
+        band = "quantile" if logy else "std"
+    if band not in ("std", "quantile"):
+        raise ValueError(
+            f"The `band` parameter of plot_observable must be 'std' or 'quantile'. Got {band!r}."
+        )
     if isinstance(trajectories, Trajectory):
         trajectories = [trajectories]
     if ax is None:
@@ -95,16 +126,18 @@ def plot_observable(
         mean = series.mean(axis=0)
         (line,) = ax.plot(traj.t, shown(mean), lw=1.4, label=label, color=f"C{i}")
         if series.shape[0] > 1:
-            std = series.std(axis=0, ddof=1)
-            low, high = mean - std, mean + std
-            if logy:
-                # Where mean - std <= 0 the band would fall to the axis floor: its lower edge
-                # is the upper one mirrored about the mean on the log scale, mean^2 / (mean +
-                # std).
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    low = np.where(low > 0, low, mean**2 / high)
-                low, high = shown(low), shown(high)
-            ax.fill_between(traj.t, low, high, color=line.get_color(), alpha=0.25)
+            low, high = spread_band(series, band)
+            # One legend entry per kind of band, however many runs share the axes.
+            shown_before = {c.get_label() for c in ax.collections}
+            ax.fill_between(
+                traj.t,
+                shown(low),
+                shown(high),
+                color=line.get_color(),
+                alpha=0.25,
+                lw=0,
+                label="_" if BAND_LABELS[band] in shown_before else BAND_LABELS[band],
+            )
         if show_seeds:
             for s in series:
                 ax.plot(traj.t, shown(s), lw=0.5, alpha=0.4, color=line.get_color())
@@ -114,6 +147,37 @@ def plot_observable(
         ax.set_yscale("log")
     ax.legend(frameon=False)
     return ax
+
+
+# What the band of each kind means, as its legend entry.
+BAND_LABELS = {
+    "std": r"SGD $\pm 1$ std over seeds",
+    "quantile": "SGD 16\N{EN DASH}84 % of seeds",
+}
+
+
+def spread_band(
+    series: np.ndarray, band: Literal["std", "quantile"] = "quantile"
+) -> tuple[np.ndarray, np.ndarray]:
+    """The lower and upper edges, shape (T,), of the band over seeds of ``series`` (S, T).
+
+    ``"std"``: mean -+ 1 standard deviation (``ddof=1``). ``"quantile"``: the
+    `BAND_QUANTILES` (16 % and 84 %) over seeds, linearly interpolated between seeds as
+    `numpy.quantile` does; for a positive observable both edges are positive, so a log axis
+    shows the band without a dive.
+
+    Examples
+    --------
+    >>> low, high = spread_band(np.array([[1.0], [2.0], [4.0]]))
+    >>> float(low[0]), float(high[0])
+    (1.32, 3.36)
+    """
+    series = np.asarray(series, dtype=np.float64)
+    if band == "std":
+        mean, std = series.mean(axis=0), series.std(axis=0, ddof=1)
+        return mean - std, mean + std
+    low, high = np.quantile(series, BAND_QUANTILES, axis=0)
+    return low, high
 
 
 def _positive(values: np.ndarray) -> np.ndarray:
@@ -127,7 +191,7 @@ def _default_label(traj: Trajectory) -> str:
     beta = schedule_text(traj.model.schedule)
     if traj.source == "ode":
         return f"ODE, {beta}"
-    return f"SGD $N = {traj.N}$, {traj.n_seeds} seeds, {beta}"
+    return f"SGD mean, $N = {traj.N}$, {traj.n_seeds} seeds, {beta}"
 
 
 def check_figure_path(path: str | Path, name: str = "path", *, force: bool = False) -> Path:

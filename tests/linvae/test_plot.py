@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -150,22 +151,50 @@ def _spread_run(S=3, n_t=21):
     )
 
 
-def test_log_band_stays_above_zero_where_mean_minus_std_is_negative():
+def test_log_band_is_the_16_84_quantile_band_where_mean_minus_std_is_negative():
     from linvae.plot import plot_observable
+    from linvae.plot.trajectory import BAND_LABELS
 
     run = _spread_run()
     mean, std = run.mean("eps_g"), run.std("eps_g")
-    assert np.any(mean - std < 0)  # the case of the issue: the band would fall to the floor
+    assert np.any(mean - std < 0)  # the case of the issue: the band would dive to the floor
     ax = plot_observable(run, "eps_g", logy=True)
     assert_readable_axes(ax.figure)
     (band,) = ax.collections
-    drawn = band.get_paths()[0].vertices[:, 1]
-    # Where mean - std <= 0 the lower edge is mean^2 / (mean + std): the lowest point drawn.
-    low = np.where(mean - std > 0, mean - std, mean**2 / (mean + std))
-    assert drawn.min() == pytest.approx(low.min(), rel=1e-12)  # float64 round-off
+    # fill_between's outline: a start vertex, the lower edge forward, an end vertex, the
+    # upper edge back; the lower edge is exactly the 16 % quantile over seeds.
+    vertices = band.get_paths()[0].vertices
+    low = np.quantile(run.eps_g, 0.16, axis=0)
+    high = np.quantile(run.eps_g, 0.84, axis=0)
+    assert np.all(low > 0)
+    n_t = run.t.size
+    np.testing.assert_array_equal(vertices[1 : n_t + 1, 1], low)
+    np.testing.assert_array_equal(vertices[n_t + 2 : 2 * n_t + 2, 1][::-1], high)
+    assert vertices[:, 1].min() == low.min() > 0
+    # The legend says what the band is.
+    legend = {t.get_text() for t in ax.get_legend().get_texts()}
+    assert BAND_LABELS["quantile"] in legend and "16\N{EN DASH}84 %" in BAND_LABELS["quantile"]
 
 
-def test_compare_figure_has_labels_ticks_and_nothing_at_the_floor():
+def test_linear_band_is_mean_plus_minus_std_and_named_once_for_several_runs():
+    from linvae.plot import plot_observable
+    from linvae.plot.trajectory import BAND_LABELS
+
+    run = _spread_run()
+    ax = plot_observable([run, run], "m", labels=["a", "b"])
+    mean, std = run.mean("m")[:, 0, 0], run.std("m")[:, 0, 0]
+    vertices = ax.collections[0].get_paths()[0].vertices
+    n_t = run.t.size
+    # mean and std over seeds computed two ways (ddof=1 both): float64 round-off only.
+    np.testing.assert_allclose(vertices[1 : n_t + 1, 1], mean - std, rtol=0, atol=1e-14)
+    np.testing.assert_allclose(vertices[n_t + 2 : 2 * n_t + 2, 1][::-1], mean + std, atol=1e-14)
+    texts = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert texts == ["a", BAND_LABELS["std"], "b"]  # the band's meaning once, not per run
+    with pytest.raises(ValueError, match="`band` parameter of plot_observable"):
+        plot_observable(run, "m", band="sem")
+
+
+def test_compare_figure_has_one_shared_legend_outside_the_panels():
     from linvae.plot import plot_compare
 
     run = _spread_run()
@@ -174,6 +203,46 @@ def test_compare_figure_has_labels_ticks_and_nothing_at_the_floor():
     fig = plot_compare(run, ode, names=("eps_g", "m", "Q", "D"))
     assert_readable_axes(fig)
     assert "$\\rho = 1$" in fig._suptitle.get_text()  # symbols, not code names
+    assert [ax.get_legend() for ax in fig.axes] == [None] * 4
+    (legend,) = fig.legends
+    texts = [t.get_text() for t in legend.get_texts()]
+    assert texts == ["SGD mean, $N = 100$, 3 seeds", "SGD 16\N{EN DASH}84 % of seeds", "ODE"]
+    # Outside the panels: the legend's box overlaps none of the axes.
+    renderer = fig.canvas.get_renderer()
+    box = legend.get_window_extent(renderer)
+    assert not any(box.overlaps(ax.get_window_extent(renderer)) for ax in fig.axes)
+
+
+@pytest.mark.parametrize(
+    ("schedule", "text"),
+    [
+        ("TanhAnneal(beta_final=1.0, gamma=0.002)", r"$\beta(t) = \tanh(0.002\,t)$"),
+        ("TanhAnneal(beta_final=0.5, gamma=0.01)", r"$\beta(t) = 0.5\,\tanh(0.01\,t)$"),
+        ("Constant(beta=0.5)", r"$\beta = 0.5$"),
+        (
+            "LinearRamp(beta_initial=0.0, beta_final=1.0, t_ramp=100.0)",
+            r"$\beta(t)$ from $0$ to $1$ linearly until $t = 100$",
+        ),
+        (
+            "StepSchedule(beta_initial=0.2, beta_final=1.0, t_switch=50.0)",
+            r"$\beta = 0.2$, then $1$ from $t = 50$",
+        ),
+    ],
+)
+def test_schedule_labels_are_mathtext_without_a_factor_of_one(schedule, text):
+    from matplotlib.mathtext import MathTextParser
+
+    from linvae import schedules
+    from linvae.plot.labels import schedule_text
+
+    got = schedule_text(eval(schedule, vars(schedules)))
+    assert got == text
+    parser = MathTextParser("agg")
+    for k, part in enumerate(got.split("$")):
+        if k % 2:  # every symbol inside $...$, and each such span valid mathtext
+            parser.parse(f"${part}$")
+        else:
+            assert "beta" not in part and "tau" not in part  # no symbol in plain text
 
 
 def test_phase_diagram_in_words_with_labelled_regions_and_an_analytic_boundary():
@@ -200,3 +269,45 @@ def test_phase_diagram_in_words_with_labelled_regions_and_an_analytic_boundary()
     ax.figure.canvas.draw()
     ticks = [float(t) for t in ax.get_yticks() if ax.get_ylim()[0] <= t <= ax.get_ylim()[1]]
     assert ticks and all(t == int(t) for t in ticks)  # M is a whole number
+
+
+# ----------------------------------------------------------------- linvae compare
+def test_compare_cli_refuses_an_ode_as_the_run_and_overlays_a_saved_ode(tmp_path, capsys):
+    from linvae.cli import main
+
+    run = _small_run(S=3).save(tmp_path / "run.npz")
+    ode = tmp_path / "ode.npz"
+    assert main(["ode", "--init", str(run), "--out", str(ode)]) == 0
+    capsys.readouterr()
+
+    # An ODE solution given as the run: exit 2, one line naming it and the way to pass it.
+    assert main(["compare", str(ode), "--out", str(tmp_path / "x.png")]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert "is an ODE solution" in line and f"--ode {ode}" in line
+    # ... and a simulation given as --ode.
+    assert main(["compare", str(run), "--ode", str(run), "--out", str(tmp_path / "y.png")]) == 2
+    assert "is a simulation, not an ODE solution" in capsys.readouterr().err
+    assert not (tmp_path / "x.png").exists() and not (tmp_path / "y.png").exists()
+
+    # The saved ODE overlaid equals the one compare solves in place: same numbers, same image.
+    solved = tmp_path / "solved.npz"
+    argv = ["compare", str(run), "--out", str(tmp_path / "a.png"), "--save-ode", str(solved)]
+    assert main(argv) == 0
+    in_place = json.loads(capsys.readouterr().out)
+    assert main(["compare", str(run), "--ode", str(ode), "--out", str(tmp_path / "b.png")]) == 0
+    given = json.loads(capsys.readouterr().out)
+    a, b = Trajectory.load(solved), Trajectory.load(ode)
+    for name in OBSERVABLE_NAMES:
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
+    assert in_place["max_abs_eps_g_gap"] == given["max_abs_eps_g_gap"]
+    assert (tmp_path / "a.png").read_bytes() == (tmp_path / "b.png").read_bytes()
+
+
+def test_saved_figures_are_150_dpi_or_more(tmp_path):
+    from PIL import Image
+
+    from linvae.plot import plot_observable, save_figure
+
+    path = save_figure(plot_observable(_small_run(), "eps_g", logy=True).figure, tmp_path / "f.png")
+    with Image.open(path) as image:
+        assert min(image.info["dpi"]) >= 150 - 0.01  # PNG stores dots per metre: rounding
