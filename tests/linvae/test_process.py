@@ -173,6 +173,20 @@ def test_a_lock_whose_holder_was_killed_does_not_block(tmp_path):
         pass
 
 
+def test_reproduce_and_run_sweep_into_a_folder_being_written_are_refused(tmp_path):
+    from linvae import Model
+    from linvae.reproduce import reproduce
+    from linvae.sweep import Serial, Sweep, run_sweep
+
+    with folder_lock(tmp_path):
+        with pytest.raises(FolderLocked, match="The `out_dir` folder of reproduce"):
+            reproduce(tmp_path, quick=True, progress=False)
+        sweep = Sweep(grid={"beta": [0.5]}, model=Model(tau=0.1), N=20, t_max=1.0)
+        with pytest.raises(FolderLocked, match="The sweep folder"):
+            run_sweep(sweep, tmp_path, scheduler=Serial(), progress=False)
+        assert sorted(p.name for p in tmp_path.iterdir()) == [LOCK_NAME]
+
+
 def _sweep_file(path: Path, betas: list[float]) -> Path:
     path.write_text(
         'kind = "sgd"\nN = 40\nt_max = 2.0\nobservables = ["eps_g"]\n'
