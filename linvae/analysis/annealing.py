@@ -358,6 +358,7 @@ def optimal_annealing_rate(
                 res = convergence_time(
                     replace(base, beta=s), init=unpack_state(y, base.M, base.M_star), tol=tol,
                     t_max=t_max, sgd_noise=sgd_noise, eps_g_star=target_eps, measure=measure,
+                    target=target,
                 )  # fmt: skip
                 out[i, j] = res.t_conv
         return out

@@ -294,6 +294,7 @@ def convergence_time(
     atol: float = 1e-11,
     eps_g_star: float | None = None,
     measure: Measure = "excess",
+    target: FixedPoint | None = None,
 ) -> ConvergenceTime:
     """T_conv of one ODE run: how long eps_g takes to settle within ``tol`` of eps_g*.
 
@@ -318,8 +319,11 @@ def convergence_time(
     rtol, atol : float
         ODE solver tolerances.
     eps_g_star : float, optional
-        Target (default: eps_g of `attractor`, computed once per call).
+        Target (default: eps_g of ``target``).
     measure : {"excess", "band"}
+    target : FixedPoint, optional
+        The point converged to (its J_max sets the final rate); default `stable_point` of
+        beta_f. Pass ``attractor(...).point`` where the point reached depends on the start.
 
     Returns
     -------
@@ -340,7 +344,9 @@ def convergence_time(
     measure = _check_measure(measure, owner)
     if isinstance(init, Trajectory):
         init = initial_conditions_from(init)
-    rate = critical_rate(replace(model, beta=model.schedule.final), sgd_noise=sgd_noise)
+    rate = critical_rate(
+        replace(model, beta=model.schedule.final), sgd_noise=sgd_noise, point=target
+    )
     if eps_g_star is None:
         eps_g_star = rate.attractor.eps_g
     if t_max is None:
