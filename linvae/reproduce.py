@@ -57,7 +57,7 @@ from linvae.plot.offline import (
     plot_rate_distortion,
 )
 from linvae.plot.phase import plot_error_vs_beta, plot_phase_diagram
-from linvae.plot.trajectory import plot_observable, save_figure
+from linvae.plot.trajectory import plot_observable, save_figure, shared_legend
 from linvae.schedules import TanhAnneal
 from linvae.sgd.simulator import simulate
 from linvae.theory import solve_ode
@@ -171,9 +171,17 @@ def _figure(nrows=1, ncols=1, size=(6.0, 4.0)):
 
 def _save(fig, out: Path, name: str, figures: list) -> None:
     for suffix in ("png", "pdf"):
-        path = save_figure(fig, out / f"{name}.{suffix}", dpi=130)
+        path = save_figure(fig, out / f"{name}.{suffix}", dpi=150)
         figures.append(str(path.relative_to(out)))
     check_interrupt()  # a safe point: this figure is on disk
+
+
+def _base_text(model) -> str:
+    """The fixed parameters of the figure set in symbols, for titles (mathtext)."""
+    return (
+        rf"$\rho = {model.rho:g}$, $\eta = {model.eta:g}$, $\lambda = {model.lam:g}$, "
+        rf"$\tau = {model.tau:g}$"
+    )
 
 
 def _tail_mean(traj, frac: float = 0.1):
@@ -284,7 +292,7 @@ def _draw(
             [run, ode],
             "eps_g",
             ax=ax,
-            labels=[f"SGD beta={beta:g}", f"ODE beta={beta:g}"],
+            labels=[rf"SGD mean, $\beta = {beta:g}$", rf"ODE, $\beta = {beta:g}$"],
             logy=True,
         )
         # plot_observable colours by position: recolour this pair.
@@ -299,7 +307,9 @@ def _draw(
             "ode_final": float(ode.eps_g[0, -1]),
             "max_abs_sgd_minus_ode": compare(run, ode, "eps_g").max_abs_gap,
         }
-    ax.set_title(f"learning curves, N = {s.N}, {s.n_seeds} seeds, tau = {s.tau:g}")
+    ax.set_title(
+        rf"learning curves, $N = {s.N}$, {s.n_seeds} seeds; {_base_text(base)}", fontsize=9
+    )
     ax.legend(frameon=False, fontsize=7, ncol=2)
     _save(fig, out, "learning_curves", figures)
     numbers["learning_curves"] = curves
@@ -309,8 +319,12 @@ def _draw(
     beta_op = 1.0 if 1.0 in runs else s.betas[0]
     fig, axes = _figure(2, 3, size=(10, 5.5))
     for ax, name in zip(axes.ravel(), ("m", "d", "Q", "E", "R", "D"), strict=True):
-        plot_observable([runs[beta_op], odes[beta_op]], name, ax=ax, labels=["SGD", "ODE"])
-    fig.suptitle(f"order parameters, beta = {beta_op:g} (|m|, |d|: sign symmetry)")
+        plot_observable([runs[beta_op], odes[beta_op]], name, ax=ax, labels=["SGD mean", "ODE"])
+    shared_legend(fig, axes.ravel())
+    fig.suptitle(
+        rf"order parameters, $\beta = {beta_op:g}$, $N = {s.N}$, {s.n_seeds} seeds; "
+        rf"{_base_text(base)} ($|m|$, $|d|$: sign symmetry)"
+    )
     _save(fig, out, "order_parameters", figures)
 
     # 3. eps_g* vs beta -------------------------------------------------------------------
@@ -329,7 +343,10 @@ def _draw(
     fig, axes = _figure(size=(6, 4))
     plot_error_vs_beta(
         grid,
-        {"tau -> 0 (closed form)": closed, f"fixed point, tau = {s.tau:g}": np.array(finite)},
+        {
+            r"$\tau \to 0$ (closed form)": closed,
+            rf"fixed point, $\tau = {s.tau:g}$": np.array(finite),
+        },
         eta=base.eta,
         beta_star=th.beta_star,
         points={
@@ -341,6 +358,11 @@ def _draw(
             "ODE (end)": (betas, [curves[f"{b:g}"]["ode_final"] for b in s.betas], None),
         },
         ax=axes[0, 0],
+    )
+    axes[0, 0].set_title(
+        rf"$M = M^* = 1$, {_base_text(base)}; SGD and ODE at $t = {s.t_max:g}$, $N = {s.N}$, "
+        f"{s.n_seeds} seeds",
+        fontsize=9,
     )
     _save(fig, out, "eps_g_vs_beta", figures)
     numbers["threshold"] = {
@@ -382,7 +404,7 @@ def _draw(
                 res.trajectory.t,
                 np.where(eps > _EPS_G_FLOOR, eps, np.nan),
                 color=f"C{k}",
-                label=f"ODE M={M}" + (" (to 0)" if res.eps_g_formula <= _EPS_G_FLOOR else ""),
+                label=f"ODE $M = {M}$" + (" (to 0)" if res.eps_g_formula <= _EPS_G_FLOOR else ""),
             )
             if res.eps_g_formula > _EPS_G_FLOOR:
                 ax.axhline(res.eps_g_formula, color=f"C{k}", ls=":", lw=1)
@@ -406,7 +428,7 @@ def _draw(
                     sim_model, N=s.N, t_max=t_sim, dt=t_sim / 200, n_seeds=s.n_seeds, rng=seed
                 )
                 mean = run.mean("eps_g")
-                ax.plot(run.t[1:], mean[1:], color=f"C{k}", lw=0.8, alpha=0.6, label="SGD M=2")
+                ax.plot(run.t[1:], mean[1:], color=f"C{k}", lw=0.8, alpha=0.6, label="SGD, $M = 2$")
                 if beta == 0.5:
                     share_ax = axes[1, 0]
                     for i in range(M):
@@ -414,14 +436,14 @@ def _draw(
                     share_ax.set_xscale("log")
                     share_ax.set_xlabel(LABELS["t"])
                     share_ax.set_ylabel(r"share of the factor $m_i^2 / \sum_j m_j^2$")
-                    share_ax.set_title(f"entangled -> disentangled, beta = {beta:g}")
+                    share_ax.set_title(rf"entangled $\to$ disentangled, $\beta = {beta:g}$")
                     share_ax.legend(frameon=False)
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel(LABELS["t"])
         ax.set_ylabel(LABELS["eps_g"])
-        title = "noise fitting" if beta < 1 else "beta = eta: algebraic (~1/t)"
-        ax.set_title(f"beta = {beta:g}: {title}")
+        title = "noise fitting" if beta < 1 else r"$\beta = \eta$: algebraic ($\sim 1/t$)"
+        ax.set_title(rf"$\beta = {beta:g}$, $N = {s.N}$: {title}")
         ax.legend(frameon=False, fontsize=7)
     vs_M = convergence_vs_latents(
         replace(base, beta=1.5), s.Ms, t_max=s.t_max_superfluous, N=s.N, rng=seed, sgd_noise=False
@@ -432,8 +454,9 @@ def _draw(
     ax.set_xticks(np.asarray(vs_M.Ms))  # M is a whole number
     ax.set_xlabel(LABELS["M"])
     ax.set_ylabel("time")
-    ax.set_title("convergence vs M (beta = 1.5, M* = 1)")
+    ax.set_title(r"convergence against $M$ ($\beta = 1.5$, $M^* = 1$)")
     ax.legend(frameon=False)
+    fig.suptitle(rf"superfluous latents, $M^* = 1$: {_base_text(base)}")
     _save(fig, out, "superfluous", figures)
     sup_numbers["convergence_vs_M"] = vs_M.as_dict()
     numbers["superfluous"] = sup_numbers
@@ -453,7 +476,7 @@ def _draw(
     t_max = t_max or opt.t_max
     const = solve_ode(model, t_max=t_max, init=init, dt=t_max / 500)
     target = critical_rate(model).attractor.eps_g
-    ax.plot(const.t, np.abs(const.eps_g[0] - target), "k", label="constant beta")
+    ax.plot(const.t, np.abs(const.eps_g[0] - target), "k", label=r"constant $\beta$")
     for k, f in enumerate(s.gamma_factors):
         gamma = f * opt.gamma_c
         sol = solve_ode(
@@ -504,8 +527,9 @@ def _draw(
     ax.set_yscale("log")
     ax.set_xlabel(r"$\gamma / \gamma_c$")
     ax.set_ylabel(f"mean {LABELS['t_conv']}, 16-84 % band (dotted: constant {LABELS['beta_f']})")
-    ax.set_title(f"{opt.n_init} random initial states at N = {s.N}; star: optimum")
+    ax.set_title(f"{opt.n_init} random initial states at $N = {s.N}$; star: optimum")
     ax.legend(frameon=False, fontsize=8)
+    fig.suptitle(rf"KL annealing, $M = M^* = 1$: {_base_text(base)}")
     _save(fig, out, "annealing", figures)
     numbers["annealing"] = ann_numbers
 
@@ -623,6 +647,7 @@ def _offline_stage(out: Path, quick: bool, figures: list, seed: int) -> dict:
             rf"$\lambda = {lam:g}$"
             + (": collapsed plateau, peak at $\\alpha_{BBP}$" if lam else ": no plateau, no peak")
         )
+    fig.suptitle(rf"finite data: $\rho = {rho:g}$, $\eta = {eta:g}$, $M = M^* = 1$")
     _save(fig, out, "offline-eps_g_vs_alpha", figures)
     authors = runs[1.0]
     summ = authors.summary()
@@ -706,6 +731,7 @@ def _offline_stage(out: Path, quick: bool, figures: list, seed: int) -> dict:
         plot_rate_distortion(test, nu=nu, train=train, ax=ax)
         ax.set_ylim(0.0, nu + 0.2)
         ax.set_title(rf"$\lambda = {lam:g}$: test (solid), training (dashed)")
+    fig.suptitle(rf"rate-distortion: $\rho = {rho:g}$, $\eta = {eta:g}$")
     _save(fig, out, "offline-rate_distortion", figures)
     numbers["rate_distortion"] = rd_numbers
 
@@ -769,7 +795,11 @@ def _offline_stage(out: Path, quick: bool, figures: list, seed: int) -> dict:
     ax.set_ylim(0.0, 3.0)
     ax.set_xlabel(r"samples per dimension $\alpha = n/N$ (one pass: $t = \alpha$)")
     ax.set_ylabel(LABELS["eps_g"])
-    ax.set_title(rf"reusing data: $\beta = {beta:g}$, $\lambda = 0$, N = {o.N}", fontsize=10)
+    ax.set_title(
+        rf"reusing data: $\rho = {rho:g}$, $\eta = {eta:g}$, $\beta = {beta:g}$, $\lambda = 0$, "
+        rf"$N = {o.N}$",
+        fontsize=10,
+    )
     ax.legend(frameon=False, fontsize=7)
     _save(fig, out, "offline-one_pass_vs_offline", figures)
     numbers["one_pass_vs_offline"] = {

@@ -101,8 +101,8 @@ def run_simulate(args: argparse.Namespace) -> int:
         "wall_time_s": round(traj.meta["wall_time_s"], 3),
     }
     if args.plot:
-        from linvae.plot.labels import model_text  # matplotlib, with the two below
-        from linvae.plot.trajectory import plot_observable, save_figure
+        from linvae.plot.labels import model_text
+        from linvae.plot.trajectory import plot_observable, save_figure  # matplotlib
 
         ax = plot_observable(traj, "eps_g", logy=True)
         ax.set_title(f"linear VAE, one-pass SGD\n{model_text(traj.model)}", fontsize=10)

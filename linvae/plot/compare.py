@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
 from linvae.plot.labels import model_text
-from linvae.plot.trajectory import plot_observable
+from linvae.plot.trajectory import plot_observable, shared_legend
 from linvae.trajectory import OBSERVABLE_NAMES, Trajectory
 
 __all__ = ["plot_compare"]
@@ -99,19 +99,7 @@ def plot_compare(
         )
     for ax in list(axes.flat)[n:]:
         ax.set_visible(False)
-    # Every panel draws the same curves: one legend for the figure, not one per panel.
-    entries: dict[str, object] = {}
-    for ax in list(axes.flat)[:n]:
-        handles, labels = ax.get_legend_handles_labels()
-        entries.update((label, h) for h, label in zip(handles, labels, strict=True))
-        ax.get_legend().remove()
-    fig.legend(
-        list(entries.values()),
-        list(entries),
-        loc="outside lower center",
-        ncols=min(len(entries), 3),
-        frameon=False,
-    )
+    shared_legend(fig, list(axes.flat)[:n])
     if title is None:
         title = model_text(run.model)
     fig.suptitle(title)

@@ -14,9 +14,11 @@ from typing import Literal
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.artist import Artist
 from matplotlib.axes import Axes
 from matplotlib.backend_bases import FigureCanvasBase
 from matplotlib.figure import Figure
+from matplotlib.legend import Legend
 
 from linvae.plot.labels import LABELS, axis_label, schedule_text
 from linvae.trajectory import OBSERVABLE_NAMES, Trajectory
@@ -30,6 +32,7 @@ __all__ = [
     "observable_series",
     "plot_observable",
     "save_figure",
+    "shared_legend",
     "spread_band",
 ]
 
@@ -178,6 +181,34 @@ def spread_band(
         return mean - std, mean + std
     low, high = np.quantile(series, BAND_QUANTILES, axis=0)
     return low, high
+
+
+def shared_legend(fig: Figure, axes: Sequence[Axes], *, ncols: int = 3) -> Legend:
+    """One legend for panels that draw the same curves, below them, instead of one per panel.
+
+    The entries of every panel's legend, each label once (first handle kept), go into a
+    figure legend outside the axes (``loc="outside lower center"``, which a figure with
+    ``layout="constrained"`` makes room for); the panels' own legends are removed.
+
+    Returns
+    -------
+    matplotlib.legend.Legend
+        The figure's legend.
+    """
+    entries: dict[str, Artist] = {}
+    for ax in axes:
+        handles, labels = ax.get_legend_handles_labels()
+        for handle, label in zip(handles, labels, strict=True):
+            entries.setdefault(label, handle)
+        if ax.get_legend() is not None:
+            ax.get_legend().remove()
+    return fig.legend(
+        list(entries.values()),
+        list(entries),
+        loc="outside lower center",
+        ncols=min(len(entries), ncols) or 1,
+        frameon=False,
+    )
 
 
 def _positive(values: np.ndarray) -> np.ndarray:
