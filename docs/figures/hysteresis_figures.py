@@ -114,7 +114,7 @@ def basin_figure(numbers: dict) -> None:
     start = time.perf_counter()
     pd = basin_diagram(
         Model(tau=0.01), betas=np.linspace(0.004, 0.14, 35), values=np.linspace(1.3, 1.7, 17),
-        n_init=16, N=200, rng=0,
+        n_init=16, N=200, rng=0, progress=True,
     )  # fmt: skip
     numbers["basins"] = {
         "wall_time_s": time.perf_counter() - start,

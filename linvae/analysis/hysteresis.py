@@ -21,6 +21,7 @@ until beta* (where collapse turns unstable): a hysteresis loop between beta* and
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -33,6 +34,7 @@ from linvae.observables import OrderParameters, pack_state
 from linvae.params import Model
 from linvae.schedules import Constant
 from linvae.theory.initial import initial_ensemble, initial_order_parameters
+from linvae.utils.progress import make_progress
 from linvae.utils.validation import check_int
 
 __all__ = ["Hysteresis", "basin_diagram", "beta_sweep", "transition_lines"]
@@ -283,7 +285,7 @@ def basin_diagram(
     N: int = 200,
     rng=0,
     sgd_noise: bool = False,
-    progress=None,
+    progress: bool | Callable[[float, float], None] = False,
     t_limit: float | None = None,
 ) -> PhaseDiagram:
     """Share of fresh random starts that end learned at constant beta, over (beta, lam or rho).
@@ -306,8 +308,9 @@ def basin_diagram(
         The fresh ensemble.
     sgd_noise : bool
         Keep the O(tau^2) terms (default: the tau -> 0 drift).
-    progress : callable ``(done, total)``, optional
-        Called after each grid point.
+    progress : bool or callable ``(done, total)``
+        True draws a progress bar on stderr (tqdm); a callable is called after each grid
+        point.
     t_limit : float, optional
         As in `attractor`.
 
@@ -341,16 +344,17 @@ def basin_diagram(
                          f"with betas > 0. Got shapes {betas.shape}, {ys.shape}.")  # fmt: skip
     ensemble = pack_state(initial_ensemble(model, n_init, N=N, rng=rng))
     fraction = np.empty((ys.size, betas.size))
-    total, done = fraction.size, 0
-    for i, v in enumerate(ys):
-        row = replace(model, **{axis: float(v)})
-        for j, b in enumerate(betas):
-            res = attractor(replace(row, beta=Constant(beta=float(b))), start=ensemble,
-                            sgd_noise=sgd_noise, t_limit=t_limit)  # fmt: skip
-            fraction[i, j] = res.learned_fraction
-            done += 1
-            if progress is not None:
-                progress(done, total)
+    report = make_progress(progress, fraction.size, owner, unit="point")
+    try:
+        for i, v in enumerate(ys):
+            row = replace(model, **{axis: float(v)})
+            for j, b in enumerate(betas):
+                res = attractor(replace(row, beta=Constant(beta=float(b))), start=ensemble,
+                                sgd_noise=sgd_noise, t_limit=t_limit)  # fmt: skip
+                fraction[i, j] = res.learned_fraction
+                report(i * betas.size + j + 1)
+    finally:
+        report.close()
     lines = transition_lines(model, ys, axis)
     return PhaseDiagram(
         kind=f"beta-{axis}",

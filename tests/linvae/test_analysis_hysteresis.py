@@ -74,8 +74,11 @@ def test_basin_fractions_across_the_strip():
     1 of 4 at beta = 0.062 inside the strip, none past the spinodal; lam = 1.0 (continuous at
     beta* = 0.5) is learned at all three."""
     betas = np.array([0.03, 0.062, 0.12])
-    pd = basin_diagram(Model(**STRIP), betas=betas, values=np.array([1.0, 1.5]), n_init=4)
+    calls = []
+    pd = basin_diagram(Model(**STRIP), betas=betas, values=np.array([1.0, 1.5]), n_init=4,
+                       progress=lambda done, total: calls.append((done, total)))  # fmt: skip
     assert pd.values["learned_fraction"].tolist() == [[1.0, 1.0, 1.0], [1.0, 0.25, 0.0]]
+    assert calls[-1] == (6, 6) and len(calls) == 6
     single = attractor(Model(beta=0.062, **STRIP), n_init=4, N=200, rng=0, sgd_noise=False)
     assert pd.values["learned_fraction"][1, 1] == single.learned_fraction
     assert pd.boundary["beta_spinodal"][1] > pd.boundary["beta_star"][1]
