@@ -486,3 +486,26 @@ def test_enumeration_counts_against_brute_force():
     }
     assert len(pts) == len(brute) == len(got)
     assert got == brute
+
+
+def test_progress_reported_once_the_enumeration_runs_past_a_second(monkeypatch):
+    """A clock that advances 2 s per reading makes the enumeration 'slow': the callback then
+    sees every point counted, ending at the total; a warm run (real clock, about 0.05 s)
+    reports nothing."""
+    import linvae.analysis.stability as stability
+
+    class SlowClock:
+        now = 0.0
+
+        def perf_counter(self):
+            self.now += 2.0
+            return self.now
+
+    model = Model(M=2, beta=0.5, tau=0.01)
+    fixed_points(model, sgd_noise=False)  # the first call derives and compiles (seconds)
+    calls = []
+    fixed_points(model, sgd_noise=False, progress=lambda done, total: calls.append(done))
+    assert calls == []
+    monkeypatch.setattr(stability, "time", SlowClock())
+    pts = fixed_points(model, sgd_noise=False, progress=lambda done, total: calls.append(done))
+    assert calls and calls[-1] == len(pts)
