@@ -10,6 +10,8 @@ Intrinsic Dimension and Information Imbalance" (arXiv 2411.01978).
   recipe, the network and the resumable training loop;
 * `conv_study.runs` - the run-directory format, read without the training code;
 * `conv_study.estimators` - 2NN intrinsic dimension and information imbalance;
+* `conv_study.probe`, `conv_study.monitor`, `conv_study.probe_figures` - the same
+  geometry for any torch network, live during training, and its figures;
 * `conv_study.analysis`, `conv_study.figures` - the layer study and its figures;
 * `conv_study.study` - the whole study (train, analyse, draw) from a preset, resumable;
 * `conv_study.linear` - the same lens on the linear VAE of `linvae`, measured and
@@ -37,6 +39,9 @@ __getattr__, __dir__, __all__ = _lazy.attach(
         "figures",
         "linear",
         "model",
+        "monitor",
+        "probe",
+        "probe_figures",
         "runs",
         "study",
         "train",

@@ -3,7 +3,8 @@
 For every checkpoint of a training run (see `conv_study.runs.load_run`) the eleven
 representations l0..l10 (and the posterior mean ``mu``) of the evaluation images are computed
 with bottleneck noise from a generator seeded per checkpoint (`checkpoint_seed`), and
-`analyze_representations` turns them into
+`analyze_representations` turns them into (both through `conv_study.probe`: its `capture`
+with the layer list `STUDY_LAYERS`, and its `measure`)
 
 * the 2NN intrinsic dimension of every layer (and of ``mu``);
 * ``Delta(l -> l0)`` and ``Delta(l -> l10)`` for every layer (to the first and last);
@@ -34,8 +35,10 @@ References
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
+import operator
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -46,6 +49,8 @@ from typing import Any, Literal
 import numpy as np
 
 from conv_study.constants import LATENT_LAYER, LAYER_NAMES, MU_NAME, PAPER_N_EVAL, TwoNNMethod
+from conv_study.monitor import DEFAULT_EVERY, DEFAULT_POINTS, GeometryMonitor
+from conv_study.probe import PairSpec, capture, measure, resolve_pairs
 from conv_study.runs import ANALYSIS_FILE, load_run, run_label
 from linvae.utils.io import atomic_write_json, to_jsonable
 from linvae.utils.process import check_interrupt
@@ -55,6 +60,7 @@ from linvae.utils.version import __version__
 __all__ = [
     "ANALYSIS_FILE",
     "LAYER_NAMES",
+    "STUDY_LAYERS",
     "CheckpointGeometry",
     "ProfileReading",
     "RunAnalysis",
@@ -64,6 +70,9 @@ __all__ = [
     "format_ids",
     "load_analysis",
     "read_profile",
+    "study_batches",
+    "study_forward",
+    "study_monitor",
 ]
 
 logger = logging.getLogger(__name__)
@@ -246,6 +255,103 @@ class ProfileReading:
     agrees: bool | None
 
 
+#: The study's eleven taps l0..l10 and the posterior mean ``mu`` as a layer list of
+#: `conv_study.probe.capture`: each picks its tensor from the dict that
+#: `conv_study.model.ConvVAE.representations` returns (see `study_forward`).
+STUDY_LAYERS: dict[str, Callable[[Mapping[str, Any]], Any]] = {
+    name: operator.itemgetter(name) for name in (*LAYER_NAMES, MU_NAME)
+}
+
+
+def study_forward(model, batch):
+    """One probe batch ``(x, eps)`` through the study's taps (the ``forward`` of the probe).
+
+    Returns ``model.representations(x, eps=eps)``: l0..l10 and ``mu`` with the bottleneck
+    noise ``eps`` given, so the representations depend on the images and ``eps`` only.
+    """
+    x, eps = batch
+    return model.representations(x, eps=eps)
+
+
+def study_batches(images, latent_dim: int, *, seed: int, batch_size: int = 500) -> list:
+    """The study's probe inputs: batches ``(x, eps)`` of images and their bottleneck noise.
+
+    ``eps`` of shape (N, K) is drawn for the whole set at once from a CPU generator seeded
+    with ``seed``, so the representations depend neither on the batch size nor on the device
+    (as in `conv_study.model.compute_representations`).
+
+    Parameters
+    ----------
+    images : array, shape (N, C, 32, 32)
+        Images with pixels in [0, 1].
+    latent_dim : int
+        K.
+    seed : int
+        Seed of the noise (`checkpoint_seed` for a checkpoint).
+    batch_size : int, default 500
+        Images per batch.
+
+    Returns
+    -------
+    list of (torch.Tensor, torch.Tensor)
+    """
+    import torch  # the `conv` extra: only the forward passes need it
+
+    x_all = torch.as_tensor(np.asarray(images, dtype=np.float32))
+    eps_all = torch.randn(
+        (x_all.shape[0], int(latent_dim)), generator=torch.Generator().manual_seed(int(seed))
+    )
+    return [
+        (x_all[start : start + batch_size], eps_all[start : start + batch_size])
+        for start in range(0, x_all.shape[0], batch_size)
+    ]
+
+
+def study_monitor(
+    *,
+    every: int = DEFAULT_EVERY,
+    points: int = DEFAULT_POINTS,
+    pairs: PairSpec = "study",
+    seed: int = 0,
+) -> Callable[[Any, Any], GeometryMonitor]:
+    """A `conv_study.train.train` monitor on the study's taps l0..l10 and ``mu``.
+
+    Parameters
+    ----------
+    every : int, default `conv_study.monitor.DEFAULT_EVERY`
+        Optimizer steps between measurements.
+    points : int, default `conv_study.monitor.DEFAULT_POINTS`
+        The probe subset: the first ``points`` evaluation images.
+    pairs : str or sequence, default "study"
+        Imbalances measured (`conv_study.probe.resolve_pairs`): "study" is the analysis's
+        set (consecutive both ways, every layer to l0 and to l10).
+    seed : int, default 0
+        Seed of the bottleneck noise of the probe subset (drawn once, the same at every
+        measurement).
+
+    Returns
+    -------
+    callable(model, x_eval) -> GeometryMonitor
+        The ``monitor`` argument of `conv_study.train.train`.
+    """
+    every = check_int("every", every, "study_monitor", low=1)
+    points = check_int("points", points, "study_monitor", low=3)
+
+    def make(model, x_eval) -> GeometryMonitor:
+        images = x_eval[:points].detach().cpu()
+        return GeometryMonitor(
+            model,
+            study_batches(images, model.latent_dim, seed=seed),
+            STUDY_LAYERS,
+            every=every,
+            pairs=list(resolve_pairs(LAYER_NAMES, pairs)),
+            n_points=points,
+            forward=study_forward,
+        )
+
+    return make
+
+
 def checkpoint_seed(seed: int, epoch: int) -> int:
     """Seed of the bottleneck noise used to analyse checkpoint ``epoch`` of a run.
 
@@ -335,9 +441,7 @@ def analyze_representations(
     >>> len(geo.id), len(geo.relative_difference)
     (5, 4)
     """
-    # numba: loaded when representations are analysed
-    from conv_study.estimators.geometry import layer_geometry
-    from conv_study.estimators.imbalance import relative_imbalance_difference, study_pairs
+    from conv_study.estimators.imbalance import study_pairs
 
     if isinstance(representations, Mapping):
         missing = [name for name in layers if name not in representations]
@@ -347,52 +451,46 @@ def analyze_representations(
                 f"layer in `layers`. Missing {missing}; got {sorted(representations)}."
             )
         names = tuple(layers)
-        arrays = [representations[name] for name in names]
+        arrays = {name: representations[name] for name in names}
         mu = representations.get(MU_NAME)
     else:
-        arrays = list(representations)
-        names = tuple(f"l{i}" for i in range(len(arrays)))
+        listed = list(representations)
+        names = tuple(f"l{i}" for i in range(len(listed)))
+        arrays = dict(zip(names, listed, strict=True))
         mu = None
     L = len(arrays)
     if L < 2:
         raise ValueError(
             f"analyze_representations needs at least 2 layers. Got {L}: {list(names)}."
         )
-    arrays = [np.asarray(a).reshape(len(a), -1) for a in arrays]
-    extra = [] if mu is None else [np.asarray(mu).reshape(len(mu), -1)]
-    start = time.perf_counter()
-    geo = layer_geometry(
-        arrays + extra,
-        pairs=study_pairs(L),
+    if mu is not None:
+        arrays[MU_NAME] = mu
+    # The study's pairs, in `study_pairs` order; ``mu`` gets an ID and no imbalance.
+    result = measure(
+        arrays,
+        pairs=[(names[a], names[b]) for a, b in study_pairs(L)],
         k=k,
         discard=discard,
         method=method,
+        seed=None,
         progress=progress,
         gram_device=gram_device,
     )
-    seconds = time.perf_counter() - start
-    imb = geo.imbalance
-    forward = np.array([imb[i, i + 1] for i in range(L - 1)])
-    backward = np.array([imb[i + 1, i] for i in range(L - 1)])
-    to_first = imb[:L, 0].copy()
-    to_last = imb[:L, L - 1].copy()
     return CheckpointGeometry(
         epoch=None if epoch is None else int(epoch),
         layers=names,
-        id=tuple(float(v) for v in geo.id[:L]),
-        id_mu=None if mu is None else float(geo.id[L]),
-        delta_to_first=tuple(float(v) for v in to_first),
-        delta_to_last=tuple(float(v) for v in to_last),
-        delta_forward=tuple(float(v) for v in forward),
-        delta_backward=tuple(float(v) for v in backward),
-        relative_difference=tuple(
-            float(v) for v in np.atleast_1d(relative_imbalance_difference(forward, backward))
-        ),
-        n_duplicates=tuple(int(v) for v in geo.n_duplicates[:L]),
-        n_points=geo.n_points,
+        id=tuple(result.ids[name] for name in names),
+        id_mu=None if mu is None else result.ids[MU_NAME],
+        delta_to_first=tuple(result.delta(name, names[0]) for name in names),
+        delta_to_last=tuple(result.delta(name, names[-1]) for name in names),
+        delta_forward=tuple(result.delta(a, b) for a, b in itertools.pairwise(names)),
+        delta_backward=tuple(result.delta(b, a) for a, b in itertools.pairwise(names)),
+        relative_difference=result.relative_difference[: L - 1],
+        n_duplicates=tuple(result.n_duplicates[name] for name in names),
+        n_points=result.n_points,
         seed=None if seed is None else int(seed),
-        k=geo.k,
-        seconds=seconds,
+        k=result.k,
+        seconds=result.seconds,
     )
 
 
@@ -567,9 +665,6 @@ def analyze_run(
     FileNotFoundError
         If ``run_dir`` is not a run directory.
     """
-    # The network is torch (the `conv` extra); the rest of the analysis is not.
-    from conv_study.model import compute_representations
-
     run = load_run(run_dir)
     images = run.eval_images()
     points = check_int("points", points, "analyze_run", low=1)
@@ -613,7 +708,15 @@ def analyze_run(
         tic = time.perf_counter()
         seed = checkpoint_seed(run.train_config.seed, epoch)
         model = run.load_model(epoch, device=device)
-        reps = compute_representations(model, images, seed=seed, device=device)
+        reps = capture(
+            model,
+            study_batches(images, model.latent_dim, seed=seed),
+            STUDY_LAYERS,
+            n_points=len(images),
+            device=device,
+            forward=study_forward,
+            seed=None,
+        )
         del model
         forward = time.perf_counter() - tic
 

@@ -81,6 +81,7 @@ from conv_study.config import TrainConfig
 from conv_study.constants import PAPER_CHECKPOINT_EPOCHS, PAPER_LATENT_DIMS
 from conv_study.data import DataConfig, StudyData, load_study_data, to_model_input
 from conv_study.model import ConvVAE
+from conv_study.monitor import GeometryMonitor
 from conv_study.runs import (
     DONE_FILE,
     EVAL_IMAGES_FILE,
@@ -597,6 +598,7 @@ def train(
     resume: bool = True,
     progress: bool | TextIO = False,
     study_data: StudyData | None = None,
+    monitor: Callable[[torch.nn.Module, torch.Tensor], GeometryMonitor] | None = None,
 ) -> TrainResult:
     """Train one conv VAE, writing metrics and checkpoints to ``run_dir``; resume if possible.
 
@@ -616,6 +618,12 @@ def train(
         Show progress on ``sys.stderr`` (True) or the given stream; always logged at INFO.
     study_data : StudyData, optional
         Already loaded data for ``data`` (saves reloading in sweeps and tests).
+    monitor : callable(model, x_eval) -> GeometryMonitor, optional
+        Live layer geometry: called once with the model and the evaluation images (network
+        input, on the device) to make a `conv_study.monitor.GeometryMonitor`, whose ``step``
+        runs after every minibatch with the global step (0 before training). Each epoch's
+        measurements go into its ``metrics.jsonl`` record under ``"geometry"``.
+        `conv_study.analysis.study_monitor` makes one on the study's taps.
 
     Returns
     -------
@@ -645,7 +653,9 @@ def train(
     fresh_dir = not run_dir.exists()
     try:
         with folder_lock(run_dir, "The run directory"):
-            return _train_locked(run_dir, fresh_dir, data, config, resume, progress, study_data)
+            return _train_locked(
+                run_dir, fresh_dir, data, config, resume, progress, study_data, monitor
+            )
     finally:
         # The lock made the folder; a start that failed before writing anything leaves none.
         if fresh_dir and run_dir.is_dir() and not any(run_dir.iterdir()):
@@ -660,6 +670,7 @@ def _train_locked(
     resume: bool,
     progress: bool | TextIO,
     study_data: StudyData | None,
+    monitor: Callable[[torch.nn.Module, torch.Tensor], GeometryMonitor] | None = None,
 ) -> TrainResult:
     """`train` once ``run_dir`` is locked against other writers."""
     started = time.perf_counter()
@@ -703,9 +714,11 @@ def _train_locked(
         x_train = torch.from_numpy(to_model_input(study_data.train.images)).to(device)
         x_eval = torch.from_numpy(to_model_input(study_data.eval.images)).to(device)
         n_batches = len(_batch_bounds(len(x_train), config.batch_size))
+        geometry = None if monitor is None else monitor(state.model, x_eval)
         try:
             for epoch in range(start_epoch, config.epochs + 1):
                 bar = _epoch_bar(stream, epoch, config.epochs, n_batches)
+                after_batch = _after_batch(bar, geometry, (epoch - 1) * n_batches)
                 tic = time.perf_counter()
                 train_metrics = None
                 if epoch > 0:
@@ -715,8 +728,10 @@ def _train_locked(
                         config=config,
                         epoch=epoch,
                         amp_dtype=autocast_dtype,
-                        on_batch=None if bar is None else bar.update,
+                        on_batch=after_batch,
                     )
+                elif geometry is not None:
+                    geometry.step(0)
                 _synchronize(device)
                 toc = time.perf_counter()
                 eval_metrics = _evaluate(
@@ -738,6 +753,8 @@ def _train_locked(
                     "eval_seconds": eval_seconds,
                     "images_per_second": len(x_train) / train_seconds if epoch > 0 else None,
                 }
+                if geometry is not None:
+                    record["geometry"] = geometry.take_records()
                 if not all(math.isfinite(v) for v in eval_metrics.values()):
                     # Recorded (strict JSON: null, with the reason) but not saved as a
                     # checkpoint: the weights have diverged.
@@ -775,6 +792,22 @@ def _train_locked(
         device=str(device),
         seconds=time.perf_counter() - started,
     )
+
+
+def _after_batch(bar, geometry: GeometryMonitor | None, first_step: int):
+    """The per-minibatch callback: the progress bar, and the monitor at each global step."""
+    if geometry is None:
+        return None if bar is None else bar.update
+    step = first_step
+
+    def after() -> None:
+        nonlocal step
+        step += 1
+        if bar is not None:
+            bar.update()
+        geometry.step(step)
+
+    return after
 
 
 def _run_record(

@@ -91,6 +91,8 @@ LAYERS: dict[str, tuple[tuple[str, tuple[str, ...]], ...]] = {
     "conv_study": (
         ("constants", ("conv_study.constants",)),
         ("foundations", ("conv_study.estimators.*", "conv_study.data.*", "conv_study.config")),
+        # The geometry of any torch network (and its live monitor), on the estimators.
+        ("probe", ("conv_study.probe", "conv_study.monitor")),
         ("model", ("conv_study.model.*",)),
         # A run directory is read without training; reading a checkpoint builds the model.
         ("runs", ("conv_study.runs.*",)),
@@ -100,6 +102,7 @@ LAYERS: dict[str, tuple[tuple[str, tuple[str, ...]], ...]] = {
             (
                 "conv_study.analysis.*",
                 "conv_study.figures.*",
+                "conv_study.probe_figures",
                 "conv_study.linear.*",
                 "conv_study.study",
             ),

@@ -142,6 +142,22 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
         action="store_false",
         help="fail instead of resuming when --out already holds a run",
     )
+    monitor = train.add_argument_group("live geometry (conv_study.monitor)")
+    monitor.add_argument(
+        "--monitor-every",
+        type=int,
+        default=0,
+        metavar="STEPS",
+        help="measure the ID and imbalances of l0..l10 every STEPS minibatches, into "
+        "metrics.jsonl (default 0: off)",
+    )
+    monitor.add_argument(
+        "--monitor-points",
+        type=int,
+        default=500,
+        metavar="N",
+        help="probe subset: the first N evaluation images (default 500)",
+    )
     train.set_defaults(func=_run_train)
 
     sweep = subparsers.add_parser(
@@ -224,13 +240,30 @@ def _run_train(args: argparse.Namespace) -> int:
         [Output(name="--out", path=args.out, folder=True, writes=_run_files())],
         inputs={"--data": args.data, "--data-dir": args.data_dir},
     )
+    for flag, value, low in (
+        ("--monitor-every", args.monitor_every, 0),
+        ("--monitor-points", args.monitor_points, 3),
+    ):
+        if value < low:
+            raise ValueError(
+                f"The `{flag}` option of conv-study train must be >= {low}. Got {value}."
+            )
+    from conv_study.analysis import study_monitor  # torch, numba: loaded when training
     from conv_study.train import DivergenceError, train  # torch: loaded when training
 
     data = _data_config(args, args.dataset, args.data_dir)
     config = _train_config(args, args.latent_dim)
+    monitor = None
+    if args.monitor_every:
+        monitor = study_monitor(every=args.monitor_every, points=args.monitor_points)
     try:
         result = train(
-            args.out, data=data, config=config, resume=args.resume, progress=not args.quiet
+            args.out,
+            data=data,
+            config=config,
+            resume=args.resume,
+            progress=not args.quiet,
+            monitor=monitor,
         )
     except DivergenceError as err:
         report_error("conv-study train", err)  # one line, as for bad input; the run stays valid
