@@ -9,7 +9,7 @@ reader sees. Statically, over every page of the site: no TeX outside the formula
 Markdown failed to turn into one), every script, stylesheet, font, image or frame is shipped
 with the site rather than loaded from another host, and every internal link names a file
 that exists (the site is opened from disk, where a link to a folder shows a directory
-listing).
+listing). Search works opened from disk too, its excerpts typeset.
 
 Chromium is Debian's ``chromium`` package (``.ci/run`` installs it); without it the browser
 test is skipped and says why.
@@ -200,6 +200,26 @@ def test_math_is_typeset_offline(site, browser, name):
     )
     assert rendered.mathml == rendered.math_elements
     assert not _raw_tex(rendered), f"{name} shows TeX source to the reader: {_raw_tex(rendered)}"
+
+
+@pytest.mark.slow
+def test_search_works_from_disk_with_typeset_results(site, browser):
+    # Browsers refuse the search worker on file:// pages; the site ships a shim and an inlined
+    # index for that. "?q=" opens the search with a query; the virtual-time budget lets the
+    # worker answer before the DOM is read.
+    page = site / "theory.html"
+    result = subprocess.run(
+        [*browser, "--virtual-time-budget=15000", "--dump-dom", page.as_uri() + "?q=collapse"],
+        capture_output=True,
+        text=True,
+        timeout=CHROMIUM_SECONDS,
+    )
+    assert result.returncode == 0, f"chromium failed:\n{result.stderr[-2000:]}"
+    found = re.search(r'md-search-result__meta">\s*(\d+) matching document', result.stdout)
+    assert found, "the search gave no results opened from disk"
+    rendered = _parse(result.stdout)
+    assert rendered.errors == 0
+    assert not _raw_tex(rendered), f"search results show TeX source: {_raw_tex(rendered)}"
 
 
 def test_raw_tex_pattern_catches_what_a_broken_formula_leaves():
