@@ -514,12 +514,12 @@ def _check_known(
         raise ValueError(
             f"The `known` parameter of {owner} has {len(known)} times; only {len(t)} are asked."
         )
-    for entry, t_i in zip(known, t, strict=False):
+    for k, (entry, t_i) in enumerate(zip(known, t, strict=False)):
         got = entry.get("t") if isinstance(entry, Mapping) else None
         if not isinstance(got, int | float) or abs(got - t_i) > 1e-9 * max(1.0, abs(t_i)):
             raise ValueError(
-                f"The `known` parameter of {owner} must hold the first of the times asked "
-                f"({t_i:g} next). Got an entry for t = {got!r}."
+                f"The `known` parameter of {owner} must hold the first of the times asked, in "
+                f"order: its entry {k} has t = {got!r} where t = {t_i:g} is asked."
             )
         if ("predicted_ode" in entry) != ode:
             raise ValueError(
