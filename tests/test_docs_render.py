@@ -44,6 +44,9 @@ MATH_PAGES = [
 # delimiters \( \) \[ \], or a dollar delimiter next to math ($$, $x, x$).
 RAW_TEX = re.compile(r"\\[A-Za-z]+|\\[()\[\]]|\$\$|\$[A-Za-z\\{]|[A-Za-z}]\$")
 
+# A formula as pymdownx.arithmatex writes it: its TeX, escaped, with no markup inside.
+ARITHMATEX_ELEMENT = re.compile(r'<(span|div) class="arithmatex">.*?</\1>', re.DOTALL)
+
 # Text a reader sees that may legitimately hold TeX-like characters: code, and the TeX
 # annotation KaTeX keeps inside its (visually hidden) MathML for copy and assistive tools.
 SKIP_TEXT_OF = {"script", "style", "code", "pre", "annotation", "noscript"}
@@ -200,6 +203,40 @@ def test_math_is_typeset_offline(site, browser, name):
     )
     assert rendered.mathml == rendered.math_elements
     assert not _raw_tex(rendered), f"{name} shows TeX source to the reader: {_raw_tex(rendered)}"
+
+
+@pytest.mark.slow
+def test_every_formula_of_the_site_parses(site, browser, tmp_path):
+    # One page holding every formula of every page (those added later too), typeset by the
+    # site's own KaTeX and renderer: none may fail to parse or use a command KaTeX lacks.
+    formulas = []
+    for page in _pages(site):
+        html = page.read_text(encoding="utf-8")
+        formulas += [m.group() for m in ARITHMATEX_ELEMENT.finditer(html)]
+    assert len(formulas) > 500, f"only {len(formulas)} formulas found in the site"
+    scripts = site / "javascripts"
+    probe = tmp_path / "all-formulas.html"
+    probe.write_text(
+        "<!DOCTYPE html><html><head><meta charset='utf-8'>"
+        f"<link rel='stylesheet' href='{(scripts / 'katex/katex.min.css').as_uri()}'>"
+        f"</head><body>{''.join(formulas)}"
+        f"<script src='{(scripts / 'katex/katex.min.js').as_uri()}'></script>"
+        f"<script src='{(scripts / 'katex-render.js').as_uri()}'></script></body></html>",
+        encoding="utf-8",
+    )
+    result = subprocess.run(
+        [*browser, "--dump-dom", probe.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=CHROMIUM_SECONDS,
+    )
+    assert result.returncode == 0, f"chromium failed:\n{result.stderr[-2000:]}"
+    rendered = _parse(result.stdout)
+    assert rendered.katex_roots == len(formulas)
+    errors = re.findall(r'class="katex-error"[^>]*title="([^"]*)"', result.stdout)
+    assert not errors, f"{len(errors)} formulas KaTeX cannot parse: {errors[:5]}"
+    # An unknown command is no parse error: KaTeX shows its name in red, as text.
+    assert not _raw_tex(rendered), f"commands KaTeX does not know: {_raw_tex(rendered)}"
 
 
 @pytest.mark.slow
