@@ -503,7 +503,16 @@ def capture(
                         break
                     batch = _to(batch, target)
                     current.clear()
-                    output = run_batch(module, batch)
+                    try:
+                        output = run_batch(module, batch)
+                    except (RuntimeError, TypeError) as err:
+                        shape = getattr(_batch_input(batch), "shape", None)
+                        reason = str(err).strip().splitlines()[0] if str(err).strip() else ""
+                        raise ValueError(
+                            f"The network failed on a batch of `inputs` (shape "
+                            f"{tuple(shape) if shape is not None else '?'}): {reason}. Give "
+                            "inputs the network takes (CLI: --input-shape), or a `forward`."
+                        ) from err
                     for name, spec in specs.items():
                         if spec == INPUT:
                             current[name] = _examples(_batch_input(batch), name)

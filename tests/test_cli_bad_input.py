@@ -428,6 +428,11 @@ PATHS: dict[tuple[str, str], Paths | None] = {
         clash_folder=True,
     ),
     ("conv-study", "linear"): Paths(folder=True),
+    ("conv-study", "probe"): Paths(
+        base=("torch.nn:Identity", "--inputs", "IN"),
+        folder=True,
+        clash=(("torch.nn:Identity", "--inputs", "X", "--out", "X"), ("--out", "--inputs")),
+    ),
     # No output file: results go to stdout.
     ("linvae", "threshold"): None,
     ("linvae", "fixed-points"): None,
@@ -453,7 +458,12 @@ WORK = (
     "conv_study.figures.find_analyses",
     "conv_study.data.remote.download",
 )
-TORCH_WORK = ("conv_study.train.train", "conv_study.train.sweep", "conv_study.study.run_study")
+TORCH_WORK = (
+    "conv_study.train.train",
+    "conv_study.train.sweep",
+    "conv_study.study.run_study",
+    "conv_study.probe.probe",
+)
 
 
 @pytest.fixture

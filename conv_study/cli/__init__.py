@@ -3,7 +3,8 @@
 Subcommands: ``train``, ``sweep``, ``download`` (`conv_study.cli.train`, the training
 pipeline), ``id``, ``ii``, ``analyze``, ``figures`` (`conv_study.cli.analysis`) and
 ``study`` (`conv_study.cli.study`, train + analyze + figures from a preset) and
-``linear`` (`conv_study.cli.linear`, the linear VAE through the study's lens). The
+``linear`` (`conv_study.cli.linear`, the linear VAE through the study's lens) and ``probe``
+(`conv_study.cli.probe`, the layer geometry of any torch network). The
 program is built on linvae's public CLI frame (`linvae.cli.frame`). The command modules
 import torch, numba and matplotlib inside their command functions, so ``conv-study --help``
 and every ``--help`` start without them, and ``id`` and ``ii`` work without the ``conv`` extra.
@@ -24,6 +25,7 @@ _SUBCOMMAND_MODULES = (
     "conv_study.cli.analysis",
     "conv_study.cli.study",
     "conv_study.cli.linear",
+    "conv_study.cli.probe",
 )
 
 

