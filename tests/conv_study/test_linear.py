@@ -271,3 +271,39 @@ def test_docs_synopsis_shows_the_real_defaults():
     assert {"N", "tau", "t-max", "points", "repeats", "seed"} <= set(shown)
     for name, value in shown.items():
         assert float(value) == pytest.approx(float(defaults[name]), rel=0, abs=0), name
+
+
+def test_linear_figures_150_dpi_readable_titles_and_a_real_legend(geometries, tmp_path):
+    import matplotlib
+    from PIL import Image
+
+    from conv_study.linear import figures
+
+    matplotlib.use("Agg")
+    result = geometries["learned"]
+    kept = {}
+    save = figures._save
+
+    def keep(fig, path):
+        fig.canvas.draw()
+        kept[path.name] = fig
+        save(fig, path)
+
+    mp = pytest.MonkeyPatch()
+    mp.setattr(figures, "_save", keep)
+    try:
+        paths = figures.make_figures(result, tmp_path)
+    finally:
+        mp.undo()
+    for path in paths:
+        with Image.open(path) as image:
+            assert min(image.info["dpi"]) >= 150 - 0.01, path.name  # PNG stores dots per metre
+    for name, fig in kept.items():
+        for ax in fig.axes:
+            assert ax.get_xlabel() and ax.title.get_fontsize() >= 10, (name, ax.get_title())
+            assert "beta" not in ax.get_title() and " M* " not in ax.get_title()
+        assert "$N = " in fig._suptitle.get_text() and r"\tau" in fig._suptitle.get_text()
+    # The style key is a legend of the figure, not a string in a title.
+    (key,) = kept["linear-time.png"].legends
+    texts = [t.get_text() for t in key.get_texts()]
+    assert texts[:2] == ["measured (held-out sample)", "law of the run's order parameters"]
