@@ -147,7 +147,8 @@ def plot_monitor(
         Write a PNG there (atomically) and close the figure; without it the figure is
         returned open.
     pairs : sequence of (a, b), optional
-        Imbalances to draw (default: every layer to the first, at most eight).
+        Imbalances to draw (default: the layers' imbalances to the first layer, at most
+        eight, evenly spaced and the last included; else the first measured pairs).
     title : str, optional
         Figure title.
 
@@ -169,19 +170,21 @@ def plot_monitor(
     layers = list(records[0]["layers"])
     measured = [(d["from"], d["to"]) for d in records[0]["imbalances"]]
     if pairs is None:
-        pairs = [p for p in measured if p[1] == layers[0]][:8] or measured[:8]
-    fig, axes = plt.subplots(1, 2, figsize=(13, 4.4))
+        pairs = [p for p in measured if p[1] == layers[0]] or measured
+        if len(pairs) > 8:  # evenly spaced, the last (e.g. output -> input) included
+            pairs = [pairs[i] for i in np.linspace(0, len(pairs) - 1, 8).round().astype(int)]
+    fig, axes = plt.subplots(1, 2, figsize=(14, 4.4))
     colors = plt.cm.turbo(np.linspace(0.05, 0.95, len(layers)))
     for name, color in zip(layers, colors, strict=True):
-        axes[0].plot(steps, [r["id"].get(name, np.nan) for r in records], "-", color=color)
-        axes[0].annotate(name, (steps[-1], records[-1]["id"][name]), fontsize=7, color=color)
+        ids = [r["id"].get(name, np.nan) for r in records]
+        axes[0].plot(steps, ids, ".-", color=color, label=name)
     pair_colors = plt.cm.tab10(np.arange(len(pairs)) % 10)
     for (a, b), color in zip(pairs, pair_colors, strict=True):
         values = []
         for r in records:
             found = [d["delta"] for d in r["imbalances"] if (d["from"], d["to"]) == (a, b)]
             values.append(found[0] if found and found[0] is not None else np.nan)
-        axes[1].plot(steps, values, "-", color=color, label=f"{a} -> {b}")
+        axes[1].plot(steps, values, ".-", color=color, label=f"{a} -> {b}")
     use_log = steps.min() >= 0 and steps.max() > 10 * max(steps[steps > 0].min(initial=1), 1)
     for ax in axes:
         if use_log:
@@ -193,7 +196,8 @@ def plot_monitor(
     axes[1].set_ylabel(r"$\Delta(a \to b)$")
     axes[1].set_ylim(bottom=0)
     axes[1].set_title("information imbalance", fontsize=10)
-    axes[1].legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    for ax in axes:
+        ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
     if title:
         fig.suptitle(title)
     return _finish(fig, path)

@@ -207,7 +207,23 @@ def _cmd_figures(args: argparse.Namespace) -> int:
             reading.predicted_shape,
         )
     make_figures(analyses, args.out)
+    _monitor_figures(analyses, args.out)
     return 0
+
+
+def _monitor_figures(analyses, out: Path) -> None:
+    """``geometry_steps_<label>-K<K>.png`` for each run trained with a geometry monitor."""
+    from conv_study.probe_figures import monitor_records, plot_monitor  # matplotlib
+    from conv_study.runs import load_run
+
+    for res in analyses:
+        try:
+            records = monitor_records(load_run(res.run_dir).metrics())
+        except (OSError, ValueError):  # the run folder moved since its analysis: no records
+            continue
+        if records:
+            name = f"geometry_steps_{res.label}-K{res.latent_dim}.png"
+            plot_monitor(records, out / name, title=f"{res.label}, K = {res.latent_dim}")
 
 
 def add_subcommands(subparsers) -> None:

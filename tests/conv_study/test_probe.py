@@ -187,6 +187,10 @@ def test_monitor_inside_conv_study_train(tmp_path, tiny_npz):
     assert set(deltas) == set(resolve_pairs(geometry["layers"][:11], "study"))
     assert all(0.0 <= v <= 2.0 for v in deltas.values())  # Delta is in [0, 2) by definition
     assert cli.main([*argv[:-4], "--monitor-every", "-1"]) == 2
+    # `conv-study figures` draws the measurements over steps beside the study's figures.
+    assert cli.main(["analyze", str(out), "--points", "16", "--epochs", "1"]) == 0
+    assert cli.main(["figures", str(out), "--out", str(tmp_path / "figs")]) == 0
+    assert (tmp_path / "figs" / "geometry_steps_blobs-K2.png").stat().st_size > 10_000
 
 
 FACTORY = """
