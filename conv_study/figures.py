@@ -216,7 +216,7 @@ def _id_profiles(groups, out: Path) -> Path:
         ax.axhline(runs[0].data_id, color="gray", ls=":", label=f"input ID {runs[0].data_id:.1f}")
         ax.set(
             ylabel="2NN intrinsic dimension",
-            title=f"{dataset_display_name(label)} (epoch {_last_epoch(runs)})",
+            title=f"{dataset_display_name(label)}, epoch {_last_epoch(runs)}",
         )
         _layer_axis(ax)
         _log_axis(ax, "y")
