@@ -150,7 +150,7 @@ def test_sgd_at_large_N_confirms_the_coexistence():
     """SGD at N = 10^4, tau = 0.4, lam = 1.5, beta = 0.072 (inside the strip at this tau):
     started at the learned point (weights built from the ODE's fixed point) it stays learned,
     started fresh it collapses, as the ODE says. Tolerances: Q within 0.03 of the learned
-    point (SGD fluctuations, O(N^-1/2) = 0.01, over t = 30), Q < 0.01 once collapsed."""
+    point (SGD fluctuations, O(N^-1/2) = 0.01, over t = 20), Q < 0.01 once collapsed."""
     from linvae.sgd.simulator import simulate
 
     N, tau = 10_000, 0.4
@@ -175,7 +175,7 @@ def test_sgd_at_large_N_confirms_the_coexistence():
         "V": (d * W_star[:, 0] + c * e + f * g)[:, None],
         "D": learned.state.D.copy(),
     }
-    stay = simulate(model, N=N, t_max=30.0, dt=10.0, init=weights, rng=0, n_threads=1)
+    stay = simulate(model, N=N, t_max=20.0, dt=10.0, init=weights, rng=0, n_threads=1)
     assert abs(stay.Q[0, -1, 0, 0] - Q) < 0.03
-    fresh = simulate(model, N=N, t_max=30.0, dt=10.0, rng=0, n_threads=1)
+    fresh = simulate(model, N=N, t_max=20.0, dt=10.0, rng=0, n_threads=1)
     assert fresh.Q[0, -1, 0, 0] < 0.01
