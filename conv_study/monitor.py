@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 __all__ = ["DEFAULT_EVERY", "DEFAULT_POINTS", "GeometryMonitor", "record_of"]
 
 #: Default number of optimizer steps between measurements.
-DEFAULT_EVERY = 200
+DEFAULT_EVERY = 50
 #: Default size of the probe subset (the estimators' cost grows as its square).
 DEFAULT_POINTS = 500
 
