@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import copy
 import importlib
+import os
 import sys
 import textwrap
 import threading
@@ -174,6 +175,12 @@ def run_hub(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> int:
             print(f"{where}: interrupted", file=sys.stderr)
             return interrupted_exit_code()
         return code
+    except BrokenPipeError:
+        # The reader of stdout went away (``linvae ... | head``): not an error of the input.
+        # Point stdout at /dev/null so that the interpreter's final flush cannot fail again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
     except (ValueError, OSError) as err:
         return report_error(where, err)
     except KeyboardInterrupt:

@@ -401,3 +401,17 @@ def test_ctrl_c_during_reproduce_exits_130_and_keeps_what_is_finished(tmp_path, 
         assert all((out / name).is_file() for name in manifest["figures"])
     if out.exists():
         assert _leftovers(out) == []
+
+
+def test_a_closed_stdout_is_not_an_error():
+    """``linvae threshold | head -c 1``: the reader leaves early; the command exits 0 without
+    "Broken pipe" on stderr (the JSON is longer than the one byte the reader takes)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "linvae", "threshold", "--rho", "1", "--eta", "1", "--lam", "1.8"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    proc.stdout.close()  # the reader is gone before the command prints
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err.decode()
+    assert b"Broken pipe" not in err and b"Traceback" not in err, err.decode()
