@@ -1,7 +1,8 @@
 """Every figure of linvae (matplotlib; nothing in the core imports this package).
 
 * `linvae.plot.trajectory` - observables against t for SGD runs and ODE solutions, on the
-  same axes; `save_figure` for every figure.
+  same axes (SGD's spread over seeds as a band: `spread_band`); `shared_legend` for panels
+  that draw the same curves; `save_figure` for every figure.
 * `linvae.plot.compare` - an SGD run against its ODE twin, one panel per observable.
 * `linvae.plot.phase` - phase diagrams, eps_g* against beta, and hysteresis sweeps.
 * `linvae.plot.sweep` - the finite-size scaling of a sweep.
@@ -22,6 +23,12 @@ __getattr__, __dir__, __all__ = _lazy.attach(
         "labels": ["LABELS"],
         "phase": ["plot_error_vs_beta", "plot_hysteresis", "plot_phase_diagram"],
         "sweep": ["plot_finite_size_scaling"],
-        "trajectory": ["observable_series", "plot_observable", "save_figure"],
+        "trajectory": [
+            "observable_series",
+            "plot_observable",
+            "save_figure",
+            "shared_legend",
+            "spread_band",
+        ],
     },
 )
