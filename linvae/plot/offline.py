@@ -17,6 +17,7 @@ from linvae.analysis.phase import PhaseDiagram
 from linvae.offline.phase import OfflinePhase
 from linvae.offline.theory import gaussian_bound
 from linvae.plot.labels import axis_label
+from linvae.plot.phase import _drawn_in, _in_view, _legend_below, _plain_log_ticks
 
 __all__ = [
     "plot_eps_g_vs_alpha",
@@ -113,10 +114,12 @@ def plot_offline_phase_diagram(
             f"The `value` parameter of plot_offline_phase_diagram must be one of "
             f"{sorted(diagram.values)}. Got {value!r}."
         )
-    ax = _axes(ax, (6.2, 4.4))
+    ax = _axes(ax, (6.2, 5.0))
+    view = (diagram.x.min(), diagram.x.max(), diagram.y.min(), diagram.y.max())
     names = list(_PHASE_COLOURS)
     if value == "phase":
-        codes = np.vectorize(names.index)(np.asarray(diagram.values["phase"]))
+        phase = np.asarray(diagram.values["phase"])
+        codes = np.vectorize(names.index)(phase)
         cmap = ListedColormap([_PHASE_COLOURS[n] for n in names])
         ax.pcolormesh(
             diagram.x,
@@ -141,11 +144,12 @@ def plot_offline_phase_diagram(
     star = np.asarray(diagram.boundary["beta_star"], dtype=np.float64)
     spinodal = np.asarray(diagram.boundary["beta_spinodal"], dtype=np.float64)
     first = spinodal > star
+    # the first-order region: a learned local minimum beside a stable collapsed point
+    low = np.maximum(star, diagram.y.min())
+    strip = first & (spinodal > low)
     if first.any():
-        # the first-order region: a learned local minimum beside a stable collapsed point
-        low = np.maximum(star, diagram.y.min())
         ax.fill_between(
-            diagram.x, low, spinodal, where=first & (spinodal > low), facecolor="none",
+            diagram.x, low, spinodal, where=strip, facecolor="none",
             edgecolor="k", hatch="////", lw=0.0, interpolate=True,
         )  # fmt: skip
         ax.plot(diagram.x, np.where(first, spinodal, np.nan), color="m", lw=1.4,
@@ -159,33 +163,28 @@ def plot_offline_phase_diagram(
         lw=1.6,
         label=r"$\beta_c(\alpha)$: collapse of the global minimum (equal loss)",
     )
-    ax.axvline(
-        float(diagram.boundary["alpha_bbp"][0]),
-        color="k",
-        ls=":",
-        lw=1.2,
-        label=r"$\alpha_{BBP} = (\eta/\rho)^2$",
-    )
-    ax.axhline(
-        float(diagram.boundary["beta_online"][0]),
-        color="b",
-        ls="--",
-        lw=1.2,
-        label=r"$\rho + \eta$: online threshold ($\alpha \to \infty$)",
-    )
+    # the straight lines only where they fall inside the window (no legend entry otherwise)
+    alpha_bbp = float(diagram.boundary["alpha_bbp"][0])
+    if _in_view(alpha_bbp, view[2], view):
+        ax.axvline(alpha_bbp, color="k", ls=":", lw=1.2, label=r"$\alpha_{BBP} = (\eta/\rho)^2$")
+    beta_online = float(diagram.boundary["beta_online"][0])
+    if _in_view(view[0], beta_online, view):
+        ax.axhline(beta_online, color="b", ls="--", lw=1.2,
+                   label=r"$\rho + \eta$: online threshold ($\alpha \to \infty$)")  # fmt: skip
     ax.set_xscale("log")
+    _plain_log_ticks(ax.xaxis)
     ax.set_xlim(diagram.x.min(), diagram.x.max())
     ax.set_ylim(diagram.y.min(), diagram.y.max())
     ax.set_xlabel(r"samples per dimension $\alpha = n/N$")
     ax.set_ylabel(axis_label("beta"))
-    handles, _ = ax.get_legend_handles_labels()
-    if value == "phase":
-        handles += [Patch(color=_PHASE_COLOURS[n], label=n) for n in names]
-    if first.any():
+    handles = [h for h in ax.get_legend_handles_labels()[0] if _drawn_in(h, view)]
+    if value == "phase":  # the phases present in the window
+        handles += [Patch(color=_PHASE_COLOURS[n], label=n) for n in names if np.any(phase == n)]
+    if strip.any():
         handles.append(
             Patch(facecolor="none", hatch="////", label="coexistence: learned and collapsed")
         )
-    ax.legend(handles=handles, loc="best", fontsize=7, frameon=True)
+    _legend_below(ax, handles, ncols=2)
     lam = diagram.model.lam
     ax.set_title(
         rf"Finite data: global minimum over $(\alpha, \beta)$, $\lambda = {lam:g}$", fontsize=10

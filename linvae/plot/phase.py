@@ -12,7 +12,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.axes import Axes
-from matplotlib.ticker import MaxNLocator
+from matplotlib.ticker import LogFormatter, MaxNLocator
 
 from linvae.analysis.hysteresis import Hysteresis
 from linvae.analysis.phase import PhaseDiagram
@@ -52,7 +52,8 @@ def plot_phase_diagram(
     data = np.where(np.isfinite(data), data, np.nan)
     log_x = diagram.x_name == "gamma"
     mesh = ax.pcolormesh(diagram.x, diagram.y, data, shading="nearest", cmap="viridis")
-    ax.figure.colorbar(mesh, ax=ax, label=axis_label(value))
+    ax.figure.colorbar(mesh, ax=ax, label=_COLORBAR_LABELS.get(value, axis_label(value)))
+    view = (diagram.x.min(), diagram.x.max(), diagram.y.min(), diagram.y.max())
     if "phase" in diagram.values:
         # The boundary is the analytic beta* line below (a contour of the grid's labels
         # would be a staircase); each region is named at its centre of mass.
@@ -65,7 +66,8 @@ def plot_phase_diagram(
             style = {"color": color, "lw": 1.5, "ls": "--"}
             label = _BOUNDARY_WORDS.get(key, LABELS[key])
             if np.all(x == x[0]):  # the same beta for every y: across the whole axis
-                ax.axvline(x[0], label=label, **style)
+                if _in_view(x[:1], diagram.y[:1], view):
+                    ax.axvline(x[0], label=label, **style)
             else:
                 ax.plot(x, diagram.y, label=label, **style)
     if "gamma_c" in diagram.boundary:
@@ -73,6 +75,7 @@ def plot_phase_diagram(
         ax.plot(diagram.boundary["gamma_opt"], diagram.y, ":", color="w", label="best grid rate")
     if log_x:
         ax.set_xscale("log")
+        _plain_log_ticks(ax.xaxis)
     ax.set_xlim(diagram.x.min(), diagram.x.max())
     if diagram.y_name == "M":  # whole rows for the whole numbers M, and integer ticks
         ax.set_ylim(diagram.y.min() - 0.5, diagram.y.max() + 0.5)
@@ -81,9 +84,60 @@ def plot_phase_diagram(
         ax.set_ylim(diagram.y.min(), diagram.y.max())
     ax.set_xlabel(axis_label(diagram.x_name))
     ax.set_ylabel(axis_label(diagram.y_name))
-    ax.legend(loc="best", frameon=True, fontsize=8)
+    handles = [h for h in ax.get_legend_handles_labels()[0] if _drawn_in(h, view)]
+    if handles:
+        _legend_below(ax, handles, ncols=2 if len(handles) > 2 else len(handles))
     ax.set_title(_title(diagram, value), fontsize=10)
     return ax
+
+
+def _in_view(x, y, view) -> bool:
+    """Whether any finite point (x, y) lies inside ``view = (x_min, x_max, y_min, y_max)``."""
+    x, y = np.broadcast_arrays(np.asarray(x, dtype=float), np.asarray(y, dtype=float))
+    x0, x1, y0, y1 = view
+    return bool(np.any((x >= x0) & (x <= x1) & (y >= y0) & (y <= y1)))
+
+
+def _drawn_in(handle, view) -> bool:
+    """A line of data coordinates has a point in the view; any other artist counts as drawn."""
+    if type(handle).__name__ != "Line2D" or handle.get_transform() != handle.axes.transData:
+        return True
+    return _in_view(handle.get_xdata(), handle.get_ydata(), view)
+
+
+def _legend_below(ax: Axes, handles: list, *, ncols: int = 2, fontsize: float = 8) -> None:
+    """The legend of ``ax`` under its x label, where it covers no data (constrained layout
+    makes room for it)."""
+    rc = plt.rcParams
+    # from the bottom spine down past the tick labels and the x label, in points
+    depth = (
+        max(rc["xtick.major.size"], 0.0) + rc["xtick.major.pad"]
+        + 1.3 * _points(rc["xtick.labelsize"]) + rc["axes.labelpad"]
+        + 1.3 * _points(rc["axes.labelsize"])
+    )  # fmt: skip
+    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncols=ncols,
+              borderaxespad=depth / fontsize, fontsize=fontsize, frameon=False)  # fmt: skip
+
+
+def _points(size) -> float:
+    """A font size of rcParams (a number or a name such as "medium") in points."""
+    from matplotlib.font_manager import FontProperties
+
+    return FontProperties(size=size).get_size_in_points()
+
+
+class _PlainLogFormatter(LogFormatter):
+    """Log-axis tick labels as plain numbers (2, 5, 10, 0.1), not 2x10^0; the ticks labelled
+    are those matplotlib's log formatter would label."""
+
+    def __call__(self, x, pos=None):
+        return f"{x:g}" if super().__call__(x, pos) else ""
+
+
+def _plain_log_ticks(axis) -> None:
+    """Label a log ``axis`` (``ax.xaxis`` or ``ax.yaxis``) with plain numbers."""
+    axis.set_major_formatter(_PlainLogFormatter(labelOnlyBase=False))
+    axis.set_minor_formatter(_PlainLogFormatter(labelOnlyBase=False, minor_thresholds=(2, 0.5)))
 
 
 def _draw_first_order(ax: Axes, diagram: PhaseDiagram) -> None:
@@ -122,11 +176,16 @@ _KIND_TITLES = {
 }
 _VALUE_WORDS = {
     "eps_g_star": "error at the attractor",
+    "learned_fraction": "share of starts ending learned",
     "penalty": r"extra error over $M = M^*$",
     "speedup": r"convergence speed-up over a constant $\beta_f$",
     "t_conv": "convergence time",
     "top_eigenvalue": "top Jacobian eigenvalue at the attractor",
 }
+
+
+# Colour-bar labels in words where the value has no symbol.
+_COLORBAR_LABELS = {"learned_fraction": _VALUE_WORDS["learned_fraction"]}
 
 
 def _title(diagram: PhaseDiagram, value: str) -> str:
@@ -207,7 +266,8 @@ def plot_hysteresis(
     value : {"eps_g", "Q"}
         eps_g of the point reached, or its Q (0 when collapsed).
     points : dict of label -> (betas, values), optional
-        Measured points (e.g. SGD end values) drawn as markers.
+        Measured points (e.g. SGD end values) drawn as open circles; the labels are legend
+        entries (mathtext welcome).
     ax : matplotlib Axes, optional
 
     Returns
@@ -218,7 +278,7 @@ def plot_hysteresis(
         raise ValueError(f"The `value` parameter of plot_hysteresis must be 'eps_g' or 'Q'. "
                          f"Got {value!r}.")  # fmt: skip
     if ax is None:
-        _, ax = plt.subplots(figsize=(5.8, 4.0), constrained_layout=True)
+        _, ax = plt.subplots(figsize=(8.6, 4.0), constrained_layout=True)
     b = sweep.betas_up
     up, down = (
         (sweep.eps_g_up, sweep.eps_g_down) if value == "eps_g" else (sweep.q_up, sweep.q_down)
@@ -230,17 +290,19 @@ def plot_hysteresis(
     if lines["first_order"]:
         ax.axvspan(max(star, b.min()), spin, color="0.85", zorder=0,
                    label="coexistence: learned and collapsed both stable")  # fmt: skip
-        ax.axvline(spin, color="m", lw=1.3, label=f"spinodal {spin:.4g}")
-        ax.axvline(equal, color="c", lw=1.2, ls="-.", label=f"equal loss {equal:.4g}")
+        ax.axvline(spin, color="m", lw=1.3, label=rf"spinodal, $\beta = {spin:.4g}$")
+        ax.axvline(equal, color="c", lw=1.2, ls="-.", label=rf"equal loss, $\beta = {equal:.4g}$")
     if star >= b.min():
-        ax.axvline(star, color="r", lw=1.3, ls="--", label=rf"$\beta^*$ = {star:.4g}")
+        ax.axvline(star, color="r", lw=1.3, ls="--", label=rf"$\beta^* = {star:.4g}$")
     ax.plot(b, up, "-^", color="C0", ms=4, lw=1.4, label=r"sweep up ($\beta$ increasing)")
     ax.plot(b, down, "--v", color="C3", ms=4, lw=1.2, label=r"sweep down ($\beta$ decreasing)")
     for k, (text, (px, py)) in enumerate((points or {}).items()):
         ax.plot(px, py, "o", ms=7, mfc="none", mew=1.6, color=f"C{k + 4}", label=text)
     ax.set_xlabel(LABELS["beta"])
     ax.set_ylabel(axis_label("eps_g") if value == "eps_g" else "$Q$ of the point reached")
-    ax.legend(frameon=True, fontsize=7, loc="best")
+    # beside the axes: inside, every corner holds a branch or a measured point
+    ax.legend(frameon=False, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0),
+              borderaxespad=0.0)  # fmt: skip
     model = sweep.model
     ax.set_title(
         rf"Hysteresis: $\rho = {model.rho_vector[0]:g}$, $\eta = {model.eta:g}$, "
