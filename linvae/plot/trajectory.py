@@ -1,8 +1,9 @@
 """SGD runs and ODE solutions against t, on the same axes and drawn by the same code.
 
 Simulation and theory produce the same `Trajectory`, so
-`plot_observable` draws either (SGD as the mean and spread over seeds, the ODE as a
-dashed line), and `save_figure` writes any figure of `linvae.plot`. Observables and
+`plot_observable` draws either (SGD as the mean over seeds with a band for their spread: mean
++- 1 std on a linear axis, the 16 % to 84 % quantiles on a log axis, named in the legend; the
+ODE as a dashed line), and `save_figure` writes any figure of `linvae.plot`. Observables and
 their symbols are those of the theory page (docs/theory.md, section "Conventions").
 """
 
@@ -62,6 +63,11 @@ def observable_series(traj: Trajectory, name: str, index: tuple[int, ...] = ()) 
 # The band of SGD's spread on a log axis: these quantiles over seeds (the +-1 std of a normal
 # law); mean - std can be zero or negative there, which a log axis would draw as a dive.
 BAND_QUANTILES = (0.16, 0.84)
+# What the band of each kind means, as its legend entry.
+BAND_LABELS = {
+    "std": r"SGD $\pm 1$ std over seeds",
+    "quantile": "SGD 16\N{EN DASH}84 % of seeds",
+}
 
 
 def plot_observable(
@@ -150,13 +156,6 @@ def plot_observable(
         ax.set_yscale("log")
     ax.legend(frameon=False)
     return ax
-
-
-# What the band of each kind means, as its legend entry.
-BAND_LABELS = {
-    "std": r"SGD $\pm 1$ std over seeds",
-    "quantile": "SGD 16\N{EN DASH}84 % of seeds",
-}
 
 
 def spread_band(
