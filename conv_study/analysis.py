@@ -441,6 +441,7 @@ def analyze_representations(
     >>> len(geo.id), len(geo.relative_difference)
     (5, 4)
     """
+    # numba: loaded when representations are analysed
     from conv_study.estimators.imbalance import study_pairs
 
     if isinstance(representations, Mapping):
