@@ -137,7 +137,7 @@ def add_subcommands(subparsers) -> None:
         help=f"comma-separated, from {','.join(OBSERVABLE_NAMES)}",
     )
     c.add_argument("--show-seeds", action="store_true", help="draw every seed thinly")
-    c.add_argument("--save-ode", help="also write the solved ODE to this .npz")
+    c.add_argument("--save-ode", help="also write the solved ODE to this .npz (without --ode)")
     c.add_argument(
         "--allow-model-mismatch",
         action="store_true",
@@ -238,6 +238,11 @@ def run_compare(args: argparse.Namespace) -> int:
     from linvae.theory import solve_ode
 
     names = _observables(args.observables)
+    if args.ode and args.save_ode:
+        raise ValueError(
+            "--save-ode writes the ODE that compare solves; with --ode the ODE is already a "
+            "file. Drop --save-ode (or --ode)."
+        )
     check_outputs(
         [Output(name="--out", path=args.out), Output(name="--save-ode", path=args.save_ode)],
         inputs={"the input RUN": args.run, "--ode": args.ode},

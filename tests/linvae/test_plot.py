@@ -287,7 +287,11 @@ def test_compare_cli_refuses_an_ode_as_the_run_and_overlays_a_saved_ode(tmp_path
     # ... and a simulation given as --ode.
     assert main(["compare", str(run), "--ode", str(run), "--out", str(tmp_path / "y.png")]) == 2
     assert "is a simulation, not an ODE solution" in capsys.readouterr().err
-    assert not (tmp_path / "x.png").exists() and not (tmp_path / "y.png").exists()
+    # --save-ode with --ode would write nothing: refused rather than ignored.
+    argv = ["compare", str(run), "--ode", str(ode), "--save-ode", str(tmp_path / "s.npz")]
+    assert main([*argv, "--out", str(tmp_path / "z.png")]) == 2
+    assert "Drop --save-ode" in capsys.readouterr().err
+    assert not [p for p in ("x.png", "y.png", "z.png", "s.npz") if (tmp_path / p).exists()]
 
     # The saved ODE overlaid equals the one compare solves in place: same numbers, same image.
     solved = tmp_path / "solved.npz"
