@@ -12,6 +12,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.axes import Axes
+from matplotlib.patches import Patch
 from matplotlib.ticker import LogFormatter, MaxNLocator
 
 from linvae.analysis.hysteresis import Hysteresis
@@ -44,7 +45,7 @@ def plot_phase_diagram(
             f"{sorted(diagram.values)}. Got {value!r}."
         )
     if ax is None:
-        _, ax = plt.subplots(figsize=(5.5, 4.2), constrained_layout=True)
+        _, ax = plt.subplots(figsize=(5.5, 5.0), constrained_layout=True)
     data = np.asarray(diagram.values[value])
     if data.dtype.kind in "US":
         names = sorted(set(data.ravel().tolist()))
@@ -84,9 +85,10 @@ def plot_phase_diagram(
         ax.set_ylim(diagram.y.min(), diagram.y.max())
     ax.set_xlabel(axis_label(diagram.x_name))
     ax.set_ylabel(axis_label(diagram.y_name))
-    handles = [h for h in ax.get_legend_handles_labels()[0] if _drawn_in(h, view)]
+    handles = [_key(h) for h in ax.get_legend_handles_labels()[0] if _drawn_in(h, view)]
     if handles:
-        _legend_below(ax, handles, ncols=2 if len(handles) > 2 else len(handles))
+        # one column: beside the colour bar, two columns of long entries overhang the axes
+        _legend_below(ax, handles, ncols=1)
     ax.set_title(_title(diagram, value), fontsize=10)
     return ax
 
@@ -103,6 +105,15 @@ def _drawn_in(handle, view) -> bool:
     if type(handle).__name__ != "Line2D" or handle.get_transform() != handle.axes.transData:
         return True
     return _in_view(handle.get_xdata(), handle.get_ydata(), view)
+
+
+def _key(handle):
+    """The legend key of ``handle``; the white hatching of the coexistence strip is keyed
+    on a grey patch (white on the legend's white would not show)."""
+    if getattr(handle, "get_hatch", lambda: None)():
+        return Patch(facecolor="0.55", edgecolor="w", hatch=handle.get_hatch(),
+                     label=handle.get_label())  # fmt: skip
+    return handle
 
 
 def _legend_below(ax: Axes, handles: list, *, ncols: int = 2, fontsize: float = 8) -> None:
