@@ -37,6 +37,7 @@ from linvae.theory import solve_ode
 from linvae.theory.initial import initial_ensemble
 
 HERE = Path(__file__).resolve().parent
+DPI = 150
 LAM = 1.5  # rho = eta = 1: beta* = 0.05, spinodal 0.0856, equal loss 0.0810
 STRIP = Model(rho=1.0, eta=1.0, lam=LAM, tau=0.01)
 # The SGD confirmation: N = 10^4 and tau = 0.4, so that a ramp fits in t = 450 (the tau -> 0
@@ -53,7 +54,7 @@ SGD_SEGMENTS = (  # name, beta, t_max, start (None: fresh), data seed
 
 def phase_figures(numbers: dict) -> None:
     """beta-lam and beta-rho (online) and alpha-beta (offline) with the first-order strip."""
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), constrained_layout=True)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 5.0), constrained_layout=True)
     lam_pd = stability_diagram(
         Model(), betas=np.linspace(0.002, 0.3, 200), values=np.linspace(1.2, 2.05, 160), axis="lam"
     )
@@ -63,13 +64,13 @@ def phase_figures(numbers: dict) -> None:
         axis="rho",
     )  # fmt: skip
     plot_phase_diagram(rho_pd, ax=axes[1])
-    fig.savefig(HERE / "hysteresis-phase.png", dpi=110)
+    fig.savefig(HERE / "hysteresis-phase.png", dpi=DPI)
     plt.close(fig)
     off = offline_phase_diagram(
         np.geomspace(1.5, 12.0, 240), np.linspace(5e-4, 0.12, 240), lam=10.0
     )
     ax = plot_offline_phase_diagram(off)
-    ax.figure.savefig(HERE / "hysteresis-offline.png", dpi=110)
+    ax.figure.savefig(HERE / "hysteresis-offline.png", dpi=DPI)
     plt.close(ax.figure)
     first = off.boundary["beta_spinodal"] > off.boundary["beta_star"]
     numbers["offline_lam10_first_order_alpha"] = [
@@ -101,11 +102,15 @@ def sweep_figure(numbers: dict, sgd: dict | None) -> None:
     points = None
     if sgd is not None:  # SGD's end eps_g: from below (ramp) and from above (after beta = 0.2)
         points = {
-            "SGD N = 10^4, tau = 0.4: from below": ([0.072], [sgd["ramp"]["eps_g_sgd"][-1]]),
-            "SGD: from above": ([0.072], [sgd["down_0.072"]["eps_g_sgd"][-1]]),
-        }
+            rf"SGD $N = 10^4$, $\tau = {SGD_TAU:g}$: from below (ramp)": (
+                [0.072], [sgd["ramp"]["eps_g_sgd"][-1]],
+            ),
+            r"SGD: from above (after $\beta = 0.2$)": (
+                [0.072], [sgd["down_0.072"]["eps_g_sgd"][-1]],
+            ),
+        }  # fmt: skip
     ax = plot_hysteresis(h, points=points)
-    ax.figure.savefig(HERE / "hysteresis-sweep.png", dpi=110)
+    ax.figure.savefig(HERE / "hysteresis-sweep.png", dpi=DPI)
     plt.close(ax.figure)
 
 
@@ -123,9 +128,9 @@ def basin_figure(numbers: dict) -> None:
         ),
     }
     ax = plot_phase_diagram(pd)
-    ax.set_title("Share of 16 fresh starts (N = 200) that end learned at constant $\\beta$",
-                 fontsize=10)  # fmt: skip
-    ax.figure.savefig(HERE / "hysteresis-basins.png", dpi=110)
+    ax.set_title(r"Share of 16 fresh starts ($N = 200$) that end learned at constant $\beta$"
+                 "\n" r"$\rho = \eta = 1$, $\tau = 0.01$, noiseless ODE", fontsize=10)  # fmt: skip
+    ax.figure.savefig(HERE / "hysteresis-basins.png", dpi=DPI)
     plt.close(ax.figure)
 
 
@@ -134,9 +139,13 @@ def anneal_figure(numbers: dict, sgd: dict | None) -> None:
     ens = initial_ensemble(STRIP, 4, N=200, rng=0)
     ramp = LinearRamp(beta_initial=0.025, beta_final=0.072, t_ramp=20_000.0)
     ode = {}
-    for name, beta in (("constant 0.072", 0.072), ("ramp 0.025 -> 0.072", ramp)):
+    runs = (
+        ("constant 0.072", r"constant $\beta = 0.072$", 0.072),
+        ("ramp 0.025 -> 0.072", r"ramp $\beta: 0.025 \to 0.072$", ramp),
+    )
+    for key, name, beta in runs:
         res = attractor(replace(STRIP, beta=beta), start=ens, sgd_noise=False)
-        numbers[f"anneal_ode_{name}"] = res.as_dict()
+        numbers[f"anneal_ode_{key}"] = res.as_dict()
         model = replace(STRIP, beta=beta)
         t = np.linspace(0.0, 40_000.0, 400)
         ode[name] = [
@@ -158,47 +167,70 @@ def anneal_figure(numbers: dict, sgd: dict | None) -> None:
             ax.plot(t, e, color=f"C{k}", lw=1.2, label=name if i == 0 else None)
     ax.set_xlabel("$t$")
     ax.set_ylabel(r"$\varepsilon_g$")
-    ax.set_title(r"ODE ($\tau = 0.01$, 4 fresh starts at $N = 200$), $\lambda = 1.5$", fontsize=9)
+    ax.set_title(r"ODE ($\tau = 0.01$, 4 fresh starts at $N = 200$), $\lambda = 1.5$, "
+                 r"$\rho = \eta = 1$", fontsize=9)  # fmt: skip
     ax.legend(fontsize=8)
     if sgd:
         ax = axes[0, 1]
         for k, name in enumerate(("constant", "ramp")):
             run = sgd[name]
-            text = "ramp 0.005 -> 0.072" if name == "ramp" else "constant 0.072"
+            text = _segment_label(name)
             ax.plot(run["t"], run["eps_g_sgd"], "o", ms=2.5, color=f"C{k}", label=f"SGD, {text}")
             ax.plot(run["t"], run["eps_g_ode"], "-", lw=1.2, color=f"C{k}", label="its ODE twin")
         ax.set_xlabel("$t$")
         ax.set_ylabel(r"$\varepsilon_g$")
-        ax.set_title(rf"SGD at $N = 10^4$, $\tau = {SGD_TAU:g}$, one seed, $\lambda = 1.5$",
+        ax.set_title(rf"SGD at $N = 10^4$, $\tau = {SGD_TAU:g}$, one seed, $\lambda = 1.5$, "
+                     r"$\rho = \eta = 1$",
                      fontsize=9)  # fmt: skip
         ax.legend(fontsize=8)
-    fig.savefig(HERE / "hysteresis-anneal.png", dpi=110)
+    fig.savefig(HERE / "hysteresis-anneal.png", dpi=DPI)
     plt.close(fig)
 
 
 def sgd_figure(sgd: dict) -> None:
-    """The SGD loop at N = 10^4: up (ramp to 0.072, then 0.2), down (back to 0.072)."""
-    fig, ax = plt.subplots(figsize=(7.5, 4.0), constrained_layout=True)
+    """Every SGD segment at N = 10^4: the ramp to 0.072 then beta = 0.2 then back to 0.072
+    (one after another), and constant 0.072 from the same fresh start. Q on a log axis, so
+    that a collapse (Q decaying to 0) is told apart from a small learned Q."""
+    fig, ax = plt.subplots(figsize=(8.6, 4.2), constrained_layout=True)
+    chain = [name for name, *_ in SGD_SEGMENTS if name != "constant"]
+    missing = [name for name, *_ in SGD_SEGMENTS if name not in sgd]
+    if missing:
+        raise ValueError(f"hysteresis-sgd.json lacks the segments {missing}: rerun with --sgd.")
     offset = 0.0
-    for k, (name, beta, _, _, _) in enumerate(SGD_SEGMENTS):
-        if name == "constant":
-            continue
+    for k, (name, _, _, start, _) in enumerate(SGD_SEGMENTS):
         run = sgd[name]
-        t = np.asarray(run["t"]) + offset
-        label = "ramp 0.005 -> 0.072" if name == "ramp" else f"beta = {beta:g}"
-        ax.plot(t, run["Q_sgd"], "o", ms=2.5, color=f"C{k}", label=f"SGD, {label}")
-        ax.plot(t, run["Q_ode"], "-", lw=1.2, color=f"C{k}")
-        offset = t[-1]
-    ax.set_xlabel("$t$ (segments one after another)")
+        t = np.asarray(run["t"]) + (offset if name in chain else 0.0)
+        where = "from a fresh start" if start is None else "from the last state"
+        style = {"color": f"C{k}", "ls": ":" if name not in chain else "-"}
+        ax.plot(t, run["Q_sgd"], "o", ms=2.5, color=f"C{k}",
+                label=f"SGD, {_segment_label(name)}, {where}")  # fmt: skip
+        ax.plot(t, run["Q_ode"], lw=1.2, **style)
+        if name in chain:
+            if offset > 0:  # where this segment takes over from the last one
+                ax.axvline(offset, color="0.7", lw=0.8, zorder=0)
+            offset = t[-1]
+    ax.plot([], [], "-", color="0.3", lw=1.2, label="lines: ODE twin of each segment")
+    ax.set_yscale("log")
+    ax.set_xlabel("$t$ (chained segments one after another; the fresh constant run from 0)")
     ax.set_ylabel("$Q$")
     ax.set_title(
-        r"SGD ($N = 10^4$, $\tau = 0.4$, $\lambda = 1.5$; lines: ODE twins): at "
-        r"$\beta = 0.072$ learned from below, collapsed from above",
+        rf"SGD ($N = 10^4$, $\tau = {SGD_TAU:g}$, $\lambda = {LAM:g}$, $\rho = \eta = 1$), "
+        "one seed\n"
+        r"at $\beta = 0.072$: learned after the ramp, collapsed from a fresh start and from above",
         fontsize=9,
     )
-    ax.legend(fontsize=8)
-    fig.savefig(HERE / "hysteresis-sgd.png", dpi=110)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0,
+              frameon=False)  # fmt: skip
+    fig.savefig(HERE / "hysteresis-sgd.png", dpi=DPI)
     plt.close(fig)
+
+
+def _segment_label(name: str) -> str:
+    """An SGD segment's schedule in symbols (mathtext)."""
+    beta = dict((n, b) for n, b, *_ in SGD_SEGMENTS)[name]
+    if isinstance(beta, LinearRamp):
+        return rf"ramp $\beta: {beta.beta_initial:g} \to {beta.beta_final:g}$"
+    return rf"constant $\beta = {beta:g}$"
 
 
 def run_sgd(runs: Path) -> dict:
