@@ -115,17 +115,20 @@ def test_probe_is_reproducible_and_serialises(digits):
     assert doc["scaling"]["0.4"]["n_points"][0] == 200
 
 
-def test_analyze_run_through_the_probe_gives_the_numbers_of_before(tiny_run):
+def test_analyze_run_through_the_probe_gives_the_numbers_of_before(tiny_run, tmp_path):
     """The study's analysis routed through the probe equals its former computation exactly:
     `compute_representations` (whole-set noise, batches of 500) and one `layer_geometry` call
     on l0..l10 and mu with `study_pairs`."""
+    import shutil
+
     from conv_study.analysis import analyze_run, checkpoint_seed
     from conv_study.estimators import layer_geometry, study_pairs
     from conv_study.model import compute_representations
     from conv_study.runs import load_run
 
-    analysis = analyze_run(tiny_run, points=50, epochs=[1], force=True)
-    run = load_run(tiny_run)
+    run_dir = shutil.copytree(tiny_run, tmp_path / "run")  # the shared run stays unanalysed
+    analysis = analyze_run(run_dir, points=50, epochs=[1])
+    run = load_run(run_dir)
     seed = checkpoint_seed(run.train_config.seed, 1)
     reps = compute_representations(run.load_model(1), run.eval_images()[:50], seed=seed)
     names = [f"l{i}" for i in range(11)]
