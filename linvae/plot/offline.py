@@ -16,8 +16,8 @@ from matplotlib.patches import Patch
 from linvae.analysis.phase import PhaseDiagram
 from linvae.offline.phase import OfflinePhase
 from linvae.offline.theory import gaussian_bound
+from linvae.plot._layout import drawn_in, in_view, legend_below, plain_log_ticks
 from linvae.plot.labels import axis_label
-from linvae.plot.phase import _drawn_in, _in_view, _legend_below, _plain_log_ticks
 
 __all__ = [
     "plot_eps_g_vs_alpha",
@@ -165,26 +165,26 @@ def plot_offline_phase_diagram(
     )
     # the straight lines only where they fall inside the window (no legend entry otherwise)
     alpha_bbp = float(diagram.boundary["alpha_bbp"][0])
-    if _in_view(alpha_bbp, view[2], view):
+    if in_view(alpha_bbp, view[2], view):
         ax.axvline(alpha_bbp, color="k", ls=":", lw=1.2, label=r"$\alpha_{BBP} = (\eta/\rho)^2$")
     beta_online = float(diagram.boundary["beta_online"][0])
-    if _in_view(view[0], beta_online, view):
+    if in_view(view[0], beta_online, view):
         ax.axhline(beta_online, color="b", ls="--", lw=1.2,
                    label=r"$\rho + \eta$: online threshold ($\alpha \to \infty$)")  # fmt: skip
     ax.set_xscale("log")
-    _plain_log_ticks(ax.xaxis)
+    plain_log_ticks(ax.xaxis)
     ax.set_xlim(diagram.x.min(), diagram.x.max())
     ax.set_ylim(diagram.y.min(), diagram.y.max())
     ax.set_xlabel(r"samples per dimension $\alpha = n/N$")
     ax.set_ylabel(axis_label("beta"))
-    handles = [h for h in ax.get_legend_handles_labels()[0] if _drawn_in(h, view)]
+    handles = [h for h in ax.get_legend_handles_labels()[0] if drawn_in(h, view)]
     if value == "phase":  # the phases present in the window
         handles += [Patch(color=_PHASE_COLOURS[n], label=n) for n in names if np.any(phase == n)]
     if strip.any():
         handles.append(
             Patch(facecolor="none", hatch="////", label="coexistence: learned and collapsed")
         )
-    _legend_below(ax, handles, ncols=2)
+    legend_below(ax, handles, ncols=2)
     lam = diagram.model.lam
     ax.set_title(
         rf"Finite data: global minimum over $(\alpha, \beta)$, $\lambda = {lam:g}$", fontsize=10

@@ -12,11 +12,11 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.axes import Axes
-from matplotlib.patches import Patch
-from matplotlib.ticker import LogFormatter, MaxNLocator
+from matplotlib.ticker import MaxNLocator
 
 from linvae.analysis.hysteresis import Hysteresis
 from linvae.analysis.phase import PhaseDiagram
+from linvae.plot._layout import drawn_in, in_view, legend_below, legend_key, plain_log_ticks
 from linvae.plot.labels import LABELS, axis_label
 
 __all__ = ["plot_error_vs_beta", "plot_hysteresis", "plot_phase_diagram"]
@@ -67,7 +67,7 @@ def plot_phase_diagram(
             style = {"color": color, "lw": 1.5, "ls": "--"}
             label = _BOUNDARY_WORDS.get(key, LABELS[key])
             if np.all(x == x[0]):  # the same beta for every y: across the whole axis
-                if _in_view(x[:1], diagram.y[:1], view):
+                if in_view(x[:1], diagram.y[:1], view):
                     ax.axvline(x[0], label=label, **style)
             else:
                 ax.plot(x, diagram.y, label=label, **style)
@@ -76,7 +76,7 @@ def plot_phase_diagram(
         ax.plot(diagram.boundary["gamma_opt"], diagram.y, ":", color="w", label="best grid rate")
     if log_x:
         ax.set_xscale("log")
-        _plain_log_ticks(ax.xaxis)
+        plain_log_ticks(ax.xaxis)
     ax.set_xlim(diagram.x.min(), diagram.x.max())
     if diagram.y_name == "M":  # whole rows for the whole numbers M, and integer ticks
         ax.set_ylim(diagram.y.min() - 0.5, diagram.y.max() + 0.5)
@@ -85,70 +85,12 @@ def plot_phase_diagram(
         ax.set_ylim(diagram.y.min(), diagram.y.max())
     ax.set_xlabel(axis_label(diagram.x_name))
     ax.set_ylabel(axis_label(diagram.y_name))
-    handles = [_key(h) for h in ax.get_legend_handles_labels()[0] if _drawn_in(h, view)]
+    handles = [legend_key(h) for h in ax.get_legend_handles_labels()[0] if drawn_in(h, view)]
     if handles:
         # one column: beside the colour bar, two columns of long entries overhang the axes
-        _legend_below(ax, handles, ncols=1)
+        legend_below(ax, handles, ncols=1)
     ax.set_title(_title(diagram, value), fontsize=10)
     return ax
-
-
-def _in_view(x, y, view) -> bool:
-    """Whether any finite point (x, y) lies inside ``view = (x_min, x_max, y_min, y_max)``."""
-    x, y = np.broadcast_arrays(np.asarray(x, dtype=float), np.asarray(y, dtype=float))
-    x0, x1, y0, y1 = view
-    return bool(np.any((x >= x0) & (x <= x1) & (y >= y0) & (y <= y1)))
-
-
-def _drawn_in(handle, view) -> bool:
-    """A line of data coordinates has a point in the view; any other artist counts as drawn."""
-    if type(handle).__name__ != "Line2D" or handle.get_transform() != handle.axes.transData:
-        return True
-    return _in_view(handle.get_xdata(), handle.get_ydata(), view)
-
-
-def _key(handle):
-    """The legend key of ``handle``; the white hatching of the coexistence strip is keyed
-    on a grey patch (white on the legend's white would not show)."""
-    if getattr(handle, "get_hatch", lambda: None)():
-        return Patch(facecolor="0.55", edgecolor="w", hatch=handle.get_hatch(),
-                     label=handle.get_label())  # fmt: skip
-    return handle
-
-
-def _legend_below(ax: Axes, handles: list, *, ncols: int = 2, fontsize: float = 8) -> None:
-    """The legend of ``ax`` under its x label, where it covers no data (constrained layout
-    makes room for it)."""
-    rc = plt.rcParams
-    # from the bottom spine down past the tick labels and the x label, in points
-    depth = (
-        max(rc["xtick.major.size"], 0.0) + rc["xtick.major.pad"]
-        + 1.3 * _points(rc["xtick.labelsize"]) + rc["axes.labelpad"]
-        + 1.3 * _points(rc["axes.labelsize"])
-    )  # fmt: skip
-    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncols=ncols,
-              borderaxespad=depth / fontsize, fontsize=fontsize, frameon=False)  # fmt: skip
-
-
-def _points(size) -> float:
-    """A font size of rcParams (a number or a name such as "medium") in points."""
-    from matplotlib.font_manager import FontProperties
-
-    return FontProperties(size=size).get_size_in_points()
-
-
-class _PlainLogFormatter(LogFormatter):
-    """Log-axis tick labels as plain numbers (2, 5, 10, 0.1), not 2x10^0; the ticks labelled
-    are those matplotlib's log formatter would label."""
-
-    def __call__(self, x, pos=None):
-        return f"{x:g}" if super().__call__(x, pos) else ""
-
-
-def _plain_log_ticks(axis) -> None:
-    """Label a log ``axis`` (``ax.xaxis`` or ``ax.yaxis``) with plain numbers."""
-    axis.set_major_formatter(_PlainLogFormatter(labelOnlyBase=False))
-    axis.set_minor_formatter(_PlainLogFormatter(labelOnlyBase=False, minor_thresholds=(2, 0.5)))
 
 
 def _draw_first_order(ax: Axes, diagram: PhaseDiagram) -> None:
