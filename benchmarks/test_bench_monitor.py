@@ -39,7 +39,7 @@ BATCH, K, STEPS = 256, 16, 2
 
 
 def _blob_images(n: int, side: int = 28) -> np.ndarray:
-    """``n`` uint8 images (n, 1, side, side) of one Gaussian blob at a random centre (intrinsic dimension 2)."""
+    """``n`` uint8 images (n, 1, side, side), one Gaussian blob each (intrinsic dimension 2)."""
     centers = np.random.default_rng(0).uniform(-0.5, 0.5, (n, 2))
     grid = np.linspace(-1, 1, side)
     d2 = (grid[None, :, None] - centers[:, 0, None, None]) ** 2 + (

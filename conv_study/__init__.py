@@ -10,8 +10,9 @@ Intrinsic Dimension and Information Imbalance" (arXiv 2411.01978).
   recipe, the network and the resumable training loop;
 * `conv_study.runs` - the run-directory format, read without the training code;
 * `conv_study.estimators` - 2NN intrinsic dimension and information imbalance;
-* `conv_study.probe`, `conv_study.monitor`, `conv_study.probe_figures` - the same
-  geometry for any torch network, live during training, and its figures;
+* `conv_study.capture`, `conv_study.probe`, `conv_study.monitor`,
+  `conv_study.probe_figures` - the same geometry for any torch network (its layers
+  captured with hooks), live during training, and its figures;
 * `conv_study.analysis`, `conv_study.figures` - the layer study and its figures;
 * `conv_study.study` - the whole study (train, analyse, draw) from a preset, resumable;
 * `conv_study.linear` - the same lens on the linear VAE of `linvae`, measured and
@@ -31,6 +32,7 @@ __getattr__, __dir__, __all__ = _lazy.attach(
     __name__,
     submodules=[
         "analysis",
+        "capture",
         "cli",
         "config",
         "constants",

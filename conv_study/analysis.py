@@ -3,8 +3,8 @@
 For every checkpoint of a training run (see `conv_study.runs.load_run`) the eleven
 representations l0..l10 (and the posterior mean ``mu``) of the evaluation images are computed
 with bottleneck noise from a generator seeded per checkpoint (`checkpoint_seed`), and
-`analyze_representations` turns them into (both through `conv_study.probe`: its `capture`
-with the layer list `STUDY_LAYERS`, and its `measure`)
+`analyze_representations` turns them into (both through the probe: `conv_study.capture.capture`
+with the layer list `STUDY_LAYERS`, and `conv_study.probe.measure`)
 
 * the 2NN intrinsic dimension of every layer (and of ``mu``);
 * ``Delta(l -> l0)`` and ``Delta(l -> l10)`` for every layer (to the first and last);
@@ -48,9 +48,10 @@ from typing import Any, Literal
 
 import numpy as np
 
+from conv_study.capture import capture
 from conv_study.constants import LATENT_LAYER, LAYER_NAMES, MU_NAME, PAPER_N_EVAL, TwoNNMethod
 from conv_study.monitor import DEFAULT_EVERY, DEFAULT_POINTS, GeometryMonitor
-from conv_study.probe import PairSpec, capture, measure, resolve_pairs
+from conv_study.probe import PairSpec, measure, resolve_pairs
 from conv_study.runs import ANALYSIS_FILE, load_run, run_label
 from linvae.utils.io import atomic_write_json, to_jsonable
 from linvae.utils.process import check_interrupt
@@ -256,7 +257,7 @@ class ProfileReading:
 
 
 #: The study's eleven taps l0..l10 and the posterior mean ``mu`` as a layer list of
-#: `conv_study.probe.capture`: each picks its tensor from the dict that
+#: `conv_study.capture.capture`: each picks its tensor from the dict that
 #: `conv_study.model.ConvVAE.representations` returns (see `study_forward`).
 STUDY_LAYERS: dict[str, Callable[[Mapping[str, Any]], Any]] = {
     name: operator.itemgetter(name) for name in (*LAYER_NAMES, MU_NAME)

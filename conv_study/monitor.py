@@ -26,8 +26,9 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from conv_study.capture import LayerSpec, capture
 from conv_study.constants import TwoNNMethod
-from conv_study.probe import LayerSpec, PairSpec, capture, probe
+from conv_study.probe import PairSpec, probe
 from linvae.utils.validation import check_int
 
 if TYPE_CHECKING:

@@ -92,7 +92,7 @@ LAYERS: dict[str, tuple[tuple[str, tuple[str, ...]], ...]] = {
         ("constants", ("conv_study.constants",)),
         ("foundations", ("conv_study.estimators.*", "conv_study.data.*", "conv_study.config")),
         # The geometry of any torch network (and its live monitor), on the estimators.
-        ("probe", ("conv_study.probe", "conv_study.monitor")),
+        ("probe", ("conv_study.capture", "conv_study.probe", "conv_study.monitor")),
         ("model", ("conv_study.model.*",)),
         # A run directory is read without training; reading a checkpoint builds the model.
         ("runs", ("conv_study.runs.*",)),

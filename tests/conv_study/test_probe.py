@@ -61,7 +61,7 @@ def test_probe_equals_the_estimators_on_hand_captured_layers(digits):
 
 
 def test_probe_batches_dataloaders_callables_and_modes(digits):
-    from conv_study.probe import capture
+    from conv_study.capture import capture
 
     net = _mlp()
     net.train()
@@ -80,7 +80,8 @@ def test_probe_batches_dataloaders_callables_and_modes(digits):
 
 
 def test_probe_default_layers_and_bad_input(digits):
-    from conv_study.probe import MAX_DEFAULT_LAYERS, capture, probe
+    from conv_study.capture import MAX_DEFAULT_LAYERS, capture
+    from conv_study.probe import probe
 
     net = _mlp()
     reps = capture(net, digits[:50], n_points=50)
