@@ -186,8 +186,11 @@ def plot_offline_phase_diagram(
         )
     legend_below(ax, handles, ncols=2)
     lam = diagram.model.lam
+    model = diagram.model
     ax.set_title(
-        rf"Finite data: global minimum over $(\alpha, \beta)$, $\lambda = {lam:g}$", fontsize=10
+        rf"Finite data: global minimum over $(\alpha, \beta)$, $\rho = {model.rho_vector[0]:g}$, "
+        rf"$\eta = {model.eta:g}$, $\lambda = {lam:g}$",
+        fontsize=10,
     )
     return ax
 

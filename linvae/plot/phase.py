@@ -142,11 +142,29 @@ _COLORBAR_LABELS = {"learned_fraction": _VALUE_WORDS["learned_fraction"]}
 
 
 def _title(diagram: PhaseDiagram, value: str) -> str:
-    """``"<what the diagram shows>\ncolour: <value in words> <symbol>"``."""
+    """``"<what the diagram shows>\ncolour: <value in words> <symbol>\n<fixed parameters>"``."""
     head = _KIND_TITLES.get(diagram.kind, diagram.kind)
     words = _VALUE_WORDS.get(value, value.replace("_", " "))
     symbol = axis_label(value)
-    return f"{head}\ncolour: {words}" + (f", {symbol}" if symbol != value else "")
+    colour = f"colour: {words}" + (f", {symbol}" if symbol != value else "")
+    return f"{head}\n{colour}\n{_fixed_text(diagram)}"
+
+
+def _fixed_text(diagram: PhaseDiagram) -> str:
+    """The model parameters that are not an axis of the diagram, in symbols (mathtext)."""
+    model, axes = diagram.model, {diagram.x_name, diagram.y_name}
+    parts = []
+    if "rho" not in axes:
+        rho = [f"{r:g}" for r in np.atleast_1d(model.rho_vector)]
+        parts.append(r"$\rho = " + (rho[0] if len(rho) == 1 else f"({', '.join(rho)})") + "$")
+    if "eta" not in axes:
+        parts.append(rf"$\eta = {model.eta:g}$")
+    if "lam" not in axes:
+        parts.append(rf"$\lambda = {model.lam:g}$")
+    if "M" not in axes:
+        parts.append(f"$M = {model.M}$")
+    parts.append(f"$M^* = {model.M_star}$")
+    return ", ".join(parts)
 
 
 def _label_regions(ax: Axes, diagram: PhaseDiagram) -> None:

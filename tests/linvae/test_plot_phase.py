@@ -49,6 +49,9 @@ def test_phase_diagram_legend_below_the_axes_and_the_strip_keyed_visibly():
     pd = stability_diagram(Model(), betas=betas, values=lams, axis="lam")
     ax = plot_phase_diagram(pd)
     _assert_legend_off_the_axes(ax)
+    # the parameters held fixed are in the title, the axes' own are not
+    fixed = ax.get_title().splitlines()[-1]
+    assert fixed == r"$\rho = 1$, $\eta = 1$, $M = 1$, $M^* = 1$"
     texts = _legend_texts(ax)
     assert "coexistence: learned and collapsed both stable" in texts
     assert any("collapse threshold" in t for t in texts)
@@ -105,6 +108,7 @@ def test_offline_legend_lists_what_the_window_shows():
     assert "coexistence: learned and collapsed" in texts and "spinodal" in " ".join(texts)
     assert not any(ln.get_label().startswith(r"$\alpha_{BBP}") for ln in ax.get_lines())
     _assert_legend_off_the_axes(ax)
+    assert ax.get_title().endswith(r"$\rho = 1$, $\eta = 1$, $\lambda = 10$")
     wide = offline_phase_diagram(np.geomspace(0.05, 100.0, 30), np.linspace(0.01, 3.0, 20), lam=1.0)
     texts = _legend_texts(plot_offline_phase_diagram(wide))
     assert any("BBP" in t for t in texts) and any("online" in t for t in texts)
