@@ -24,7 +24,7 @@ from linvae.utils.io import atomic_write
 
 __all__ = ["monitor_records", "plot_monitor", "plot_probe"]
 
-_DPI = 130
+_DPI = 150  # 150 dpi or more for every saved figure
 
 
 def _finish(fig, path: str | os.PathLike[str] | None):
