@@ -29,9 +29,9 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from conv_study.analysis import study_monitor  # noqa: E402
 from conv_study.data import to_model_input  # noqa: E402
 from conv_study.monitor import DEFAULT_EVERY, DEFAULT_POINTS  # noqa: E402
+from conv_study.taps import study_monitor  # noqa: E402
 from conv_study.train import TrainConfig, new_train_state, torch_settings, train_epoch  # noqa: E402
 
 ROUNDS = int(os.environ.get("CONV_BENCH_ROUNDS", "3"))

@@ -12,7 +12,8 @@ Intrinsic Dimension and Information Imbalance" (arXiv 2411.01978).
 * `conv_study.estimators` - 2NN intrinsic dimension and information imbalance;
 * `conv_study.capture`, `conv_study.probe`, `conv_study.monitor`,
   `conv_study.probe_figures` - the same geometry for any torch network (its layers
-  captured with hooks), live during training, and its figures;
+  captured with hooks), live during training, and its figures; `conv_study.taps` - the
+  study's eleven taps as a layer list of the probe, and its training monitor;
 * `conv_study.analysis`, `conv_study.figures` - the layer study and its figures;
 * `conv_study.study` - the whole study (train, analyse, draw) from a preset, resumable;
 * `conv_study.linear` - the same lens on the linear VAE of `linvae`, measured and
@@ -46,6 +47,7 @@ __getattr__, __dir__, __all__ = _lazy.attach(
         "probe_figures",
         "runs",
         "study",
+        "taps",
         "train",
     ],
 )

@@ -623,7 +623,7 @@ def train(
         input, on the device) to make a `conv_study.monitor.GeometryMonitor`, whose ``step``
         runs after every minibatch with the global step (0 before training). Each epoch's
         measurements go into its ``metrics.jsonl`` record under ``"geometry"``.
-        `conv_study.analysis.study_monitor` makes one on the study's taps.
+        `conv_study.taps.study_monitor` makes one on the study's taps.
 
     Returns
     -------

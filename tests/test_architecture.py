@@ -103,6 +103,7 @@ LAYERS: dict[str, tuple[tuple[str, tuple[str, ...]], ...]] = {
                 "conv_study.analysis.*",
                 "conv_study.figures.*",
                 "conv_study.probe_figures",
+                "conv_study.taps",
                 "conv_study.linear.*",
                 "conv_study.study",
             ),

@@ -248,7 +248,7 @@ def _run_train(args: argparse.Namespace) -> int:
             raise ValueError(
                 f"The `{flag}` option of conv-study train must be >= {low}. Got {value}."
             )
-    from conv_study.analysis import study_monitor  # torch, numba: loaded when training
+    from conv_study.taps import study_monitor  # torch, numba: loaded when training
     from conv_study.train import DivergenceError, train  # torch: loaded when training
 
     data = _data_config(args, args.dataset, args.data_dir)
