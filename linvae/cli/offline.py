@@ -131,8 +131,7 @@ def run_offline(args: argparse.Namespace) -> int:
         n_samples = float(np.sum(np.ceil(alphas * args.N)))
         check_memory(
             8.0 * args.seeds * args.N * (2 * n_samples + 3 * args.N * alphas.size),
-            f"--simulate with --N {args.N} --seeds {args.seeds} and --alpha up to "
-            f"{alphas.max():g}",
+            f"--simulate with --N {args.N} --seeds {args.seeds} and --alpha up to {alphas.max():g}",
             fix="Lower --N, --seeds or --alpha.",
         )
         method = _trainer(args)
