@@ -45,7 +45,7 @@ def add_subcommands(subparsers) -> None:
     o = p.add_argument_group("output")
     o.add_argument("--out", default="run.npz", help="output .npz")
     o.add_argument(
-        "--plot", help="also draw eps_g(t) (mean and 16-84 % band over seeds) to this figure file"
+        "--plot", help="also draw eps_g(t) (mean and 16-84 %% band over seeds) to this figure file"
     )
     o.add_argument("--quiet", action="store_true", help="no progress bar")
     o.add_argument("--force", action="store_true", help="replace read-only output files")
