@@ -21,17 +21,6 @@ from linvae.schedules import Constant, TanhAnneal
 STRIP = {"rho": 1.0, "eta": 1.0, "lam": 1.5, "tau": 0.05}
 
 
-def learned_q(nu: float, beta: float, lam: float) -> float:
-    """Largest q = u - beta > 0 of the block's cubic u (nu^2 lam + nu^3 beta) =
-    (beta + lam u)(nu u + lam)^2, from numpy's polynomial roots (independent of the package)."""
-    cubic = np.polysub(
-        np.polymul([lam, beta], np.polymul([nu, lam], [nu, lam])), [nu**2 * lam + nu**3 * beta, 0]
-    )
-    u = np.roots(cubic)
-    u = u[np.abs(u.imag) < 1e-9].real
-    return float(np.max(u[u - beta > 0]) - beta)
-
-
 def test_lam0_every_fresh_start_is_learned():
     """Below beta* with lam = 0 the learned point is the only stable one: fraction exactly 1,
     and the end states lie within xtol of it."""
@@ -43,7 +32,7 @@ def test_lam0_every_fresh_start_is_learned():
     assert res.as_dict()["points"][0]["count"] == 6
 
 
-def test_strip_fresh_starts_split_and_fractions_add_up():
+def test_strip_fresh_starts_split_and_fractions_add_up(block_cubic_roots):
     """lam = 1.5, beta = 0.062 (tau -> 0): fresh starts at N = 200 split between the two
     stable points (measured: 1 of 4 learned for this seed; the count is deterministic given the
     seed, the split itself is the basin structure). Fractions are counts / n_init."""
@@ -55,13 +44,15 @@ def test_strip_fresh_starts_split_and_fractions_add_up():
     assert res.learned_fraction == 0.25
     assert res.point.name == "collapsed"  # the majority first
     learned = next(p for p in res.points if p.name == "learned")
-    assert learned.state.Q[0, 0] == pytest.approx(learned_q(2.0, 0.062, 1.5), abs=1e-9)
+    assert learned.state.Q[0, 0] == pytest.approx(
+        block_cubic_roots(2.0, 0.062, 1.5)[-1] - 0.062, abs=1e-9
+    )
     # the same seed gives bit-for-bit the same end states
     again = attractor(model, n_init=4, N=200, rng=0, sgd_noise=False)
     assert np.array_equal(res.y_end, again.y_end)
 
 
-def test_strip_annealing_keeps_what_constant_beta_loses():
+def test_strip_annealing_keeps_what_constant_beta_loses(block_cubic_roots):
     """lam = 1.5, beta_f = 0.072 > beta* = 0.05: constant beta from 4 fresh states ends
     collapsed; a linear ramp from 0.025 ends learned from the same states (the learned Q is the
     cubic's largest root, to the solver's xtol); restarting at constant beta from the learned
@@ -73,7 +64,7 @@ def test_strip_annealing_keeps_what_constant_beta_loses():
     annealed = attractor(Model(beta=ramp, **STRIP), n_init=4, N=200, rng=0, sgd_noise=False)
     assert annealed.learned_fraction == 1.0
     assert np.array_equal(annealed.y0, constant.y0)
-    q = learned_q(2.0, 0.072, 1.5)
+    q = block_cubic_roots(2.0, 0.072, 1.5)[-1] - 0.072  # the largest root
     assert annealed.point.state.Q[0, 0] == pytest.approx(q, abs=1e-9)
     stay = attractor(model, start=annealed.y_end, sgd_noise=False)
     assert stay.start == "given" and stay.learned_fraction == 1.0

@@ -301,19 +301,6 @@ def test_validation_messages():
 
 
 # ----------------------------------------------------------------------------- every point
-def _cubic_q(nu, beta, lam):
-    """q = u - beta over the roots u > beta of the block cubic, decreasing (numpy roots)."""
-    coeffs = [
-        lam * nu**2,
-        beta * nu**2 + 2 * nu * lam**2,
-        2 * beta * nu * lam + lam**3 - nu**2 * lam - nu**3 * beta,
-        beta * lam**2,
-    ]
-    r = np.roots(coeffs)
-    u = r.real[(np.abs(r.imag) < 1e-10) & (r.real > beta)]
-    return np.sort(u - beta)[::-1]
-
-
 @pytest.mark.parametrize(
     "lam, beta, expected",
     [
@@ -329,13 +316,17 @@ def _cubic_q(nu, beta, lam):
         (1.5, 0.07, [("learned", "stable"), ("learned(lower)", "saddle"), ("collapsed", "stable")]),
     ],
 )
-def test_first_order_strip_lists_learned_saddle_and_collapsed(lam, beta, expected):
+def test_first_order_strip_lists_learned_saddle_and_collapsed(
+    lam, beta, expected, block_cubic_roots
+):
     """In the strip the learned point, its saddle and the collapsed point are all listed, and
     the learned and saddle q are the cubic's two roots (round-off: Newton-polished, 1e-12)."""
     pts = fixed_points(Model(rho=1.0, eta=1.0, lam=lam, beta=beta), sgd_noise=False)
     assert [(p.name, p.stability.value) for p in pts] == expected
     q = [p.state.Q[0, 0] for p in pts if p.roles == (L,)]
-    np.testing.assert_allclose(q, _cubic_q(2.0, beta, lam), rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(
+        q, (block_cubic_roots(2.0, beta, lam) - beta)[::-1], rtol=1e-12, atol=1e-14
+    )
     for p in pts:
         assert p.residual < 1e-15
     # The same with SGD noise (tau = 0.01): the same points, shifted by O(tau).

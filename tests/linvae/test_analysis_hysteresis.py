@@ -29,17 +29,9 @@ matplotlib.use("Agg")
 STRIP = {"rho": 1.0, "eta": 1.0, "lam": 1.5, "tau": 0.05}
 
 
-def learned_q(nu: float, beta: float, lam: float) -> float:
-    """Largest q = u - beta > 0 of u (nu^2 lam + nu^3 beta) = (beta + lam u)(nu u + lam)^2."""
-    cubic = np.polysub(
-        np.polymul([lam, beta], np.polymul([nu, lam], [nu, lam])), [nu**2 * lam + nu**3 * beta, 0]
-    )
-    u = np.roots(cubic)
-    u = u[np.abs(u.imag) < 1e-9].real
-    return float(np.max(u[u - beta > 0]) - beta)
-
-
-def test_sweep_keeps_the_learned_branch_beyond_beta_star_and_drops_it_past_the_spinodal():
+def test_sweep_keeps_the_learned_branch_beyond_beta_star_and_drops_it_past_the_spinodal(
+    block_cubic_roots,
+):
     """Going up, beta = 0.07 (> beta* = 0.05, < spinodal 0.0856) stays learned and 0.12 (past
     the spinodal) collapses; coming down, 0.07 stays collapsed and 0.03 (< beta*, where
     collapse is unstable) learns again. The learned Q at 0.07 is the cubic's largest root
@@ -51,7 +43,7 @@ def test_sweep_keeps_the_learned_branch_beyond_beta_star_and_drops_it_past_the_s
     assert h.hysteretic_betas.tolist() == [0.07]
     assert h.beta_jump_up == 0.12 and h.beta_jump_down == 0.03
     assert h.lines["first_order"] and h.lines["beta_star"] < 0.07 < h.lines["beta_spinodal"]
-    assert h.q_up[1] == pytest.approx(learned_q(2.0, 0.07, 1.5), abs=1e-5)
+    assert h.q_up[1] == pytest.approx(block_cubic_roots(2.0, 0.07, 1.5)[-1] - 0.07, abs=1e-5)
     assert h.q_down[1] == 0.0 and h.eps_g_down[1] == pytest.approx(1.0, abs=1e-12)
     out = h.as_dict()
     assert json.loads(json.dumps(out))["learned_up"] == [True, True, False]

@@ -14,18 +14,6 @@ from linvae.analysis.threshold import (
 )
 
 
-def _nonzero_roots(nu, beta, lam):
-    """Roots u = q + beta > beta of the block's cubic, by numpy (the independent route)."""
-    coeffs = [
-        lam * nu**2,
-        beta * nu**2 + 2 * nu * lam**2,
-        2 * beta * nu * lam + lam**3 - nu**2 * lam - nu**3 * beta,
-        beta * lam**2,
-    ]
-    r = np.roots(coeffs)
-    return np.sort(r.real[(np.abs(r.imag) < 1e-10) & (r.real > beta)])
-
-
 def _grid_minima(nu, beta, lam):
     """Local minima of the block loss l(q) on a fine grid in q > 0 (no cubic involved)."""
     q = np.linspace(1e-6, 3.0, 300_001)
@@ -39,19 +27,19 @@ def test_continuous_when_no_penalty():
     assert t == TransitionBetas(2.0, 2.0, 2.0, False)
 
 
-def test_first_order_strip_at_lam_1p8():
+def test_first_order_strip_at_lam_1p8(block_cubic_roots):
     """rho = eta = 1, lam = 1.8: beta* < 0, yet a learned point lives up to the spinodal."""
     t = transition_betas(2.0, 1.8)
     assert t.first_order
     assert t.beta_star == pytest.approx(2 / 2.8 - 0.9, abs=1e-15)
     # Independent: the cubic's two nonzero roots exist just below the spinodal and merge there.
     # 1e-7 relative margins: the spinodal is a double root, known to round-off (~1e-12).
-    assert _nonzero_roots(2.0, t.beta_spinodal * (1 - 1e-7), 1.8).size == 2
-    assert _nonzero_roots(2.0, t.beta_spinodal * (1 + 1e-7), 1.8).size == 0
+    assert block_cubic_roots(2.0, t.beta_spinodal * (1 - 1e-7), 1.8).size == 2
+    assert block_cubic_roots(2.0, t.beta_spinodal * (1 + 1e-7), 1.8).size == 0
     assert t.beta_spinodal == pytest.approx(0.0109373, abs=1e-7)
     assert t.beta_coexistence == pytest.approx(0.0073188, abs=1e-7)
     # At coexistence the learned (larger) root has the collapsed point's loss, 0.
-    u = _nonzero_roots(2.0, t.beta_coexistence, 1.8)[-1]
+    u = block_cubic_roots(2.0, t.beta_coexistence, 1.8)[-1]
     q = u - t.beta_coexistence
     assert abs(block_loss(q, 2.0, t.beta_coexistence, 1.8)) < 1e-12
 
