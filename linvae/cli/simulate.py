@@ -14,6 +14,7 @@ import sys
 
 from linvae.cli.frame import interrupted_exit_code, print_json
 from linvae.cli.options import add_model_options, model_from_options
+from linvae.observables import state_size
 from linvae.utils.paths import Output, check_outputs
 from linvae.utils.process import check_memory
 
@@ -117,7 +118,7 @@ def _check_memory(args: argparse.Namespace, model) -> None:
     if not (args.N > 0 and args.seeds > 0 and args.dt > 0 and args.t_max > 0):
         return  # out of range: simulate says so, naming the parameter
     n_rec = args.t_max / args.dt + 1
-    per_record = 2 * model.M * model.M_star + 3 * model.M**2 + model.M + 1
+    per_record = state_size(model.M, model.M_star) + 1  # the order parameters and eps_g
     weights = args.seeds * args.N * (4 * model.M + 1) + 2 * args.N * model.M_star
     check_memory(
         8.0 * (weights + 2 * args.seeds * n_rec * per_record),

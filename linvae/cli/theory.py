@@ -24,7 +24,7 @@ from linvae.cli.options import (
     model_overrides,
 )
 from linvae.comparison import ModelMismatchWarning, compare, model_differences
-from linvae.observables import ORDER_PARAMETER_NAMES, OrderParameters
+from linvae.observables import ORDER_PARAMETER_NAMES, OrderParameters, state_size
 from linvae.trajectory import OBSERVABLE_NAMES, Trajectory
 from linvae.utils.paths import Output, check_outputs
 from linvae.utils.process import check_memory
@@ -184,7 +184,7 @@ def run_ode(args: argparse.Namespace) -> int:
     if t_eval is None and dt > 0 and t_max > 0:
         # The solution on the grid: order parameters and observables, a few copies at once.
         n_rec = t_max / dt + 1
-        size = 2 * model.M * model.M_star + 3 * model.M**2 + model.M + 1
+        size = state_size(model.M, model.M_star) + 1  # the order parameters and eps_g
         check_memory(
             8.0 * 4 * n_rec * size,
             f"--t-max {t_max:g} --dt {dt:g} ({n_rec:.3g} recorded times)",

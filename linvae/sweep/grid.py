@@ -27,6 +27,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from linvae.observables import state_size
 from linvae.params import Model
 from linvae.schedules import Schedule, schedule_from_description
 from linvae.sweep.schema import (
@@ -230,7 +231,7 @@ class Sweep:
             return  # out of range somewhere: the point checks name it
         M, M_star = max(values["M"]), max(values["M_star"])
         t_max, dt, n_seeds = max(values["t_max"]), min(values["dt"]), max(values["n_seeds"])
-        per_record = 2 * M * M_star + 3 * M**2 + M + 1  # m, d, Q, E, R, D, eps_g
+        per_record = state_size(M, M_star) + 1  # m, d, Q, E, R, D and eps_g
         sides = 2 if self.kind == "both" else 1
         check_memory(
             8.0 * sides * n_seeds * (t_max / dt + 2) * per_record,
