@@ -77,6 +77,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from conv_study.capture import select_device
 from conv_study.config import TrainConfig
 from conv_study.constants import PAPER_CHECKPOINT_EPOCHS, PAPER_LATENT_DIMS
 from conv_study.data import DataConfig, StudyData, load_study_data, to_model_input
@@ -169,61 +170,6 @@ class TrainResult:
     metrics: list[dict[str, Any]]
     device: str
     seconds: float
-
-
-def select_device(name: str = "auto") -> torch.device:
-    """The training device: ``"auto"`` picks cuda, then mps, then cpu; a name is checked.
-
-    Raises
-    ------
-    ValueError
-        If ``name`` is not a torch device, or names a device this machine does not have
-        (``"cuda"`` without a CUDA build or GPU, ``"cuda:3"`` on a machine with two GPUs,
-        ``"mps"`` off Apple silicon).
-    """
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        mps = getattr(torch.backends, "mps", None)
-        if mps is not None and mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    try:
-        device = torch.device(name)
-    except (RuntimeError, TypeError) as err:
-        raise ValueError(
-            "The `device` parameter must be 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'. "
-            f"Got {name!r}."
-        ) from err
-    _check_available(device, name)
-    return device
-
-
-def _check_available(device: torch.device, name: str) -> None:
-    if device.type == "cpu":
-        return
-    if device.type == "cuda":
-        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
-        if count == 0:
-            built = torch.version.cuda is not None
-            why = "no GPU is visible" if built else f"torch {torch.__version__} has no CUDA"
-            raise ValueError(
-                f"The `device` parameter is {name!r}, but CUDA is not available here ({why}). "
-                "Use --device cpu, or auto to take a GPU when there is one."
-            )
-        if device.index is not None and device.index >= count:
-            raise ValueError(
-                f"The `device` parameter is {name!r}, but this machine has {count} CUDA "
-                f"device(s): cuda:0 to cuda:{count - 1}."
-            )
-        return
-    mps = getattr(torch.backends, "mps", None)
-    if device.type == "mps" and mps is not None and mps.is_available():
-        return
-    raise ValueError(
-        f"The `device` parameter is {name!r}, which this machine does not have. "
-        "Use 'auto', 'cpu', 'cuda' or 'mps' where available."
-    )
 
 
 def cpu_has_bfloat16() -> bool:

@@ -100,6 +100,8 @@ def test_probe_default_layers_and_bad_input(digits):
         capture(net, digits[:50], {"bad": lambda out: (out, out)})
     with pytest.raises(ValueError, match="`inputs` parameter of probe"):
         capture(net, "digits.npy", ["0"])
+    with pytest.raises(ValueError, match="`device` parameter must be 'auto'"):
+        capture(net, digits[:50], ["0"], device="gpu")  # checked as training's device is
 
 
 def test_probe_is_reproducible_and_serialises(digits):
