@@ -228,22 +228,6 @@ def test_two_sweeps_into_one_folder_at_once(tmp_path, capsys):
     assert _leftovers(out) == []
 
 
-def test_an_interrupted_write_leaves_no_temporary_file(tmp_path):
-    from linvae.utils.io import atomic_write
-
-    target = tmp_path / "result.npz"
-    target.write_bytes(b"the previous result")
-
-    def interrupted(handle):
-        handle.write(b"half of it")
-        raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        atomic_write(target, interrupted)
-    assert target.read_bytes() == b"the previous result"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["result.npz"]
-
-
 @pytest.mark.slow
 @linux_only
 def test_sigterm_during_a_pool_sweep_leaves_points_and_nothing_else(tmp_path):
