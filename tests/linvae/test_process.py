@@ -195,22 +195,28 @@ def _sweep_file(path: Path, betas: list[float]) -> Path:
     return path
 
 
+def _slow_sweep(config: Path, out: Path, pause: float, *options: str) -> subprocess.Popen:
+    """`linvae sweep CONFIG --out OUT OPTIONS` in a child process that pauses ``pause``
+    seconds after writing each point (no number changes), so that it is caught running."""
+    argv = ["sweep", str(config), "--out", str(out), *options, "--no-progress"]
+    code = (
+        "import sys, time; from linvae.cli import main; import linvae.sweep.store as s;"
+        "orig = s.write_point;"
+        f"s.write_point = lambda *a: (orig(*a), time.sleep({pause!r}));"
+        f"sys.exit(main({argv!r}))"
+    )
+    return subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+
+
 def test_two_sweeps_into_one_folder_at_once(tmp_path, capsys):
     """The second sweep is refused while the first runs; the folder holds the first alone."""
     first = _sweep_file(tmp_path / "first.toml", [0.5, 1.0])
     second = _sweep_file(tmp_path / "second.toml", [3.0, 4.0])
     out = tmp_path / "out"
     # A pause after each point (no number changes) keeps the first sweep running meanwhile.
-    code = (
-        "import sys, time; from linvae.cli import main; import linvae.sweep.store as s;"
-        "orig = s.write_point;"
-        "s.write_point = lambda *a: (orig(*a), time.sleep(0.5));"
-        f"sys.exit(main(['sweep', {str(first)!r}, '--out', {str(out)!r}, '--serial',"
-        " '--no-progress']))"
-    )
-    proc = subprocess.Popen(
-        [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
+    proc = _slow_sweep(first, out, 0.5, "--serial")
     _wait_for(lambda: (out / "sweep.json").exists(), 120, "the first sweep to start", proc)
     # The second `linvae sweep` (in this process: the lock is the operating system's).
     assert cli_main(["sweep", str(second), "--out", str(out), "--serial"]) == 2
@@ -234,16 +240,7 @@ def test_sigterm_during_a_pool_sweep_leaves_points_and_nothing_else(tmp_path):
     """143, the finished points on disk, no temporary or lock file, no worker left running."""
     config = _sweep_file(tmp_path / "sweep.toml", [0.5, 1.0, 2.0, 4.0])
     out = tmp_path / "out"
-    code = (
-        "import sys, time; from linvae.cli import main; import linvae.sweep.store as s;"
-        "orig = s.write_point;"
-        "s.write_point = lambda *a: (orig(*a), time.sleep(1.0));"
-        f"sys.exit(main(['sweep', {str(config)!r}, '--out', {str(out)!r}, '--workers', '2',"
-        " '--no-progress']))"
-    )
-    proc = subprocess.Popen(
-        [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
+    proc = _slow_sweep(config, out, 1.0, "--workers", "2")
     _wait_for(lambda: any(out.glob("points/*.npz")), 120, "a finished point", proc)
     workers = _children(proc.pid)
     proc.send_signal(signal.SIGTERM)
