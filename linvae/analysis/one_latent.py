@@ -39,9 +39,6 @@ from linvae.theory.drift import Drift
 
 __all__ = ["LatentPoint", "one_latent_points"]
 
-_STATE = ("m", "d", "Q", "E", "R", "D")
-_PARAMS = ("rho", "eta", "beta", "lam", "tau", "xi")
-
 
 @dataclass(frozen=True)
 class LatentPoint:

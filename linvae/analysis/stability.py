@@ -234,11 +234,6 @@ class FixedPoint:
 
 
 # --------------------------------------------------------------------------- closed forms
-def _existence_threshold(nu, lam):
-    """beta* = nu/(1+lam) - lam/nu: below it the collapsed point is unstable along nu."""
-    return nu / (1.0 + lam) - lam / nu
-
-
 def latent_block(nu, beta, lam=0.0, *, branch: Branch | str = "upper"):
     """Closed-form tau -> 0 fixed point of one latent along a direction of variance ``nu``.
 
