@@ -58,8 +58,6 @@ __all__ = [
     "train_offline",
 ]
 
-_RECORD_NAMES = ("m", "d", "Q", "E", "R", "D")
-
 
 class TrainingDiverged(FloatingPointError):
     """A stack left the valid region (D <= 0 or non-finite weights); ``run`` holds all stacks,
