@@ -88,15 +88,12 @@ def atomic_write(
     """
     given = Path(path)
     target = resolve_path(path)
-    mode = None
-    if target.exists():
-        if is_read_only(target) and not force:
-            raise PermissionError(
-                f"{given} is read-only (mode {stat.S_IMODE(target.stat().st_mode):04o}); make it "
-                "writable or choose another path (force=True, or a command's --force, "
-                "replaces it)."
-            )
-        mode = stat.S_IMODE(target.stat().st_mode)
+    mode = stat.S_IMODE(target.stat().st_mode) if target.exists() else None
+    if mode is not None and is_read_only(target) and not force:
+        raise PermissionError(
+            f"{given} is read-only (mode {mode:04o}); make it writable or choose another path "
+            "(force=True, or a command's --force, replaces it)."
+        )
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.parent / f".{target.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
