@@ -336,7 +336,6 @@ def optimal_annealing_rate(
             )
         target = reached.point
     rate = critical_rate(base, sgd_noise=sgd_noise, point=target)
-    target_eps = target.eps_g
     fixed_t_max = t_max is not None
     if t_max is None:
         t_max = default_t_max(base, tol)
@@ -357,8 +356,7 @@ def optimal_annealing_rate(
             for j, y in enumerate(states):
                 res = convergence_time(
                     replace(base, beta=s), init=unpack_state(y, base.M, base.M_star), tol=tol,
-                    t_max=t_max, sgd_noise=sgd_noise, eps_g_star=target_eps, measure=measure,
-                    target=target,
+                    t_max=t_max, sgd_noise=sgd_noise, measure=measure, target=target,
                 )  # fmt: skip
                 out[i, j] = res.t_conv
         return out
