@@ -265,11 +265,11 @@ def run_hysteresis(args: argparse.Namespace) -> int:
     # Heavy (sympy, numba, matplotlib): loaded only when the command runs.
     from linvae.analysis.hysteresis import beta_sweep
     from linvae.plot.phase import plot_hysteresis
-    from linvae.plot.trajectory import check_figure_path, save_figure
+    from linvae.plot.trajectory import check_figure_format, save_figure
 
     model = model_from_options(args)
     check_outputs([Output(name="--out", path=args.out)], force=args.force, force_flag="--force")
-    check_figure_path(args.out, "--out", force=args.force)
+    check_figure_format(args.out, "--out")
     lo, hi, n = args.beta_min, args.beta_max, args.n_beta
     if not 0 < lo < hi:
         raise ValueError(
@@ -306,13 +306,13 @@ def run_phase_diagram(args: argparse.Namespace) -> int:
     # Heavy (sympy, numba, matplotlib): loaded only when the command runs.
     from linvae.analysis import phase
     from linvae.plot.phase import plot_phase_diagram
-    from linvae.plot.trajectory import check_figure_path, save_figure
+    from linvae.plot.trajectory import check_figure_format, save_figure
 
     model = model_from_options(args)
     # Outputs checked before any work.
     outputs = [Output(name="--out", path=args.out), Output(name="--data", path=args.data)]
     check_outputs(outputs, force=args.force, force_flag="--force")
-    check_figure_path(args.out, "--out", force=args.force)
+    check_figure_format(args.out, "--out")
     kind = args.kind
     if kind in ("beta-rho", "beta-eta", "beta-lam"):
         xl, xh, nx = _grid(args.x_min, args.x_max, args.nx, (0.02, 4.0, 100))

@@ -62,9 +62,9 @@ def run_simulate(args: argparse.Namespace) -> int:
     check_outputs(outputs, force=args.force, force_flag="--force")
     _check_memory(args, model)
     if args.plot:
-        from linvae.plot.trajectory import check_figure_path  # matplotlib
+        from linvae.plot.trajectory import check_figure_format  # matplotlib
 
-        check_figure_path(args.plot, "--plot", force=args.force)
+        check_figure_format(args.plot, "--plot")
     out = args.out
     try:
         traj = simulate(

@@ -234,7 +234,7 @@ def run_compare(args: argparse.Namespace) -> int:
 
     matplotlib.use("Agg")
     from linvae.plot.compare import plot_compare
-    from linvae.plot.trajectory import check_figure_path, save_figure
+    from linvae.plot.trajectory import check_figure_format, save_figure
     from linvae.theory import solve_ode
 
     names = _observables(args.observables)
@@ -249,7 +249,7 @@ def run_compare(args: argparse.Namespace) -> int:
         force=args.force,
         force_flag="--force",
     )
-    out = check_figure_path(args.out, "--out", force=args.force)
+    out = check_figure_format(args.out, "--out")
     run = Trajectory.load(args.run)
     if run.source == "ode":
         raise ValueError(

@@ -29,6 +29,7 @@ from linvae.utils.paths import check_writable
 __all__ = [
     "BAND_LABELS",
     "BAND_QUANTILES",
+    "check_figure_format",
     "check_figure_path",
     "observable_series",
     "plot_observable",
@@ -224,12 +225,11 @@ def _default_label(traj: Trajectory) -> str:
     return f"SGD mean, $N = {traj.N}$, {traj.n_seeds} seeds, {beta}"
 
 
-def check_figure_path(path: str | Path, name: str = "path", *, force: bool = False) -> Path:
-    """Check, before drawing, that a figure can be saved at ``path``; return it as a Path.
+def check_figure_format(path: str | Path, name: str = "path") -> Path:
+    """Check that the suffix of ``path`` is a format matplotlib writes; return it as a Path.
 
-    The suffix must be a format matplotlib writes (png, pdf, svg, ...) and the path writable
-    (`linvae.utils.paths.check_writable`; ``force`` accepts a read-only file, to be
-    replaced).
+    The format half of `check_figure_path`, for a caller that checked the path's
+    writability already (a command's outputs, `linvae.utils.paths.check_outputs`).
 
     Raises
     ------
@@ -238,7 +238,7 @@ def check_figure_path(path: str | Path, name: str = "path", *, force: bool = Fal
 
     Examples
     --------
-    >>> check_figure_path("fig.xyz", "--out")  # doctest: +ELLIPSIS
+    >>> check_figure_format("fig.xyz", "--out")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
     ValueError: --out fig.xyz: '.xyz' is not a figure format; use one of ..., .png, ...
@@ -250,7 +250,30 @@ def check_figure_path(path: str | Path, name: str = "path", *, force: bool = Fal
         raise ValueError(
             f"{name} {path}: {shown}; use one of " + ", ".join(f".{f}" for f in formats) + "."
         )
-    return check_writable(path, name, force=force)
+    return path
+
+
+def check_figure_path(path: str | Path, name: str = "path", *, force: bool = False) -> Path:
+    """Check, before drawing, that a figure can be saved at ``path``; return it as a Path.
+
+    The suffix must be a format matplotlib writes (png, pdf, svg, ...: `check_figure_format`)
+    and the path writable (`linvae.utils.paths.check_writable`; ``force`` accepts a read-only
+    file, to be replaced).
+
+    Raises
+    ------
+    ValueError
+        Naming ``name`` (e.g. ``"--out"``), the path and the formats, or why the path cannot
+        be written.
+
+    Examples
+    --------
+    >>> check_figure_path("fig.xyz", "--out")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: --out fig.xyz: '.xyz' is not a figure format; use one of ..., .png, ...
+    """
+    return check_writable(check_figure_format(path, name), name, force=force)
 
 
 def save_figure(
