@@ -123,11 +123,11 @@ class Probe:
 
         ``(Delta(l -> l+1) - Delta(l+1 -> l)) / ((|Delta(l -> l+1)| + |Delta(l+1 -> l)|) / 2)``.
         """
-        a = np.asarray(self.delta_forward, dtype=np.float64)
-        b = np.asarray(self.delta_backward, dtype=np.float64)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            out = (a - b) / ((np.abs(a) + np.abs(b)) / 2)
-        return tuple(float(v) for v in out)
+        # numba (the estimators' module): loaded already by `measure`, which made this result
+        from conv_study.estimators.imbalance import relative_imbalance_difference
+
+        out = relative_imbalance_difference(self.delta_forward, self.delta_backward)
+        return tuple(float(v) for v in np.atleast_1d(out))
 
     def to_json(self) -> dict[str, Any]:
         """Strict-JSON-ready dict, the study's per-checkpoint shape plus the pair list.
