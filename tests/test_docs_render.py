@@ -177,6 +177,18 @@ def _pages(site: Path) -> list[Path]:
     return sorted(site.rglob("*.html"))
 
 
+def _dump_dom(browser: list[str], uri: str, *options: str) -> str:
+    """The DOM of ``uri`` after headless Chromium has run its scripts."""
+    result = subprocess.run(
+        [*browser, *options, "--dump-dom", uri],
+        capture_output=True,
+        text=True,
+        timeout=CHROMIUM_SECONDS,
+    )
+    assert result.returncode == 0, f"chromium failed on {uri}:\n{result.stderr[-2000:]}"
+    return result.stdout
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name", MATH_PAGES)
 def test_math_is_typeset_offline(site, browser, name):
@@ -185,14 +197,7 @@ def test_math_is_typeset_offline(site, browser, name):
     built = _parse(page.read_text(encoding="utf-8"))
     assert built.math_elements > 0, f"{name} has no math to check"
 
-    result = subprocess.run(
-        [*browser, "--dump-dom", page.as_uri()],
-        capture_output=True,
-        text=True,
-        timeout=CHROMIUM_SECONDS,
-    )
-    assert result.returncode == 0, f"chromium failed on {name}:\n{result.stderr[-2000:]}"
-    rendered = _parse(result.stdout)
+    rendered = _parse(_dump_dom(browser, page.as_uri()))
     assert rendered.errors == 0, f"{name}: {rendered.errors} formulas KaTeX could not parse"
     # KaTeX replaces each arithmatex element's content with one .katex root holding MathML;
     # the renderer adds elements of its own for the formulas of headings repeated in the
@@ -224,16 +229,10 @@ def test_every_formula_of_the_site_parses(site, browser, tmp_path):
         f"<script src='{(scripts / 'katex-render.js').as_uri()}'></script></body></html>",
         encoding="utf-8",
     )
-    result = subprocess.run(
-        [*browser, "--dump-dom", probe.as_uri()],
-        capture_output=True,
-        text=True,
-        timeout=CHROMIUM_SECONDS,
-    )
-    assert result.returncode == 0, f"chromium failed:\n{result.stderr[-2000:]}"
-    rendered = _parse(result.stdout)
+    dom = _dump_dom(browser, probe.as_uri())
+    rendered = _parse(dom)
     assert rendered.katex_roots == len(formulas)
-    errors = re.findall(r'class="katex-error"[^>]*title="([^"]*)"', result.stdout)
+    errors = re.findall(r'class="katex-error"[^>]*title="([^"]*)"', dom)
     assert not errors, f"{len(errors)} formulas KaTeX cannot parse: {errors[:5]}"
     # An unknown command is no parse error: KaTeX shows its name in red, as text.
     assert not _raw_tex(rendered), f"commands KaTeX does not know: {_raw_tex(rendered)}"
@@ -245,16 +244,10 @@ def test_search_works_from_disk_with_typeset_results(site, browser):
     # index for that. "?q=" opens the search with a query; the virtual-time budget lets the
     # worker answer before the DOM is read.
     page = site / "theory.html"
-    result = subprocess.run(
-        [*browser, "--virtual-time-budget=15000", "--dump-dom", page.as_uri() + "?q=collapse"],
-        capture_output=True,
-        text=True,
-        timeout=CHROMIUM_SECONDS,
-    )
-    assert result.returncode == 0, f"chromium failed:\n{result.stderr[-2000:]}"
-    found = re.search(r'md-search-result__meta">\s*(\d+) matching document', result.stdout)
+    dom = _dump_dom(browser, page.as_uri() + "?q=collapse", "--virtual-time-budget=15000")
+    found = re.search(r'md-search-result__meta">\s*(\d+) matching document', dom)
     assert found, "the search gave no results opened from disk"
-    rendered = _parse(result.stdout)
+    rendered = _parse(dom)
     assert rendered.errors == 0
     assert not _raw_tex(rendered), f"search results show TeX source: {_raw_tex(rendered)}"
 
