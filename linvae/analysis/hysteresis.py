@@ -29,7 +29,7 @@ import numpy as np
 from linvae.analysis.attractors import attractor
 from linvae.analysis.phase import PhaseDiagram
 from linvae.analysis.stability import LatentRole
-from linvae.analysis.threshold import transition_betas
+from linvae.analysis.threshold import transition_lines
 from linvae.observables import OrderParameters, pack_state
 from linvae.params import Model
 from linvae.schedules import Constant
@@ -38,42 +38,6 @@ from linvae.utils.progress import make_progress
 from linvae.utils.validation import check_int
 
 __all__ = ["Hysteresis", "basin_diagram", "beta_sweep", "transition_lines"]
-
-
-def transition_lines(model: Model, values: np.ndarray | None = None, axis: str = "lam") -> dict:
-    """beta*, the spinodal and the coexistence beta of the model's top factor (tau -> 0).
-
-    Parameters
-    ----------
-    model : Model
-        rho (the largest rho_k), eta, lam.
-    values : array, shape (ny,), optional
-        Values of ``axis`` ("rho", "eta" or "lam") replacing the model's; default its own.
-    axis : {"rho", "eta", "lam"}
-
-    Returns
-    -------
-    dict
-        ``beta_star``, ``beta_spinodal``, ``beta_coexistence`` (arrays of the shape of
-        ``values``, or floats) and ``first_order`` (bool array or bool).
-
-    Examples
-    --------
-    >>> from linvae import Model
-    >>> lines = transition_lines(Model(rho=1.0, eta=1.0, lam=1.8))
-    >>> bool(lines["first_order"]), round(lines["beta_spinodal"], 4)
-    (True, 0.0109)
-    """
-    ref = {"rho": float(model.rho_vector.max()), "eta": model.eta, "lam": model.lam}
-    if values is not None:
-        ref[axis] = np.asarray(values, dtype=np.float64)
-    t = transition_betas(np.asarray(ref["rho"]) + ref["eta"], ref["lam"])
-    return {
-        "beta_star": t.beta_star,
-        "beta_spinodal": t.beta_spinodal,
-        "beta_coexistence": t.beta_coexistence,
-        "first_order": t.first_order,
-    }
 
 
 @dataclass(frozen=True, kw_only=True)

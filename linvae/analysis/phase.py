@@ -37,7 +37,7 @@ from linvae.analysis.stability import (
     sorted_eigenvalues,
 )
 from linvae.analysis.superfluous import superfluous_error
-from linvae.analysis.threshold import threshold_formula, transition_betas
+from linvae.analysis.threshold import threshold_formula, transition_lines
 from linvae.observables import OrderParameters, generalization_error, state_size
 from linvae.params import Model
 from linvae.schedules import Constant, TanhAnneal
@@ -274,11 +274,9 @@ def stability_diagram(
     iQ = 2 * M
     Q = Y_attr[..., iQ : iQ + M * M].reshape(*B.shape, M, M)
     eps = generalization_error(m, Q, rho[..., None])  # rho varies over the grid
-    ref = {"rho": model.rho_vector[0], "eta": model.eta, "lam": model.lam}
-    ref[axis] = ys
-    lines = transition_betas(np.asarray(ref["rho"]) + ref["eta"], ref["lam"])
+    lines = transition_lines(model, ys, axis)  # M_star = 1: its rho is the top factor's
     boundary = {
-        name: np.broadcast_to(getattr(lines, name), ys.shape).astype(np.float64)
+        name: np.broadcast_to(lines[name], ys.shape).astype(np.float64)
         for name in ("beta_star", "beta_spinodal", "beta_coexistence")
     }
     # where the closed forms miss the learned branch next to the spinodal, the lines decide

@@ -21,7 +21,8 @@ That is the whole story only when the transition is continuous. With an L2 penal
 first order (`transition_betas`): the learned branch folds back beyond beta_k* and ends at a
 spinodal beta, so that between the two a stable learned point coexists with the stable
 collapsed one; the learned point has the lower loss below the coexistence beta. A spare latent
-sees only the noise bulk (``nu -> eta``). None of these depends on tau.
+sees only the noise bulk (``nu -> eta``). None of these depends on tau. `transition_lines` gives
+the three betas of a model's top factor, along one of its parameters.
 
 beta_sp  spinodal: the largest beta with a learned point (beta_sp = beta* when continuous)
 beta_co  coexistence: equal loss of the learned and collapsed points
@@ -46,6 +47,7 @@ __all__ = [
     "collapse_threshold",
     "threshold_formula",
     "transition_betas",
+    "transition_lines",
 ]
 
 
@@ -276,6 +278,42 @@ def transition_betas(nu, lam) -> TransitionBetas:
     if star.ndim == 0:
         return TransitionBetas(float(star), float(spinodal), float(coexistence), bool(first))
     return TransitionBetas(star, spinodal, coexistence, first)
+
+
+def transition_lines(model: Model, values: np.ndarray | None = None, axis: str = "lam") -> dict:
+    """beta*, the spinodal and the coexistence beta of the model's top factor (tau -> 0).
+
+    Parameters
+    ----------
+    model : Model
+        rho (the largest rho_k), eta, lam.
+    values : array, shape (ny,), optional
+        Values of ``axis`` ("rho", "eta" or "lam") replacing the model's; default its own.
+    axis : {"rho", "eta", "lam"}
+
+    Returns
+    -------
+    dict
+        ``beta_star``, ``beta_spinodal``, ``beta_coexistence`` (arrays of the shape of
+        ``values``, or floats) and ``first_order`` (bool array or bool).
+
+    Examples
+    --------
+    >>> from linvae import Model
+    >>> lines = transition_lines(Model(rho=1.0, eta=1.0, lam=1.8))
+    >>> bool(lines["first_order"]), round(lines["beta_spinodal"], 4)
+    (True, 0.0109)
+    """
+    ref = {"rho": float(model.rho_vector.max()), "eta": model.eta, "lam": model.lam}
+    if values is not None:
+        ref[axis] = np.asarray(values, dtype=np.float64)
+    t = transition_betas(np.asarray(ref["rho"]) + ref["eta"], ref["lam"])
+    return {
+        "beta_star": t.beta_star,
+        "beta_spinodal": t.beta_spinodal,
+        "beta_coexistence": t.beta_coexistence,
+        "first_order": t.first_order,
+    }
 
 
 def _horner(c: np.ndarray, x: np.ndarray) -> np.ndarray:
