@@ -30,14 +30,14 @@ BENCH = ROOT / "benchmarks"
 
 # Panel -> (benchmark files feeding it, accuracy tests it relies on).
 ACCURACY = {
-    "sgd": ["tests/linvae/test_kernel.py", "tests/linvae/test_rng.py"],
+    "sgd": ["tests/linvae/sgd/test_kernel.py", "tests/linvae/sgd/test_rng.py"],
     "ode": [
-        "tests/linvae/test_theory_solve.py",
-        "tests/linvae/test_theory_derive.py",
-        "tests/linvae/test_theory_integrate.py",
+        "tests/linvae/theory/test_theory_solve.py",
+        "tests/linvae/theory/test_theory_derive.py",
+        "tests/linvae/theory/test_theory_integrate.py",
     ],
-    "phase": ["tests/linvae/test_analysis_phase.py", "tests/linvae/test_analysis_fixed_points.py"],
-    "estimators": ["tests/conv_study/test_estimators.py"],
+    "phase": ["tests/linvae/analysis/test_analysis_phase.py", "tests/linvae/analysis/test_analysis_fixed_points.py"],
+    "estimators": ["tests/conv_study/estimators/test_estimators.py"],
 }
 
 

@@ -25,10 +25,10 @@ accuracy it keeps:
   Jacobian, per shape. The integrator's own compilation is reported by
   ``test_compiled_vs_scalar_reference`` (``compile_s``, measured apart).
 
-Accuracy paired with these figures: ``tests/linvae/test_theory_integrate.py`` (the compiled
+Accuracy paired with these figures: ``tests/linvae/theory/test_theory_integrate.py`` (the compiled
 DOP853 takes scipy's steps to round-off; agrees with LSODA and Radau),
-``tests/linvae/test_theory_derive.py`` (derived drift == matrix forms to 1e-12, Jacobian ==
-finite differences) and ``tests/linvae/test_theory_solve.py``.
+``tests/linvae/theory/test_theory_derive.py`` (derived drift == matrix forms to 1e-12, Jacobian ==
+finite differences) and ``tests/linvae/theory/test_theory_solve.py``.
 """
 
 from __future__ import annotations

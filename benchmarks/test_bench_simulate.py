@@ -10,8 +10,8 @@ Run: ``pytest benchmarks/test_bench_simulate.py --benchmark-only``. Reported fig
   5 seeds, eps_g every dt = 1), end to end;
 * compile time of the kernels in a fresh process with an empty numba cache.
 
-Accuracy paired with these figures: ``tests/linvae/test_kernel.py`` (jitted step == numpy
-reference to 1e-12) and ``tests/linvae/test_rng.py`` (generator statistics).
+Accuracy paired with these figures: ``tests/linvae/sgd/test_kernel.py`` (jitted step == numpy
+reference to 1e-12) and ``tests/linvae/sgd/test_rng.py`` (generator statistics).
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ Why not numpy's generator: one SGD step needs N fresh normals, and drawing them 
 ``Generator.standard_normal`` costs about 10 ns each on the reference machine, which would be
 most of a step. The same algorithm (Marsaglia & Tsang's ziggurat with 52-bit mantissas and
 the 8 low bits choosing the layer, as numpy does) fused into the jitted step costs a fraction
-of that. Statistics are checked in ``tests/linvae/test_rng.py``.
+of that. Statistics are checked in ``tests/linvae/sgd/test_rng.py``.
 
 Symbols: ``s`` the 4-word xoshiro256++ state; ``ki, wi, fi`` the ziggurat tables (integer
 acceptance thresholds, layer widths, density at layer edges); ``R`` the base-strip edge.

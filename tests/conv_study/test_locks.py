@@ -2,7 +2,7 @@
 
 The lock is an operating-system lock held per open file, so a second `folder_lock` in the same
 process stands for a second program here (the subprocess cases are in
-tests/linvae/test_process.py).
+tests/linvae/utils/test_process.py).
 """
 
 from __future__ import annotations

@@ -261,7 +261,7 @@ def test_docs_synopsis_shows_the_real_defaults():
     from conv_study.cli import build_parser
     from conv_study.cli.linear import _times
 
-    page = Path(__file__).resolve().parents[2] / "docs" / "linear-geometry.md"
+    page = Path(__file__).resolve().parents[3] / "docs" / "linear-geometry.md"
     synopsis = page.read_text().split("```text\nconv-study linear", 1)[1].split("```", 1)[0]
     shown = dict(re.findall(r"\[--([a-zA-Z-]+) ([0-9.]+)", synopsis))
     args = build_parser().parse_args(["linear"])

@@ -109,7 +109,7 @@ def test_docs_print_the_derived_equations():
 
     from linvae.theory.derive import latex_equations
 
-    page = (Path(__file__).resolve().parents[2] / "docs" / "theory.md").read_text()
+    page = (Path(__file__).resolve().parents[3] / "docs" / "theory.md").read_text()
     begin = "<!-- BEGIN GENERATED: latex_equations(1, 1) -->\n$$\n"
     start = page.index(begin) + len(begin)
     end = page.index("\n$$\n<!-- END GENERATED -->")

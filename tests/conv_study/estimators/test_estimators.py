@@ -512,7 +512,7 @@ def test_docs_worked_example_runs_and_matches_the_page(capsys):
     import re
     from pathlib import Path
 
-    page = Path(__file__).resolve().parents[2] / "docs" / "conv-study-estimators.md"
+    page = Path(__file__).resolve().parents[3] / "docs" / "conv-study-estimators.md"
     blocks = re.findall(r"```python\n(.*?)```", page.read_text(), flags=re.S)
     assert len(blocks) == 2
     namespace: dict = {}
