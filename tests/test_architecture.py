@@ -130,7 +130,6 @@ ONLY_IMPORTED_BY: dict[str, tuple[str, ...]] = {
 #: The linvae modules conv_study may import (public ones only; patterns as in LAYERS).
 CONV_STUDY_MAY_IMPORT: tuple[str, ...] = (
     "linvae.utils.*",
-    "linvae.cli.frame",
     # The linear VAE through the study's lens (conv_study.linear, conv_study.cli.linear): the
     # problem, its engines and the model options of the linvae command line.
     "linvae.params",
@@ -165,7 +164,8 @@ MOVED_MODULES: dict[str, str] = {
     "linvae.analysis.plot": "linvae.plot.phase",
     "linvae.theory.plot": "linvae.plot.compare",
     "linvae.sweep_plot": "linvae.plot.sweep",
-    "linvae._cli_hub": "linvae.cli.frame",
+    "linvae._cli_hub": "linvae.utils.cli",
+    "linvae.cli.frame": "linvae.utils.cli",
     "linvae.cli_simulate": "linvae.cli.simulate",
     "linvae.cli_theory": "linvae.cli.theory",
     "linvae.cli_analysis": "linvae.cli.analysis",

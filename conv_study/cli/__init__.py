@@ -5,7 +5,7 @@ pipeline), ``id``, ``ii``, ``analyze``, ``figures`` (`conv_study.cli.analysis`) 
 ``study`` (`conv_study.cli.study`, train + analyze + figures from a preset) and
 ``linear`` (`conv_study.cli.linear`, the linear VAE through the study's lens) and ``probe``
 (`conv_study.cli.probe`, the layer geometry of any torch network). The
-program is built on linvae's public CLI frame (`linvae.cli.frame`). The command modules
+program is built on linvae's public CLI frame (`linvae.utils.cli`). The command modules
 import torch, numba and matplotlib inside their command functions, so ``conv-study --help``
 and every ``--help`` start without them, and ``id`` and ``ii`` work without the ``conv`` extra.
 """
@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from linvae.cli.frame import build_hub_parser, run_hub
+from linvae.utils.cli import build_program_parser, run_program
 from linvae.utils.version import __version__
 
 __all__ = ["build_parser", "main"]
@@ -31,7 +31,7 @@ _SUBCOMMAND_MODULES = (
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``conv-study`` parser with every subcommand."""
-    return build_hub_parser(
+    return build_program_parser(
         "conv-study",
         "Conv-VAE study: training, intrinsic dimension, information imbalance.",
         _SUBCOMMAND_MODULES,
@@ -41,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run ``conv-study`` with ``argv`` (default: ``sys.argv[1:]``); return the exit code."""
-    return run_hub(build_parser(), argv)
+    return run_program(build_parser(), argv)
 
 
 if __name__ == "__main__":

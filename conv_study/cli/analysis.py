@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from conv_study.constants import PAPER_N_EVAL, TWONN_METHODS
-from linvae.cli.frame import print_json
+from linvae.utils.cli import print_json
 from linvae.utils.io import load_npy
 from linvae.utils.paths import Output, check_outputs
 

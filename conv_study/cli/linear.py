@@ -23,8 +23,8 @@ import logging
 import sys
 from pathlib import Path
 
-from linvae.cli.frame import interrupted_exit_code, print_json
 from linvae.cli.options import add_model_options, model_from_options
+from linvae.utils.cli import interrupted_exit_code, print_json
 from linvae.utils.io import atomic_write_json, to_jsonable
 from linvae.utils.paths import Output, check_outputs
 from linvae.utils.process import check_memory, folder_lock

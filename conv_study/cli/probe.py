@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from linvae.cli.frame import print_json
+from linvae.utils.cli import print_json
 from linvae.utils.io import atomic_write_json, load_npy
 from linvae.utils.paths import Output, check_outputs
 

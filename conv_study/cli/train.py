@@ -27,7 +27,7 @@ from conv_study.constants import (
     PAPER_N_EVAL,
     PAPER_TRAIN_FRACTION,
 )
-from linvae.cli.frame import report_error
+from linvae.utils.cli import report_error
 from linvae.utils.paths import Output, check_outputs
 
 __all__ = ["add_subcommands"]

@@ -3,7 +3,7 @@
 Subcommands: ``simulate`` (SGD), ``ode`` / ``compare`` (theory), ``threshold``,
 ``fixed-points``, ``anneal``, ``phase-diagram``, ``reproduce`` (analysis), ``sweep``,
 ``offline`` (finite data). Each module below contributes its subcommands to the shared frame
-(`linvae.cli.frame`); the model options they share are defined once in
+(`linvae.utils.cli`); the model options they share are defined once in
 `linvae.cli.options`.
 
 Building the parser (``linvae --help``, ``linvae <command> --help``) loads none of numba,
@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from linvae.cli.frame import build_hub_parser, run_hub
+from linvae.utils.cli import build_program_parser, run_program
 from linvae.utils.version import __version__
 
 __all__ = ["build_parser", "main"]
@@ -32,7 +32,7 @@ _SUBCOMMAND_MODULES = (
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``linvae`` argument parser with every subcommand."""
-    return build_hub_parser(
+    return build_program_parser(
         "linvae",
         "Linear VAE learning dynamics: one-pass SGD simulation, ODE theory, analysis.",
         _SUBCOMMAND_MODULES,
@@ -42,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run ``linvae`` with ``argv`` (default ``sys.argv[1:]``); return the exit code."""
-    return run_hub(build_parser(), argv)
+    return run_program(build_parser(), argv)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,6 @@ from dataclasses import replace
 
 import numpy as np
 
-from linvae.cli.frame import print_json
 from linvae.cli.options import (
     add_model_options,
     add_sgd_noise_option,
@@ -24,6 +23,7 @@ from linvae.cli.options import (
 )
 from linvae.params import Model
 from linvae.schedules import Constant, LinearRamp, StepSchedule
+from linvae.utils.cli import print_json
 from linvae.utils.io import atomic_write_json
 from linvae.utils.paths import Output, check_outputs
 

@@ -15,8 +15,8 @@ import sys
 
 import numpy as np
 
-from linvae.cli.frame import print_json
 from linvae.cli.options import parse_floats
+from linvae.utils.cli import print_json
 from linvae.utils.process import check_memory
 
 _METHODS = ("adam", "gd", "sgd")

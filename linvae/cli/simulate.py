@@ -12,9 +12,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from linvae.cli.frame import interrupted_exit_code, print_json
 from linvae.cli.options import add_model_options, model_from_options
 from linvae.observables import state_size
+from linvae.utils.cli import interrupted_exit_code, print_json
 from linvae.utils.paths import Output, check_outputs
 from linvae.utils.process import check_memory
 

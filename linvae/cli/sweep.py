@@ -14,7 +14,7 @@ import os
 import sys
 from pathlib import Path
 
-from linvae.cli.frame import interrupted_exit_code
+from linvae.utils.cli import interrupted_exit_code
 from linvae.utils.paths import Output, check_outputs
 
 # What a sweep writes in its --out folder (the layout of linvae.sweep.store).

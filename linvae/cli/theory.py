@@ -16,7 +16,6 @@ import warnings
 
 import numpy as np
 
-from linvae.cli.frame import print_json
 from linvae.cli.options import (
     add_model_options,
     add_solver_options,
@@ -26,6 +25,7 @@ from linvae.cli.options import (
 from linvae.comparison import ModelMismatchWarning, compare, model_differences
 from linvae.observables import ORDER_PARAMETER_NAMES, OrderParameters, state_size
 from linvae.trajectory import OBSERVABLE_NAMES, Trajectory
+from linvae.utils.cli import print_json
 from linvae.utils.paths import Output, check_outputs
 from linvae.utils.process import check_memory
 

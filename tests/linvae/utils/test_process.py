@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from linvae.cli import main as cli_main
-from linvae.cli.frame import run_hub
+from linvae.utils.cli import run_program
 from linvae.utils.process import (
     LOCK_NAME,
     FolderLocked,
@@ -100,7 +100,7 @@ def test_a_second_signal_raises_at_once():
     assert interrupted_exit_code() == 130
 
 
-def _hub(func) -> argparse.ArgumentParser:
+def _program(func) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="prog")
     sub = parser.add_subparsers(dest="command")
     sub.add_parser("job").set_defaults(func=func)
@@ -113,7 +113,7 @@ def test_a_command_that_returns_after_a_signal_does_not_exit_zero(capsys):
         time.sleep(0.01)
         return 0
 
-    assert run_hub(_hub(job), ["job"]) == 130
+    assert run_program(_program(job), ["job"]) == 130
     assert "prog job: interrupted" in capsys.readouterr().err
 
 
@@ -129,7 +129,7 @@ def test_sigterm_at_a_safe_point_exits_143(capsys):
                 time.sleep(0.01)
         return 0
 
-    assert run_hub(_hub(job), ["job"]) == 143
+    assert run_program(_program(job), ["job"]) == 143
     assert saved == [0, 1, 2, 3]  # stopped at the first safe point after the signal
 
 

@@ -1,4 +1,4 @@
-"""The shared frame of the ``linvae`` and ``conv-study`` programs.
+"""The command-line frame shared by the ``linvae`` and ``conv-study`` programs.
 
 A program is a list of feature modules; each contributes subcommands through
 ``add_subcommands(subparsers)``, and each subcommand sets ``func`` (parsed namespace -> exit
@@ -45,11 +45,11 @@ from linvae.utils.process import (
 __all__ = [
     "HelpFormatter",
     "Terminated",
-    "build_hub_parser",
+    "build_program_parser",
     "interrupted_exit_code",
     "print_json",
     "report_error",
-    "run_hub",
+    "run_program",
 ]
 
 
@@ -107,7 +107,7 @@ class _Parser(argparse.ArgumentParser):
         super().__init__(*args, **kwargs)
 
 
-def build_hub_parser(
+def build_program_parser(
     prog: str, description: str, modules: Sequence[str], *, version: str | None = None
 ) -> argparse.ArgumentParser:
     """An argument parser whose subcommands come from ``modules``."""
@@ -135,7 +135,7 @@ def print_json(obj, *, indent: int | None = None, reasons: dict | None = None) -
     print(dumps_json(obj, indent=indent, reasons=reasons))
 
 
-def run_hub(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> int:
+def run_program(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> int:
     """Parse ``argv`` and run the chosen subcommand; help and exit code 2 without one.
 
     Bad input (``ValueError``, whose messages name the parameter, or an ``OSError`` such as a
