@@ -26,6 +26,7 @@ __getattr__, __dir__, __all__ = _lazy.attach(
             "LinearRamp",
             "Schedule",
             "StepSchedule",
+            "Tabulated",
             "TanhAnneal",
         ],
         "sgd": [
