@@ -86,7 +86,7 @@ LAYERS: dict[str, tuple[tuple[str, tuple[str, ...]], ...]] = {
         ),
         ("engines", ("linvae.sgd.*", "linvae.theory.*")),
         ("studies", ("linvae.analysis.*", "linvae.sweep.*", "linvae.plot.*", "linvae.offline.*")),
-        ("applications", ("linvae.reproduce", "linvae.cli.*", "linvae.__main__")),
+        ("applications", ("linvae.reproduce.*", "linvae.cli.*", "linvae.__main__")),
     ),
     "conv_study": (
         ("constants", ("conv_study.constants",)),
@@ -118,7 +118,7 @@ ONLY_IMPORTED_BY: dict[str, tuple[str, ...]] = {
     # conv_study.linear.figures draws the linear VAE with the same symbols (linvae.plot.labels).
     "linvae.plot.*": (
         "linvae.plot.*",
-        "linvae.reproduce",
+        "linvae.reproduce.*",
         "linvae.cli.*",
         "linvae.__main__",
         "conv_study.linear.figures",
