@@ -38,14 +38,10 @@ torch = pytest.importorskip("torch")
 
 import torch.utils.deterministic as deterministic  # noqa: E402
 
-from conv_study.train import (  # noqa: E402
-    TrainConfig,
-    cpu_has_bfloat16,
-    new_train_state,
-    torch_settings,
-    train_epoch,
-    vae_loss_terms,
-)
+from conv_study.config import TrainConfig  # noqa: E402
+from conv_study.device import cpu_has_bfloat16, torch_settings  # noqa: E402
+from conv_study.epoch import train_epoch, vae_loss_terms  # noqa: E402
+from conv_study.train_state import new_train_state  # noqa: E402
 
 N_IMAGES = int(os.environ.get("CONV_BENCH_IMAGES", "2048"))
 THREADS = int(os.environ.get("CONV_BENCH_THREADS", str(torch.get_num_threads())))

@@ -29,10 +29,13 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from conv_study.config import TrainConfig  # noqa: E402
 from conv_study.data import to_model_input  # noqa: E402
+from conv_study.device import torch_settings  # noqa: E402
+from conv_study.epoch import train_epoch  # noqa: E402
 from conv_study.monitor import DEFAULT_EVERY, DEFAULT_POINTS  # noqa: E402
 from conv_study.taps import study_monitor  # noqa: E402
-from conv_study.train import TrainConfig, new_train_state, torch_settings, train_epoch  # noqa: E402
+from conv_study.train_state import new_train_state  # noqa: E402
 
 ROUNDS = int(os.environ.get("CONV_BENCH_ROUNDS", "3"))
 BATCH, K, STEPS = 256, 16, 2

@@ -7,8 +7,12 @@ Intrinsic Dimension and Information Imbalance" (arXiv 2411.01978).
   the paper's checkpoint epochs and K values;
 * `conv_study.data` - offline readers, the study's split, downloads;
 * `conv_study.config`, `conv_study.model`, `conv_study.train` - the training
-  recipe, the network and the resumable training loop;
-* `conv_study.runs` - the run-directory format, read without the training code;
+  recipe, the network and the resumable training loop (one epoch: `conv_study.epoch`;
+  what a checkpoint holds: `conv_study.train_state`);
+* `conv_study.device` - devices, mixed precision, threads and determinism;
+* `conv_study.runs` - the run-directory format, read without the training code, and
+  written by one object (`conv_study.runs.RunFolder`); `conv_study.tasks` - the runs of a
+  sweep or a study;
 * `conv_study.estimators` - 2NN intrinsic dimension and information imbalance;
 * `conv_study.capture`, `conv_study.probe`, `conv_study.monitor`,
   `conv_study.probe_figures` - the same geometry for any torch network (its layers
@@ -38,6 +42,8 @@ __getattr__, __dir__, __all__ = _lazy.attach(
         "config",
         "constants",
         "data",
+        "device",
+        "epoch",
         "estimators",
         "figures",
         "linear",
@@ -48,7 +54,9 @@ __getattr__, __dir__, __all__ = _lazy.attach(
         "runs",
         "study",
         "taps",
+        "tasks",
         "train",
+        "train_state",
     ],
 )
 __all__ = [*__all__, "__version__"]

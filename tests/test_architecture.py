@@ -90,13 +90,21 @@ LAYERS: dict[str, tuple[tuple[str, tuple[str, ...]], ...]] = {
     ),
     "conv_study": (
         ("constants", ("conv_study.constants",)),
-        ("foundations", ("conv_study.estimators.*", "conv_study.data.*", "conv_study.config")),
+        (
+            "foundations",
+            (
+                "conv_study.estimators.*",
+                "conv_study.data.*",
+                "conv_study.config",
+                "conv_study.device",
+            ),
+        ),
         # The geometry of any torch network (and its live monitor), on the estimators.
         ("probe", ("conv_study.capture", "conv_study.probe", "conv_study.monitor")),
         ("model", ("conv_study.model.*",)),
         # A run directory is read without training; reading a checkpoint builds the model.
-        ("runs", ("conv_study.runs.*",)),
-        ("training", ("conv_study.train.*",)),
+        ("runs", ("conv_study.runs.*", "conv_study.tasks")),
+        ("training", ("conv_study.train.*", "conv_study.train_state", "conv_study.epoch")),
         (
             "studies",
             (

@@ -18,17 +18,10 @@ torch = pytest.importorskip("torch")
 
 from conv_study import cli  # noqa: E402
 from conv_study.data import DataConfig  # noqa: E402
-from conv_study.train import (  # noqa: E402
-    DivergenceError,
-    TrainConfig,
-    amp_dtype,
-    eval_seed,
-    load_run,
-    select_device,
-    sweep,
-    train,
-    vae_loss_terms,
-)
+from conv_study.device import amp_dtype, cpu_has_bfloat16, select_device  # noqa: E402
+from conv_study.epoch import vae_loss_terms  # noqa: E402
+from conv_study.train import DivergenceError, TrainConfig, load_run, sweep, train  # noqa: E402
+from conv_study.train_state import eval_seed  # noqa: E402
 
 pytestmark = pytest.mark.torch
 
@@ -173,13 +166,13 @@ def test_refuses_a_different_run_and_no_resume(tmp_path, tiny_npz):
 
 
 def test_divergence_stops_with_a_clear_error(tmp_path, tiny_npz, monkeypatch):
-    import conv_study.train as train_module
+    import conv_study.epoch as epoch_module
 
     def nan_loss(logits, x, mu, logvar):  # NaN in training only (gradients on)
         recon, kl = vae_loss_terms(logits, x, mu, logvar)
         return (recon * float("nan") if torch.is_grad_enabled() else recon), kl
 
-    monkeypatch.setattr(train_module, "vae_loss_terms", nan_loss)
+    monkeypatch.setattr(epoch_module, "vae_loss_terms", nan_loss)
     with pytest.raises(DivergenceError, match=r"epoch 1.*Lower `lr`"):
         train(tmp_path / "d", data=data_config(tiny_npz), config=config(epochs=1))
     assert load_run(tmp_path / "d").checkpoint_epochs == (0,)
@@ -188,6 +181,7 @@ def test_divergence_stops_with_a_clear_error(tmp_path, tiny_npz, monkeypatch):
 @pytest.mark.parametrize("value", [float("nan"), float("inf")])
 def test_diverged_evaluation_is_strict_json_and_stops(value, tmp_path, tiny_npz, monkeypatch):
     """metrics.jsonl held NaN tokens (not JSON) when a loss was not finite."""
+    import conv_study.epoch as epoch_module
     import conv_study.train as train_module
 
     def bad_eval(logits, x, mu, logvar):  # the evaluation's loss blows up from epoch 1
@@ -203,7 +197,7 @@ def test_diverged_evaluation_is_strict_json_and_stops(value, tmp_path, tiny_npz,
         calls["train"] += 1
         return real_epoch(*args, **kwargs)
 
-    monkeypatch.setattr(train_module, "vae_loss_terms", bad_eval)
+    monkeypatch.setattr(epoch_module, "vae_loss_terms", bad_eval)
     monkeypatch.setattr(train_module, "train_epoch", counting_epoch)
     run_dir = tmp_path / "e"
     with pytest.raises(DivergenceError, match=r"Evaluation diverged in epoch 1.*null in"):
@@ -367,13 +361,13 @@ def test_select_device_checks_what_the_machine_has(monkeypatch):
 
 
 def test_amp_dtype_per_device(monkeypatch):
-    import conv_study.train as train_module
+    import conv_study.device as device_module
 
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
     assert amp_dtype(cpu, False) is None
-    monkeypatch.setattr(train_module, "cpu_has_bfloat16", lambda: True)
+    monkeypatch.setattr(device_module, "cpu_has_bfloat16", lambda: True)
     assert amp_dtype(cpu, True) == torch.bfloat16
-    monkeypatch.setattr(train_module, "cpu_has_bfloat16", lambda: False)
+    monkeypatch.setattr(device_module, "cpu_has_bfloat16", lambda: False)
     with pytest.warns(UserWarning, match="no native bfloat16"):
         assert amp_dtype(cpu, True) is None
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
@@ -404,14 +398,8 @@ def test_bfloat16_and_layouts_train_the_same_network(tmp_path, tiny_npz):
     # the evaluation losses (~600 nats per image) of the three runs stay within 2%.
     plain = runs["plain"][-1]["eval"]["loss"]
     assert runs["nhwc"][-1]["eval"]["loss"] == pytest.approx(plain, rel=2e-2)
-    if train_module_cpu_bf16():
+    if cpu_has_bfloat16():
         assert runs["bf16"][-1]["eval"]["loss"] == pytest.approx(plain, rel=2e-2)
-
-
-def train_module_cpu_bf16() -> bool:
-    from conv_study.train import cpu_has_bfloat16
-
-    return cpu_has_bfloat16()
 
 
 # -- failed starts and interruptions --------------------------------------------------------
