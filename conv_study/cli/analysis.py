@@ -132,7 +132,7 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
     # numba, torch: loaded when run
     from conv_study.analysis import analyze_run, format_ids, read_profile
     from conv_study.runs import ANALYSIS_FILE
-    from conv_study.train import select_device
+    from conv_study.device import select_device
 
     # The device is checked before the run is read, so that a wrong one is blamed, not the
     # checkpoint that would fail to load onto it.
