@@ -48,7 +48,12 @@ def _required_groups(sub: argparse.ArgumentParser) -> list[list[argparse.Action]
 
 
 def _numeric(action: argparse.Action) -> bool:
-    return action.type in (int, float) or getattr(action.type, "__name__", "") == "parse_floats"
+    return action.type in (int, float) or getattr(action, "item", None) in (int, float)
+
+
+def _choices(action: argparse.Action):
+    """The values an option allows: argparse's ``choices``, or those of a `ListOption`."""
+    return action.choices or getattr(action, "allowed", None)
 
 
 def _required(sub, tmp_path, *, out: str | None = None) -> tuple[list[str], bool]:
@@ -67,8 +72,8 @@ def _required(sub, tmp_path, *, out: str | None = None) -> tuple[list[str], bool
         if not action.required:
             continue
         flag = action.option_strings[-1]
-        if action.choices:
-            argv += [flag, str(next(iter(action.choices)))]
+        if _choices(action):
+            argv += [flag, str(next(iter(_choices(action))))]
         elif action.dest == "out" and out is not None:
             argv += [flag, out]
         elif action.dest in ("out", "data_dir"):
@@ -107,7 +112,7 @@ def bad_argv(sub: argparse.ArgumentParser, kind: str, tmp_path) -> list[str]:
         return argv if action.required else [*argv, action.option_strings[-1], unwritable]
     argv, _ = _required(sub, tmp_path)
     for action in options:
-        if action.choices:
+        if _choices(action):
             return [*argv, action.option_strings[-1], "no-such-choice"]
     for action in options:
         if _numeric(action):
@@ -294,7 +299,7 @@ def test_load_npy_and_load_npz_refuse_each_other(tmp_path):
 @pytest.mark.parametrize(
     ("argv", "match"),
     [
-        (["compare", "RUN", "--observables", "eps_g,foo"], "unknown 'foo'"),
+        (["compare", "RUN", "--observables", "eps_g,foo"], "--observables: invalid choice: 'foo'"),
         (["phase-diagram", "beta-rho", "--x-min", "3", "--x-max", "1"], "--x-min must be below"),
         (["phase-diagram", "M-beta", "--y-min", "4", "--y-max", "2"], "--y-min must be below"),
         (["phase-diagram", "beta-rho", "--nx", "1"], "--nx must be at least 2"),

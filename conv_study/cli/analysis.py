@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from conv_study.constants import PAPER_N_EVAL, TWONN_METHODS
-from linvae.utils.cli import print_json
+from linvae.utils.cli import ListOption, print_json
 from linvae.utils.io import load_npy
 from linvae.utils.paths import Output, check_outputs
 
@@ -103,7 +103,7 @@ def _cmd_id(args: argparse.Namespace) -> int:
             f"conv-study id: warning: the 2NN ID of {args.file} is {_UNDEFINED_ID}.",
             file=sys.stderr,
         )
-    print_json(out, indent=1, reasons=reasons)
+    print_json(out, reasons=reasons)
     return 0
 
 
@@ -122,7 +122,7 @@ def _cmd_ii(args: argparse.Namespace) -> int:
         "k": res.k,
         "n_points": res.n_points,
     }
-    print_json(out, indent=1)
+    print_json(out)
     return 0
 
 
@@ -131,8 +131,8 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     # numba, torch: loaded when run
     from conv_study.analysis import analyze_run, format_ids, read_profile
-    from conv_study.runs import ANALYSIS_FILE
     from conv_study.device import select_device
+    from conv_study.runs import ANALYSIS_FILE
 
     # The device is checked before the run is read, so that a wrong one is blamed, not the
     # checkpoint that would fail to load onto it.
@@ -151,6 +151,11 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
         device=device,
         force=args.force,
     )
+    summary = {
+        "run_dir": str(args.run_dir),
+        "analysis": str(args.run_dir / ANALYSIS_FILE),
+        "epochs": [c.epoch for c in res.checkpoints],
+    }
     if res.checkpoints:
         last = res.checkpoints[-1]
         reading = read_profile(last.id, latent_dim=res.latent_dim)
@@ -166,10 +171,16 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
         logging.getLogger("conv_study").info(
             "epoch %s: ID %s", last.epoch, format_ids(last.layers, last.id, last.id_mu)
         )
-    logging.getLogger("conv_study").info(
-        "analyze: %.1f s wall in all (imports and compilation included)",
-        time.perf_counter() - started,
-    )
+        summary["last"] = {
+            "epoch": last.epoch,
+            "data_id": reading.data_id,
+            "shape": reading.shape,
+            "predicted_shape": reading.predicted_shape,
+            "peaks": [last.layers[p] for p in reading.peaks],
+        }
+    # Imports and compilation included.
+    summary["wall_time_s"] = round(time.perf_counter() - started, 3)
+    print_json(summary)
     return 0
 
 
@@ -206,24 +217,28 @@ def _cmd_figures(args: argparse.Namespace) -> int:
             reading.shape,
             reading.predicted_shape,
         )
-    make_figures(analyses, args.out)
-    _monitor_figures(analyses, args.out)
+    paths = make_figures(analyses, args.out) + _monitor_figures(analyses, args.out)
+    print_json({"out": str(args.out), "figures": [str(p) for p in paths]})
     return 0
 
 
-def _monitor_figures(analyses, out: Path) -> None:
-    """``geometry_steps_<label>-K<K>.png`` for each run trained with a geometry monitor."""
+def _monitor_figures(analyses, out: Path) -> list[Path]:
+    """``geometry_steps_<label>-K<K>.png`` for each run trained with a geometry monitor; their
+    paths."""
     from conv_study.probe_figures import monitor_records, plot_monitor  # matplotlib
     from conv_study.runs import load_run
 
+    paths = []
     for res in analyses:
         try:
             records = monitor_records(load_run(res.run_dir).metrics())
         except (OSError, ValueError):  # the run folder moved since its analysis: no records
             continue
         if records:
-            name = f"geometry_steps_{res.label}-K{res.latent_dim}.png"
-            plot_monitor(records, out / name, title=f"{res.label}, K = {res.latent_dim}")
+            path = out / f"geometry_steps_{res.label}-K{res.latent_dim}.png"
+            plot_monitor(records, path, title=f"{res.label}, K = {res.latent_dim}")
+            paths.append(path)
+    return paths
 
 
 def add_subcommands(subparsers) -> None:
@@ -254,7 +269,13 @@ def add_subcommands(subparsers) -> None:
         default=PAPER_N_EVAL,
         help="evaluation images used",
     )
-    p.add_argument("--epochs", type=int, nargs="+", help="checkpoints (default: all)")
+    p.add_argument(
+        "--epochs",
+        action=ListOption,
+        item=int,
+        metavar="EPOCH",
+        help="checkpoints: 10,200 or 10 200 (default: all)",
+    )
     p.add_argument("--k", type=int, default=1, help="neighbours in the imbalance")
     p.add_argument(
         "--device",

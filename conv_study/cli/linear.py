@@ -2,15 +2,16 @@
 
 Example::
 
-    conv-study linear --beta 0.5 --M 2 --tau 0.1 --t-max 300 --out figs/ > geometry.json
+    conv-study linear --beta 0.5 --M 2 --tau 0.1 --t-max 300 --out figs/
 
-trains a linear VAE by one-pass SGD (the model options of ``linvae simulate``), and at each
-time of ``--times`` prints (JSON, stdout) the 2NN IDs of c, x, mu, z and the reconstruction on a
-held-out sample and the information imbalances between them, measured and predicted from the
-order parameters of the run and of the ODE; ``--out`` gets the figures and the same JSON
-(``geometry.json``). Progress goes to stderr. Ctrl-C or SIGTERM keeps the times measured so
-far: their JSON is printed (and written to ``--out``) with ``"complete": false``, and the
-command exits with 130 or 143; the same command run again measures only the other times.
+trains a linear VAE by one-pass SGD (the model options of ``linvae simulate``) and, at each
+time of ``--times``, measures the 2NN IDs of c, x, mu, z and the reconstruction on a held-out
+sample and the information imbalances between them, and predicts them from the order
+parameters of the run and of the ODE. With ``--out``, the whole result goes to
+``--out/geometry.json`` next to the figures and stdout gets a short summary (the files, and
+the IDs at the last time); without it, the whole result goes to stdout. A progress bar goes to
+stderr. Ctrl-C or SIGTERM keeps the times measured so far (``"complete": false``) and exits
+with 130 or 143; the same command run again measures only the other times.
 The page "Geometry of the linear VAE" (docs/linear-geometry.md) explains the numbers.
 """
 
@@ -19,15 +20,15 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import logging
 import sys
 from pathlib import Path
 
 from linvae.cli.options import add_model_options, model_from_options
-from linvae.utils.cli import interrupted_exit_code, print_json
+from linvae.utils.cli import ListOption, interrupted_exit_code, print_json
 from linvae.utils.io import atomic_write_json, to_jsonable
 from linvae.utils.paths import Output, check_outputs
 from linvae.utils.process import check_memory, folder_lock
+from linvae.utils.progress import make_progress
 
 __all__ = ["add_subcommands"]
 
@@ -55,8 +56,6 @@ def _times(args: argparse.Namespace) -> list[float]:
 
 
 def _cmd_linear(args: argparse.Namespace) -> int:
-    log = logging.getLogger("conv_study")
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     model = model_from_options(args)
     times = _times(args)
     if args.points < 10:
@@ -76,9 +75,9 @@ def _cmd_linear(args: argparse.Namespace) -> int:
         fix="Lower --points or --N.",
     )
     if args.out is None:
-        return _measure(args, model, times, log)
+        return _measure(args, model, times)
     with folder_lock(args.out, "--out"):
-        return _measure(args, model, times, log)
+        return _measure(args, model, times)
 
 
 def _memory_estimate(N: int, M: int, n_times: int, n_points: int) -> float:
@@ -123,18 +122,47 @@ def _resumable(args: argparse.Namespace, model, times: list[float]) -> list[dict
     return entries
 
 
-def _measure(args: argparse.Namespace, model, times: list[float], log: logging.Logger) -> int:
+def _summary(out: dict, args: argparse.Namespace) -> dict:
+    """What stdout gets when the whole result is in ``--out``: the files, and the IDs
+    measured and predicted at the last time measured."""
+    summary = {
+        "complete": out["complete"],
+        "json": str(args.out / _JSON_FILE),
+        "figures": out.get("figures", []),
+        "t": [entry["t"] for entry in out["times"]],
+    }
+    if out["times"]:
+        last = out["times"][-1]
+        summary["last"] = {"t": last["t"], "eps_g": last["eps_g"]}
+        for key in ("measured", "predicted", "predicted_ode"):
+            if key in last:
+                summary["last"][f"id_{key}"] = last[key]["id"]
+    return summary
+
+
+def _report(out: dict, args: argparse.Namespace) -> None:
+    """The result to ``--out/geometry.json`` and a summary to stdout, or all of it to stdout."""
+    if args.out is None:
+        print_json(out)
+        return
+    atomic_write_json(args.out / _JSON_FILE, out, indent=1)
+    print_json(_summary(out, args))
+
+
+def _measure(args: argparse.Namespace, model, times: list[float]) -> int:
     """Run, measure and print (``--out`` locked against other writers when given)."""
     # numba, scipy (and matplotlib below): loaded when the command runs
     from conv_study.linear import GeometryInterrupted, linear_geometry
     from linvae.sgd.simulator import SimulationDiverged
 
-    def progress(done: int, total: int) -> None:
-        log.info("linear: time %d/%d done", done, total)
-
     known = _resumable(args, model, times)
-    if known:
-        log.info("linear: resuming, %d of %d times already measured", len(known), len(times))
+    if known and not args.quiet:
+        print(
+            f"conv-study linear: resuming: {len(known)} of {len(times)} times already measured",
+            file=sys.stderr,
+        )
+    # The first report comes once SGD (and the ODE) have run to the last time.
+    bar = make_progress(not args.quiet, len(times), "linear", unit="times", warmup="training")
     try:
         result = linear_geometry(
             model,
@@ -144,35 +172,32 @@ def _measure(args: argparse.Namespace, model, times: list[float], log: logging.L
             repeats=args.repeats,
             ode=not args.no_ode,
             rng=args.seed,
-            progress=progress,
+            progress=lambda done, total: bar(done),
             known=known,
         )
     except SimulationDiverged as err:
+        bar.close()
         print(f"conv-study linear: error: {err}", file=sys.stderr)
         return 1
     except GeometryInterrupted as stop:
+        bar.close()
         if stop.partial is None:
             raise
-        # Keep the finished times: printed, and next to the figures.
-        out = {**stop.partial.to_json(), "complete": False}
-        if args.out is not None:
-            atomic_write_json(args.out / _JSON_FILE, out, indent=1)
-        print_json(out, indent=1)
+        # Keep the finished times: in --out (or on stdout).
+        _report({**stop.partial.to_json(), "complete": False}, args)
         print(
             f"conv-study linear: interrupted: kept {len(stop.partial.t)} of {len(times)} "
-            "measured times" + (f" (also in {args.out / _JSON_FILE})" if args.out else ""),
+            "measured times" + (f" (in {args.out / _JSON_FILE})" if args.out else ""),
             file=sys.stderr,
         )
         return interrupted_exit_code()
+    bar.close()
     out = {**result.to_json(), "complete": True}
     if args.out is not None:
         from conv_study.linear.figures import make_figures  # matplotlib: loaded when asked
 
-        paths = make_figures(result, args.out)
-        out["figures"] = [str(p) for p in paths]
-        log.info("figures: %s", ", ".join(str(p) for p in paths))
-        atomic_write_json(args.out / _JSON_FILE, out, indent=1)
-    print_json(out, indent=1)
+        out["figures"] = [str(p) for p in make_figures(result, args.out)]
+    _report(out, args)
     return 0
 
 
@@ -186,7 +211,8 @@ def add_subcommands(subparsers) -> None:
             "at each time, measure the 2NN ID of c, x, mu, z and "
             "the reconstruction of a held-out sample and the information imbalances between "
             "them; predict the same from the order parameters of the run and of the ODE. "
-            "JSON on stdout, figures and the JSON in --out. Ctrl-C or SIGTERM keeps the "
+            "With --out: the figures and the whole JSON (geometry.json) there, a summary on "
+            "stdout; without: the whole JSON on stdout. Ctrl-C or SIGTERM keeps the "
             "times measured so far (exit 130 or 143); with --out, the same command run again "
             "measures only the others."
         ),
@@ -197,9 +223,11 @@ def add_subcommands(subparsers) -> None:
     r.add_argument("--t-max", type=float, help="last time (default 1500, or the last of --times)")
     r.add_argument(
         "--times",
-        type=float,
-        nargs="+",
-        help=f"measurement times (default {_DEFAULT_TIMES} evenly spaced from 0 to --t-max)",
+        action=ListOption,
+        item=float,
+        metavar="T",
+        help=f"measurement times: 0,100,300 or 0 100 300 (default {_DEFAULT_TIMES} evenly "
+        "spaced from 0 to --t-max)",
     )
     r.add_argument("--points", type=int, default=2000, help="held-out points (default 2000)")
     r.add_argument(
@@ -207,5 +235,8 @@ def add_subcommands(subparsers) -> None:
     )
     r.add_argument("--no-ode", action="store_true", help="skip the ODE prediction")
     r.add_argument("--seed", type=int, default=0, help="the one user seed (default 0)")
-    r.add_argument("--out", type=Path, help="directory for the figures (none if not given)")
+    r.add_argument(
+        "--out", type=Path, help="directory for the figures and geometry.json (none if not given)"
+    )
+    r.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_linear)

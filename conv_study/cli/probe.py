@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from linvae.utils.cli import print_json
+from linvae.utils.cli import KindName, ListOption, print_json
 from linvae.utils.io import atomic_write_json, load_npy
 from linvae.utils.paths import Output, check_outputs
 
@@ -46,26 +46,34 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--weights", type=Path, help="a state-dict file to load into the module")
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--inputs", type=Path, help="a .npy file of inputs, one per row")
-    source.add_argument("--dataset", choices=sorted(DATASETS), help="an offline data set")
+    source.add_argument(
+        "--dataset",
+        type=KindName(sorted(DATASETS)),
+        choices=sorted(DATASETS),
+        help="an offline data set",
+    )
     p.add_argument(
         "--input-shape",
-        type=int,
-        nargs="+",
+        action=ListOption,
+        item=int,
         metavar="DIM",
-        help="reshape each input to this shape (e.g. 1 28 28 for a conv net)",
+        help="reshape each input to this shape (e.g. 1,28,28 or 1 28 28 for a conv net)",
     )
     p.add_argument(
         "--layers",
-        nargs="+",
+        action=ListOption,
         metavar="NAME",
         help="module names as in named_modules(), 'input', 'output' (default: every leaf)",
     )
+    pairs = ("consecutive", "to-input", "to-output", "study", "all")
     p.add_argument(
         "--pairs",
-        nargs="+",
+        action=ListOption,
+        item=KindName(pairs),
+        choices=pairs,
         default=["consecutive"],
-        choices=["consecutive", "to-input", "to-output", "study", "all"],
-        help="imbalances to measure (default: consecutive)",
+        metavar="PAIRS",
+        help=f"imbalances to measure, from {', '.join(pairs)}",
     )
     p.add_argument("--points", type=int, default=2000, help="examples N (default 2000)")
     p.add_argument("--batch-size", type=int, default=256)

@@ -16,6 +16,8 @@ import argparse
 import logging
 import sys
 
+from linvae.utils.cli import KindName, print_json
+
 __all__ = ["add_subcommands"]
 
 # The preset names, known without importing the study (torch-free, but kept off --help's path).
@@ -33,7 +35,7 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
         "Fashion-MNIST (all K, 200 epochs) on one GPU, ~10 min. smoke: seconds. Rerun the "
         "same command to resume.",
     )
-    p.add_argument("--preset", required=True, choices=_PRESETS)
+    p.add_argument("--preset", type=KindName(_PRESETS), required=True, choices=_PRESETS)
     p.add_argument("--out", required=True, help="study directory (one run directory per K)")
     p.add_argument("--jobs", type=int, help="runs trained side by side (default: the preset's)")
     p.add_argument("--threads", type=int, help="torch threads per run (default: the preset's)")
@@ -64,6 +66,5 @@ def _run_study(args: argparse.Namespace) -> int:
         jobs=args.jobs, num_threads=args.threads, device=args.device, data_dir=args.data_dir
     )
     paths = run_study(args.out, preset, figures=args.figures)
-    for path in paths:
-        sys.stderr.write(f"figure: {path}\n")
+    print_json({"out": str(args.out), "preset": args.preset, "figures": [str(p) for p in paths]})
     return 0

@@ -6,8 +6,8 @@ Examples::
     conv-study train --dataset mnist --data-dir ~/data/mnist --K 8 --out runs/mnist-K8
     conv-study train --dataset cifar10 --data-dir ~/data --K 128 --amp --out runs/cifar-K128
     conv-study train --dataset npz --data images.npz --K 4 --out runs/mine-K4
-    conv-study sweep --dataset fashion-mnist mnist --data-dir mnist=~/data/mnist \\
-        --K 2 4 8 16 32 64 128 --out runs/
+    conv-study sweep --dataset fashion-mnist,mnist --data-dir mnist=~/data/mnist \\
+        --K 2,4,8,16,32,64,128 --out runs/
     conv-study download --dataset cifar10 --data-dir ~/data
 """
 
@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 from pathlib import Path
 
 from conv_study.config import TrainConfig
@@ -27,7 +26,7 @@ from conv_study.constants import (
     PAPER_N_EVAL,
     PAPER_TRAIN_FRACTION,
 )
-from linvae.utils.cli import report_error
+from linvae.utils.cli import KindName, ListOption, print_json, report_error
 from linvae.utils.paths import Output, check_outputs
 
 __all__ = ["add_subcommands"]
@@ -41,21 +40,25 @@ def _add_data_arguments(parser: argparse.ArgumentParser, *, many: bool) -> None:
     if many:
         group.add_argument(
             "--dataset",
-            nargs="+",
-            required=True,
+            action=ListOption,
+            item=KindName(DATASET_NAMES),
             choices=DATASET_NAMES,
+            required=True,
             metavar="NAME",
-            help=f"one or more of {', '.join(DATASET_NAMES)}",
+            help=f"one or more of {', '.join(DATASET_NAMES)} (mnist,cifar10 or mnist cifar10)",
         )
         group.add_argument(
             "--data-dir",
             nargs="*",
             default=[],
             metavar="[NAME=]DIR",
-            help="data directory for all datasets, or NAME=DIR per dataset",
+            help="data directory for all datasets, or NAME=DIR per dataset (space-separated: "
+            "a path may hold a comma)",
         )
     else:
-        group.add_argument("--dataset", required=True, choices=DATASET_NAMES)
+        group.add_argument(
+            "--dataset", type=KindName(DATASET_NAMES), required=True, choices=DATASET_NAMES
+        )
         group.add_argument(
             "--data-dir", help="directory with the MNIST IDX / CIFAR-10 python files"
         )
@@ -78,11 +81,12 @@ def _add_train_arguments(parser: argparse.ArgumentParser, *, many: bool) -> None
     if many:
         group.add_argument(
             "--K",
-            nargs="+",
-            type=int,
+            action=ListOption,
+            item=int,
             default=list(PAPER_LATENT_DIMS),
             dest="latent_dims",
-            help=f"bottleneck dimensions (default: {' '.join(map(str, PAPER_LATENT_DIMS))})",
+            metavar="K",
+            help="bottleneck dimensions: 2,4,8 or 2 4 8",
         )
     else:
         group.add_argument(
@@ -95,10 +99,10 @@ def _add_train_arguments(parser: argparse.ArgumentParser, *, many: bool) -> None
     group.add_argument("--beta", type=float, default=_RECIPE.beta)
     group.add_argument(
         "--checkpoints",
-        nargs="+",
-        type=int,
+        action=ListOption,
+        item=int,
         metavar="EPOCH",
-        help=f"checkpoint epochs (default: {' '.join(map(str, PAPER_CHECKPOINT_EPOCHS))})",
+        help=f"checkpoint epochs (default: {','.join(map(str, PAPER_CHECKPOINT_EPOCHS))})",
     )
     group.add_argument("--seed", type=int, default=_RECIPE.seed)
     group.add_argument(
@@ -174,7 +178,12 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
         "download",
         help="download MNIST / Fashion-MNIST / CIFAR-10 and verify checksums",
     )
-    download.add_argument("--dataset", required=True, choices=DOWNLOADABLE_DATASETS)
+    download.add_argument(
+        "--dataset",
+        type=KindName(DOWNLOADABLE_DATASETS),
+        required=True,
+        choices=DOWNLOADABLE_DATASETS,
+    )
     download.add_argument("--data-dir", required=True, help="target directory")
     download.add_argument("--mirror", help="base URL to use instead of the official hosts")
     download.add_argument("--timeout", type=float, default=60.0, help="socket timeout (s)")
@@ -268,9 +277,16 @@ def _run_train(args: argparse.Namespace) -> int:
     except DivergenceError as err:
         report_error("conv-study train", err)  # one line, as for bad input; the run stays valid
         return 1
-    final = result.metrics[-1] if result.metrics else None
-    if not args.quiet and final is not None:
-        sys.stderr.write(f"done: {result.run_dir} ({result.seconds:.1f} s on {result.device})\n")
+    print_json(
+        {
+            "run_dir": str(result.run_dir),
+            "resumed_from": result.resumed_from,
+            "epochs_trained": result.epochs_trained,
+            "device": result.device,
+            "seconds": round(result.seconds, 3),
+            "last": result.metrics[-1] if result.metrics else None,
+        }
+    )
     return 0
 
 
@@ -305,9 +321,16 @@ def _run_sweep(args: argparse.Namespace) -> int:
         config=config,
         progress=not args.quiet,
     )
-    if not args.quiet:
-        for entry in entries:
-            sys.stderr.write(f"{'skipped' if entry.skipped else 'trained'}: {entry.run_dir}\n")
+    runs = [
+        {
+            "run_dir": str(entry.run_dir),
+            "dataset": entry.dataset,
+            "K": entry.latent_dim,
+            "skipped": entry.skipped,
+        }
+        for entry in entries
+    ]
+    print_json({"out": str(args.out), "runs": runs})
     return 0
 
 
@@ -320,5 +343,5 @@ def _run_download(args: argparse.Namespace) -> int:
         target = download(args.dataset, args.data_dir, mirror=args.mirror, timeout=args.timeout)
     except OSError as err:  # network failures; bad input (ValueError) is the frame's
         return report_error("conv-study download", err)
-    sys.stderr.write(f"{args.dataset} verified in {target}; use --data-dir {target}\n")
+    print_json({"dataset": args.dataset, "data_dir": str(target), "verified": True})
     return 0

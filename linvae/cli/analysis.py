@@ -15,19 +15,16 @@ from dataclasses import replace
 
 import numpy as np
 
-from linvae.cli.options import (
-    add_model_options,
-    add_sgd_noise_option,
-    model_from_options,
-    parse_floats,
-)
+from linvae.cli.options import add_model_options, add_sgd_noise_option, model_from_options
 from linvae.params import Model
 from linvae.schedules import Constant, LinearRamp, StepSchedule
-from linvae.utils.cli import print_json
+from linvae.utils.cli import KindName, ListOption, print_json
 from linvae.utils.io import atomic_write_json
 from linvae.utils.paths import Output, check_outputs
 
-_KINDS = ("beta-rho", "beta-eta", "beta-lam", "gamma-beta_f", "M-beta", "alpha-beta")
+# The diagrams of phase-diagram KIND, written with hyphens (gamma_beta_f is read as
+# gamma-beta-f); the library's name of the annealing diagram keeps its "beta_f".
+_KINDS = ("beta-rho", "beta-eta", "beta-lam", "gamma-beta-f", "M-beta", "alpha-beta")
 
 
 def _print(obj) -> None:
@@ -49,7 +46,12 @@ def add_subcommands(subparsers) -> None:
         ),
     )
     p.add_argument(
-        "--rho", type=parse_floats, default=1.0, help="signal strength(s), e.g. 1 or 1,2"
+        "--rho",
+        action=ListOption,
+        item=float,
+        scalar=True,
+        default=1.0,
+        help="signal strength, or one per factor: 1,2 or 1 2",
     )
     p.add_argument("--eta", type=float, default=1.0, help="noise strength (default 1)")
     p.add_argument("--lam", type=float, default=0.0, help="L2 penalty (default 0)")
@@ -107,13 +109,14 @@ def add_subcommands(subparsers) -> None:
         help="phase diagram of KIND drawn to --out, summary as JSON",
         description=(
             "KIND: beta-rho | beta-eta | beta-lam (learned vs collapsed, eps_g* colour), "
-            "gamma-beta_f (annealing speed-up), M-beta (spare-latent penalty), "
+            "gamma-beta-f (annealing speed-up), M-beta (spare-latent penalty), "
             "alpha-beta (finite data: collapsed / learned / over-fitting; docs/offline.md). "
-            "x is beta (gamma for gamma-beta_f, samples per dimension alpha for alpha-beta); "
+            "Underscores read as hyphens (gamma_beta_f). "
+            "x is beta (gamma for gamma-beta-f, samples per dimension alpha for alpha-beta); "
             "y the other parameter."
         ),
     )
-    p.add_argument("kind", choices=_KINDS)
+    p.add_argument("kind", type=KindName(_KINDS), choices=_KINDS)
     add_model_options(p)
     g = p.add_argument_group("grid")
     g.add_argument("--x-min", type=float, help="first x value")
@@ -329,7 +332,7 @@ def run_phase_diagram(args: argparse.Namespace) -> int:
             values=np.linspace(yl, yh, ny),
             axis=kind.split("-")[1],
         )
-    elif kind == "gamma-beta_f":
+    elif kind == "gamma-beta-f":
         xl, xh, nx = _grid(args.x_min, args.x_max, args.nx, (1e-3, 1e-1, 12))
         yl, yh, ny = _grid(args.y_min, args.y_max, args.ny, (0.25, 1.9, 8), axis="y")
         diagram = phase.annealing_diagram(

@@ -15,8 +15,7 @@ import sys
 
 import numpy as np
 
-from linvae.cli.options import parse_floats
-from linvae.utils.cli import print_json
+from linvae.utils.cli import ListOption, print_json
 from linvae.utils.process import check_memory
 
 _METHODS = ("adam", "gd", "sgd")
@@ -31,15 +30,17 @@ def add_subcommands(subparsers) -> None:
             "samples. Theory: the global minimum of the summed loss with penalty "
             "(lam/2)(|W|^2 + |V|^2) as N -> infinity. --simulate also trains at finite N.\n"
             "  linvae offline --alpha 2 --beta 1 --lam 1\n"
-            "  linvae offline --alpha 0.4,2,5.2 --lam 1 --simulate --N 250 --seeds 5"
+            "  linvae offline --alpha 0.4,2,5.2 --lam 1 --simulate --N 250 --n-seeds 5"
         ),
     )
     g = p.add_argument_group("problem")
     g.add_argument(
         "--alpha",
-        type=parse_floats,
+        action=ListOption,
+        item=float,
+        scalar=True,
         required=True,
-        help="samples per dimension n/N, or a comma-separated list (inf: the population)",
+        help="samples per dimension n/N, or a list: 0.4,2,5.2 or 0.4 2 5.2 (inf: the population)",
     )
     g.add_argument("--rho", type=float, default=1.0, help="signal strength")
     g.add_argument("--eta", type=float, default=1.0, help="noise strength")
@@ -48,7 +49,13 @@ def add_subcommands(subparsers) -> None:
     s = p.add_argument_group("simulation")
     s.add_argument("--simulate", action="store_true", help="also train at finite N")
     s.add_argument("--N", type=int, default=250, help="input dimension")
-    s.add_argument("--seeds", type=int, default=5, help="data sets (and initializations) per alpha")
+    s.add_argument(
+        "--n-seeds",
+        "--seeds",
+        type=int,
+        default=5,
+        help="data sets (and initializations) per alpha (make_datasets' n_seeds)",
+    )
     s.add_argument("--seed", type=int, default=0, help="root seed")
     s.add_argument(
         "--method",
@@ -120,23 +127,24 @@ def run_offline(args: argparse.Namespace) -> int:
     if args.simulate:
         from linvae.offline.train import TrainingDiverged, make_datasets, train_offline
 
-        if args.N < 2 or args.seeds < 1:
+        if args.N < 2 or args.n_seeds < 1:
             raise ValueError(
-                f"--N must be at least 2 and --seeds at least 1. Got --N {args.N}, "
-                f"--seeds {args.seeds}."
+                f"--N must be at least 2 and --n-seeds at least 1. Got --N {args.N}, "
+                f"--n-seeds {args.n_seeds}."
             )
         if not all(math.isfinite(a) for a in alphas):
             raise ValueError("--simulate needs finite --alpha values (inf is the population).")
         # Every seed's alpha N x N samples, and an N x N covariance per stack (with copies).
         n_samples = float(np.sum(np.ceil(alphas * args.N)))
         check_memory(
-            8.0 * args.seeds * args.N * (2 * n_samples + 3 * args.N * alphas.size),
-            f"--simulate with --N {args.N} --seeds {args.seeds} and --alpha up to {alphas.max():g}",
-            fix="Lower --N, --seeds or --alpha.",
+            8.0 * args.n_seeds * args.N * (2 * n_samples + 3 * args.N * alphas.size),
+            f"--simulate with --N {args.N} --n-seeds {args.n_seeds} and --alpha up to "
+            f"{alphas.max():g}",
+            fix="Lower --N, --n-seeds or --alpha.",
         )
         method = _trainer(args)
         data = make_datasets(
-            args.N, alphas, rho=args.rho, eta=args.eta, n_seeds=args.seeds, rng=args.seed
+            args.N, alphas, rho=args.rho, eta=args.eta, n_seeds=args.n_seeds, rng=args.seed
         )
         try:
             run = train_offline(
@@ -148,7 +156,7 @@ def run_offline(args: argparse.Namespace) -> int:
         summary = run.summary()
         out["simulation"] = {
             "N": args.N,
-            "seeds": args.seeds,
+            "n_seeds": args.n_seeds,
             "seed": args.seed,
             "method": run.method,
             "alpha": summary["alpha"],

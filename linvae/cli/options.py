@@ -16,6 +16,7 @@ import argparse
 from linvae.params import Model
 from linvae.schedules import Constant, LinearRamp, Schedule, StepSchedule, TanhAnneal
 from linvae.theory.solve import METHODS
+from linvae.utils.cli import KindName, ListOption
 
 __all__ = [
     "add_model_options",
@@ -23,25 +24,15 @@ __all__ = [
     "add_solver_options",
     "model_from_options",
     "model_overrides",
-    "parse_floats",
 ]
 
 # The ``method`` values of `linvae.theory.solve_ode` (its own list is private; importing
 # it would load the solver, which ``linvae --help`` must not).
 
 
-def parse_floats(text: str) -> float | tuple[float, ...]:
-    """An option value that is one number or a comma-separated list: ``"1"``, ``"1,2.5"``.
-
-    Raises
-    ------
-    argparse.ArgumentTypeError
-        If ``text`` holds no number (argparse turns it into a usage error).
-    """
-    parts = [float(p) for p in text.split(",") if p.strip()]
-    if not parts:
-        raise argparse.ArgumentTypeError(f"expected a number or a comma-separated list: {text!r}")
-    return parts[0] if len(parts) == 1 else tuple(parts)
+def _mark_given(namespace: argparse.Namespace, dest: str) -> None:
+    given = set(getattr(namespace, "given_options", None) or ())
+    namespace.given_options = given | {dest}
 
 
 class _Given(argparse.Action):
@@ -49,8 +40,15 @@ class _Given(argparse.Action):
 
     def __call__(self, parser, namespace, values, option_string=None):
         setattr(namespace, self.dest, values)
-        given = set(getattr(namespace, "given_options", None) or ())
-        namespace.given_options = given | {self.dest}
+        _mark_given(namespace, self.dest)
+
+
+class _GivenList(ListOption):
+    """A `ListOption` that remembers that the user gave it (``args.given_options``)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        super().__call__(parser, namespace, values, option_string)
+        _mark_given(namespace, self.dest)
 
 
 # The model options and the Model field each one sets; the schedule options apart.
@@ -84,10 +82,11 @@ def add_model_options(parser: argparse.ArgumentParser, *, from_run: str | None =
     )
     g.add_argument(
         "--rho",
-        type=parse_floats,
+        action=_GivenList,
+        item=float,
+        scalar=True,
         default=1.0,
-        action=_Given,
-        help=h("signal strength, or one per factor: 1,2.5", "1"),
+        help=h("signal strength, or one per factor: 1,2.5 or 1 2.5", "1"),
     )
     g.add_argument("--eta", type=float, default=1.0, action=_Given, help=h("noise strength", "1"))
     g.add_argument(
@@ -135,7 +134,13 @@ def add_solver_options(parser: argparse.ArgumentParser) -> None:
     """Add the ODE solver's options (``--method``, ``--rtol``, ``--atol``, ``--no-sgd-noise``)
     to ``parser``, as one argument group."""
     s = parser.add_argument_group("ODE solver")
-    s.add_argument("--method", choices=METHODS, default="LSODA", help="solve_ivp method")
+    s.add_argument(
+        "--method",
+        type=KindName(METHODS),
+        choices=METHODS,
+        default="LSODA",
+        help="solve_ivp method",
+    )
     s.add_argument("--rtol", type=float, default=1e-8, help="relative tolerance (default 1e-8)")
     s.add_argument("--atol", type=float, default=1e-10, help="absolute tolerance (default 1e-10)")
     add_sgd_noise_option(s, help="drop the O(tau^2) SGD-noise terms")

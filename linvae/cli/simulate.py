@@ -33,7 +33,9 @@ def add_subcommands(subparsers) -> None:
     r.add_argument("--N", type=int, default=200, help="input dimension")
     r.add_argument("--t-max", type=float, default=1500.0, help="training time in N steps")
     r.add_argument("--dt", type=float, default=1.0, help="recording interval")
-    r.add_argument("--seeds", type=int, default=5, help="number of seeds")
+    r.add_argument(
+        "--n-seeds", "--seeds", type=int, default=5, help="independent runs (simulate's n_seeds)"
+    )
     r.add_argument("--seed", type=int, default=0, help="the one user seed")
     r.add_argument("--tau-D", type=float, help="learning rate of D (default tau / N)")
     r.add_argument(
@@ -72,7 +74,7 @@ def run_simulate(args: argparse.Namespace) -> int:
             N=args.N,
             t_max=args.t_max,
             dt=args.dt,
-            n_seeds=args.seeds,
+            n_seeds=args.n_seeds,
             rng=args.seed,
             W_star=args.W_star,
             tau_D=args.tau_D,
@@ -115,13 +117,13 @@ def run_simulate(args: argparse.Namespace) -> int:
 def _check_memory(args: argparse.Namespace, model) -> None:
     """Refuse, before allocating, a run that cannot fit: the weights (W, V and their initial
     values, the input) of every seed, and the recorded order parameters (with a copy)."""
-    if not (args.N > 0 and args.seeds > 0 and args.dt > 0 and args.t_max > 0):
+    if not (args.N > 0 and args.n_seeds > 0 and args.dt > 0 and args.t_max > 0):
         return  # out of range: simulate says so, naming the parameter
     n_rec = args.t_max / args.dt + 1
     per_record = state_size(model.M, model.M_star) + 1  # the order parameters and eps_g
-    weights = args.seeds * args.N * (4 * model.M + 1) + 2 * args.N * model.M_star
+    weights = args.n_seeds * args.N * (4 * model.M + 1) + 2 * args.N * model.M_star
     check_memory(
-        8.0 * (weights + 2 * args.seeds * n_rec * per_record),
-        f"--N {args.N} --seeds {args.seeds} --t-max {args.t_max:g} --dt {args.dt:g}",
-        fix="Lower --N or --seeds, or raise --dt.",
+        8.0 * (weights + 2 * args.n_seeds * n_rec * per_record),
+        f"--N {args.N} --n-seeds {args.n_seeds} --t-max {args.t_max:g} --dt {args.dt:g}",
+        fix="Lower --N or --n-seeds, or raise --dt.",
     )

@@ -14,7 +14,7 @@ import os
 import sys
 from pathlib import Path
 
-from linvae.utils.cli import interrupted_exit_code
+from linvae.utils.cli import interrupted_exit_code, print_json
 from linvae.utils.paths import Output, check_outputs
 
 # What a sweep writes in its --out folder (the layout of linvae.sweep.store).
@@ -161,14 +161,37 @@ def _run(args: argparse.Namespace, config: dict, sweep) -> int:
         )
         figure = args.out / "finite_size.png"
         plot_finite_size_scaling(fss, path=figure)
-        print(
-            f"deviation ~ N^({fss.exponent:.3f} ± {fss.exponent_err:.3f}) "
-            f"(theory: -1/2); {args.out / 'finite_size.json'}, {figure}"
+        print_json(
+            {
+                "out": str(args.out),
+                "json": str(args.out / "finite_size.json"),
+                "figure": str(figure),
+                "N": [int(n) for n in fss.N],
+                "exponent": fss.exponent,
+                "exponent_err": fss.exponent_err,
+                "exponent_theory": -0.5,
+            }
         )
         return 0
     result = run_sweep(sweep, args.out, allow_large=args.allow_large, **options)
     n_done = int((result.status == "done").sum())
-    print(f"{n_done} of {sweep.size} points done; results in {args.out / 'results.npz'}")
-    for failure in result.failures:
-        print(f"  failed: point {failure['index']} {failure['parameters']}: {failure['error']}")
-    return 1 if result.failures else 0
+    failures = [
+        {"index": f["index"], "parameters": f["parameters"], "error": f["error"]}
+        for f in result.failures
+    ]
+    for failure in failures:
+        print(
+            f"linvae sweep: point {failure['index']} {failure['parameters']} failed: "
+            f"{failure['error']}",
+            file=sys.stderr,
+        )
+    print_json(
+        {
+            "out": str(args.out),
+            "results": str(args.out / "results.npz"),
+            "points": sweep.size,
+            "done": n_done,
+            "failed": failures,
+        }
+    )
+    return 1 if failures else 0

@@ -25,7 +25,7 @@ from linvae.cli.options import (
 from linvae.comparison import ModelMismatchWarning, compare, model_differences
 from linvae.observables import ORDER_PARAMETER_NAMES, OrderParameters, state_size
 from linvae.trajectory import OBSERVABLE_NAMES, Trajectory
-from linvae.utils.cli import print_json
+from linvae.utils.cli import ListOption, print_json
 from linvae.utils.paths import Output, check_outputs
 from linvae.utils.process import check_memory
 
@@ -133,8 +133,11 @@ def add_subcommands(subparsers) -> None:
     c.add_argument("--ode", help="an .npz written by `linvae ode` (default: solve it now)")
     c.add_argument(
         "--observables",
-        default="eps_g,m,Q,D",
-        help=f"comma-separated, from {','.join(OBSERVABLE_NAMES)}",
+        action=ListOption,
+        choices=OBSERVABLE_NAMES,
+        default=["eps_g", "m", "Q", "D"],
+        metavar="NAME",
+        help=f"panels, from {', '.join(OBSERVABLE_NAMES)}: eps_g,m or eps_g m",
     )
     c.add_argument("--show-seeds", action="store_true", help="draw every seed thinly")
     c.add_argument("--save-ode", help="also write the solved ODE to this .npz (without --ode)")
@@ -216,18 +219,6 @@ def run_ode(args: argparse.Namespace) -> int:
     return 0
 
 
-def _observables(text: str) -> tuple[str, ...]:
-    """The names of ``--observables``; ValueError naming an unknown one."""
-    names = tuple(n.strip() for n in text.split(",") if n.strip())
-    unknown = [n for n in names if n not in OBSERVABLE_NAMES]
-    if unknown or not names:
-        raise ValueError(
-            f"--observables: unknown {', '.join(map(repr, unknown)) or 'empty list'}; choose "
-            f"from {', '.join(OBSERVABLE_NAMES)} (e.g. --observables eps_g,m)."
-        )
-    return names
-
-
 def run_compare(args: argparse.Namespace) -> int:
     # Heavy (matplotlib; sympy, numba): loaded only when the command runs.
     import matplotlib
@@ -237,7 +228,7 @@ def run_compare(args: argparse.Namespace) -> int:
     from linvae.plot.trajectory import check_figure_format, save_figure
     from linvae.theory import solve_ode
 
-    names = _observables(args.observables)
+    names = tuple(args.observables)
     if args.ode and args.save_ode:
         raise ValueError(
             "--save-ode writes the ODE that compare solves; with --ode the ODE is already a "

@@ -43,13 +43,15 @@ class ProgressBar:
         self.total = float(total)
         self._waiting = True  # nothing done yet: no rate to estimate from
         self._bar = tqdm(
-            total=self.total,
+            total=self._shown_total(),
             desc=label,
             unit=unit,
             mininterval=mininterval,
             leave=True,
             dynamic_ncols=True,
-            unit_scale=True,  # 300k/1.5M steps, not 300000.0/1500000.0
+            # 300k/1.5M steps, not 300000.0/1500000.0; a small count as it is (1/6 times, not
+            # 1.00/6.00 times).
+            unit_scale=self.total >= 1000,
             # Before any work is done there is no rate: no estimate (tqdm would say "?" or
             # "nan"), only the elapsed time.
             bar_format=("{desc}: " + warmup + " [{elapsed}]") if warmup else "{desc} [{elapsed}]",
@@ -69,10 +71,14 @@ class ProgressBar:
         """Show the bar from ``done`` on, estimating the rate from now on only."""
         bar = self._bar
         self._waiting = False
-        bar.reset(total=self.total)  # restarts tqdm's clock and its rate averages
+        bar.reset(total=self._shown_total())  # restarts tqdm's clock and its rate averages
         bar.bar_format = self._FORMAT
         bar.n = bar.last_print_n = bar.initial = done
         bar.refresh()
+
+    def _shown_total(self) -> float:
+        # A count shows as one ("1/6 times"), not as a float ("1.00/6.00 times").
+        return int(self.total) if self.total.is_integer() else self.total
 
     def close(self) -> None:
         self._bar.close()

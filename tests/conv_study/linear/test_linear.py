@@ -218,7 +218,12 @@ def test_cli_linear_json_and_figures(tmp_path, capsys):
          "--seed", "1", "--out", str(tmp_path)]
     )  # fmt: skip
     assert code == 0
-    out = _strict(capsys.readouterr().out)
+    # With --out the whole result is in geometry.json; stdout gets a summary of it.
+    summary = _strict(capsys.readouterr().out)
+    out = _strict((tmp_path / "geometry.json").read_text())
+    assert summary["json"] == str(tmp_path / "geometry.json") and summary["complete"] is True
+    assert summary["t"] == [0.0, 10.0] and len(summary["figures"]) == 2
+    assert summary["last"]["id_measured"] == out["times"][-1]["measured"]["id"]
     assert out["representations"] == list(REPRESENTATIONS)
     assert [e["t"] for e in out["times"]] == [0.0, 10.0]
     last = out["times"][-1]

@@ -301,7 +301,9 @@ def test_cli_sweep_from_toml(tmp_path, capsys):
         "[model]\ntau = 0.1\nrho = 2.0\n[grid]\nbeta = [0.5, 4.0]\nreplicate = [0, 1]\n"
     )
     assert cli_main(["sweep", str(config), "--out", str(tmp_path / "o"), "--serial"]) == 0
-    assert "4 of 4 points done" in capsys.readouterr().out
+    printed = json.loads(capsys.readouterr().out)
+    assert (printed["points"], printed["done"], printed["failed"]) == (4, 4, [])
+    assert printed["results"] == str(tmp_path / "o" / "results.npz")
     result = SweepResult.load(tmp_path / "o" / "results.npz")
     assert result["sgd_eps_g"].shape == (2, 2, 1, 3)
     assert set(result.data) == {"sgd_eps_g", "t"}
@@ -348,9 +350,10 @@ def test_finite_size_scaling_cli_and_figure(tmp_path, capsys):
     )
     out = tmp_path / "out"
     assert cli_main(["sweep", str(config), "--out", str(out), "--serial", "--no-progress"]) == 0
-    assert "deviation ~ N^(" in capsys.readouterr().out
+    printed = json.loads(capsys.readouterr().out)
     assert (out / "finite_size.png").stat().st_size > 0
     summary = json.loads((out / "finite_size.json").read_text())
+    assert printed["exponent"] == summary["exponent"] and printed["N"] == [40, 160]
     assert summary["N"] == [40, 160] and np.isfinite(summary["exponent"])
 
 
