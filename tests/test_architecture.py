@@ -1,24 +1,26 @@
 """The architecture of linvae and conv_study, held in place by tests.
 
-docs/architecture.md says the same in words; the tables below are the one place where the
-layers, the moves and the old public names are written down. Change the table when the design
+docs/architecture.md says the same in words. The layers, the modules that must not know each
+other, the modules only some may import, the absence of cycles and the light modules are
+import-linter contracts (``[tool.importlinter]`` in pyproject.toml, checked by
+``lint-imports`` and by `test_import_contracts` here). This file keeps what import-linter
+cannot express; the tables below are the one place where the crossings from conv_study into
+linvae, the moves and the old public names are written down. Change the table when the design
 changes, not the assertion.
 
-What is checked, and how:
+What is checked here, and how:
 
+* **The contracts hold**: ``lint-imports`` runs on the working tree and keeps every contract.
 * **Light imports.** Importing a package face or building a CLI parser loads none of numba,
   sympy, matplotlib, torch, dask. Each case runs in a fresh interpreter and reads
-  ``sys.modules``.
-* **The import graph.** Every ``.py`` file under ``linvae/`` and ``conv_study/`` is parsed with
-  ``ast``; every first-party import (at module level and inside functions) is resolved to the
-  module that defines the name, following package faces (``lazy_loader.attach`` tables and
-  eager ``from x import y`` lines of an ``__init__``). On that graph: every import names a
-  module that exists; module-level imports have no cycle (imports under ``if TYPE_CHECKING``
-  never run and are left out of the cycle check, not out of the layer check); no module
-  imports from a higher layer (`LAYERS`); a few modules may be imported only by the ones
-  listed in `ONLY_IMPORTED_BY`; linvae never imports conv_study; conv_study imports only
-  the public linvae modules of `CONV_STUDY_MAY_IMPORT`; no private (``_name``) name is
-  imported from another module, and a private module only from its own package.
+  ``sys.modules`` (the contracts see the static graph; this is what actually loads).
+* **The import graph, read with ``ast``.** Every first-party import (at module level and
+  inside functions) is resolved to the module that defines the name, following package faces
+  (``lazy_loader.attach`` tables and eager ``from x import y`` lines of an ``__init__``). On
+  that graph: every import names a module that exists; conv_study imports only the public
+  linvae modules of `CONV_STUDY_MAY_IMPORT` (an allowlist, which a forbidden contract cannot
+  say); no private (``_name``) name is imported from another module, and a private module
+  only from its own package.
 * **First-party imports inside functions** are allowed only in the command-line modules
   (`FUNCTION_IMPORTS_ALLOWED_IN`), in a package face's lazy ``__getattr__`` (loading on
   first use is what a face is for) and, elsewhere, only when (1) every module the
@@ -35,13 +37,13 @@ What is checked, and how:
 * **Every previously documented public name still works**: `OLD_PUBLIC_NAMES` (from the
   API pages, the docs' code and the package ``__all__`` lists before the redesign, commit
   33d76c3) resolved through `MOVED_MODULES` and `MOVED_NAMES`.
-* **The docs stand alone**: no docstring, comment or page cites "the spec" or "spec section N".
+* **The docs stand alone**: no docstring, comment or page cites "the spec" or "spec section N";
+  no Sphinx role in a docstring.
 """
 
 from __future__ import annotations
 
 import ast
-import graphlib
 import importlib
 import importlib.util
 import io
@@ -60,82 +62,15 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 FIRST_PARTY = ("linvae", "conv_study")
 HEAVY = ("numba", "sympy", "matplotlib", "torch", "dask")
+# ``lint-imports`` of this interpreter's environment (the console script may not be on PATH).
+LINT_IMPORTS = "import sys; from importlinter.cli import lint_imports_command as c; sys.exit(c())"
 
 # --------------------------------------------------------------------------------------------
 # The design, as data
 # --------------------------------------------------------------------------------------------
 
-#: Layers of each package, lowest first. A module may import from its own layer and the layers
-#: below it. Patterns: an exact module name, or ``"pkg.*"`` for a package, its face and
-#: everything under it. The most specific pattern wins (exact, then the longest prefix). The
-#: root faces (``linvae``, ``conv_study``) have no layer: they are lazy tables that import
-#: nothing, and an import through them is followed to the module that defines the name.
-LAYERS: dict[str, tuple[tuple[str, tuple[str, ...]], ...]] = {
-    "linvae": (
-        ("utils", ("linvae.utils.*",)),
-        ("kernels", ("linvae.sgd.kernels", "linvae.sgd.rng", "linvae.offline.kernels")),
-        (
-            "core",
-            (
-                "linvae.params",
-                "linvae.schedules",
-                "linvae.observables",
-                "linvae.trajectory",
-                "linvae.comparison",
-            ),
-        ),
-        ("engines", ("linvae.sgd.*", "linvae.theory.*")),
-        ("studies", ("linvae.analysis.*", "linvae.sweep.*", "linvae.plot.*", "linvae.offline.*")),
-        ("applications", ("linvae.reproduce.*", "linvae.cli.*", "linvae.__main__")),
-    ),
-    "conv_study": (
-        ("constants", ("conv_study.constants",)),
-        (
-            "foundations",
-            (
-                "conv_study.estimators.*",
-                "conv_study.data.*",
-                "conv_study.config",
-                "conv_study.device",
-            ),
-        ),
-        # The geometry of any torch network (and its live monitor), on the estimators.
-        ("probe", ("conv_study.capture", "conv_study.probe", "conv_study.monitor")),
-        ("model", ("conv_study.model.*",)),
-        # A run directory is read without training; reading a checkpoint builds the model.
-        ("runs", ("conv_study.runs.*", "conv_study.tasks")),
-        ("training", ("conv_study.train.*", "conv_study.train_state", "conv_study.epoch")),
-        (
-            "studies",
-            (
-                "conv_study.analysis.*",
-                "conv_study.figures.*",
-                "conv_study.probe_figures",
-                "conv_study.taps",
-                "conv_study.linear.*",
-                "conv_study.study",
-            ),
-        ),
-        ("applications", ("conv_study.cli.*", "conv_study.__main__")),
-    ),
-}
-
-#: Modules that only the listed modules may import (patterns as in LAYERS).
-ONLY_IMPORTED_BY: dict[str, tuple[str, ...]] = {
-    # Every figure: drawn for the user by the applications, never by the library itself.
-    # conv_study.linear.figures draws the linear VAE with the same symbols (linvae.plot.labels).
-    "linvae.plot.*": (
-        "linvae.plot.*",
-        "linvae.reproduce.*",
-        "linvae.cli.*",
-        "linvae.__main__",
-        "conv_study.linear.figures",
-    ),
-    # The plain-numpy oracle of the kernels belongs to the tests.
-    "linvae.sgd.reference": (),
-}
-
-#: The linvae modules conv_study may import (public ones only; patterns as in LAYERS).
+#: The linvae modules conv_study may import (public ones only). Patterns: an exact module name,
+#: or ``"pkg.*"`` for a package, its face and everything under it.
 CONV_STUDY_MAY_IMPORT: tuple[str, ...] = (
     "linvae.utils.*",
     # The linear VAE through the study's lens (conv_study.linear, conv_study.cli.linear): the
@@ -556,24 +491,8 @@ def _matches(name: str, pattern: str) -> bool:
     return name == pattern
 
 
-def _specificity(pattern: str) -> tuple[int, int]:
-    return (0, len(pattern)) if pattern.endswith(".*") else (1, len(pattern))
-
-
 def _matches_any(name: str, patterns: tuple[str, ...]) -> bool:
     return any(_matches(name, p) for p in patterns)
-
-
-def layer_of(name: str) -> tuple[int, str] | None:
-    """(rank, layer name) of a module; None for the root faces and unknown modules."""
-    best = None
-    for rank, (layer, patterns) in enumerate(LAYERS[name.split(".")[0]]):
-        for pattern in patterns:
-            if _matches(name, pattern):
-                key = _specificity(pattern)
-                if best is None or key > best[0]:
-                    best = (key, (rank, layer))
-    return None if best is None else best[1]
 
 
 def _private(part: str) -> bool:
@@ -645,67 +564,40 @@ def test_help_exits_zero(package):
 # --------------------------------------------------------------------------------------------
 
 
+def test_import_contracts():
+    """Every import-linter contract of pyproject.toml is kept (what ``lint-imports`` says)."""
+    done = subprocess.run(
+        [sys.executable, "-c", LINT_IMPORTS, "--no-cache", "--no-logo"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert " 0 broken" in done.stdout, done.stdout
+
+
 def test_every_import_names_an_existing_module():
     missing = [f"{i.where()} imports {i.target}" for i in imports() if i.target not in modules()]
     assert not missing, "\n".join(missing)
 
 
-def test_every_module_has_a_layer():
-    roots = set(FIRST_PARTY)
-    unplaced = [name for name in modules() if name not in roots and layer_of(name) is None]
-    assert not unplaced, f"add these to LAYERS: {unplaced}"
+def test_conv_study_uses_only_public_linvae_modules():
+    """conv_study imports the linvae modules of `CONV_STUDY_MAY_IMPORT`, and no private name.
 
-
-def test_no_cycle_among_module_level_imports():
-    graph: dict[str, set[str]] = {name: set() for name in modules()}
-    for imp in imports():
-        if not imp.in_function and not imp.type_only and imp.target in graph:
-            graph[imp.importer].add(imp.target)
-    try:
-        graphlib.TopologicalSorter(graph).prepare()
-    except graphlib.CycleError as err:
-        pytest.fail(f"import cycle: {' -> '.join(err.args[1])}")
-
-
-def test_no_import_from_a_higher_layer():
-    upward = []
-    for imp in imports():
-        if imp.importer.split(".")[0] != imp.target.split(".")[0]:
-            continue  # across the two packages: see test_cross_package_imports
-        source, target = layer_of(imp.importer), layer_of(imp.target)
-        if source is not None and target is not None and target[0] > source[0]:
-            upward.append(
-                f"{imp.where()} ({source[1]}) imports {imp.target} ({target[1]})"
-                f"{' inside a function' if imp.in_function else ''}"
-            )
-    assert not upward, "\n".join(upward)
-
-
-def test_restricted_modules_have_only_their_importers():
-    wrong = [
-        f"{imp.where()} imports {imp.target}, which only {allowed or 'the tests'} may import"
-        for imp in imports()
-        for target, allowed in ONLY_IMPORTED_BY.items()
-        if _matches(imp.target, target) and not _matches_any(imp.importer, allowed)
-    ]
-    assert not wrong, "\n".join(wrong)
-
-
-def test_cross_package_imports():
-    """linvae never imports conv_study; conv_study imports public linvae infrastructure only."""
+    (That linvae never imports conv_study is the import-linter contract ``linvae-alone``.)
+    """
     wrong = []
     for imp in imports():
-        source, target = imp.importer.split(".")[0], imp.target.split(".")[0]
-        if source == "linvae" and target == "conv_study":
-            wrong.append(f"{imp.where()}: linvae imports {imp.target}")
-        elif source == "conv_study" and target == "linvae":
-            private = any(_private(p) for p in imp.target.split(".")) or _private(imp.name)
-            if private or not _matches_any(imp.target, CONV_STUDY_MAY_IMPORT):
-                wrong.append(
-                    f"{imp.where()} imports {imp.target}"
-                    f"{'.' + imp.name if imp.name else ''}: conv_study may use only "
-                    f"{CONV_STUDY_MAY_IMPORT} of linvae, and no private name"
-                )
+        if imp.importer.split(".")[0] != "conv_study" or imp.target.split(".")[0] != "linvae":
+            continue
+        private = any(_private(p) for p in imp.target.split(".")) or _private(imp.name)
+        if private or not _matches_any(imp.target, CONV_STUDY_MAY_IMPORT):
+            wrong.append(
+                f"{imp.where()} imports {imp.target}"
+                f"{'.' + imp.name if imp.name else ''}: conv_study may use only "
+                f"{CONV_STUDY_MAY_IMPORT} of linvae, and no private name"
+            )
     assert not wrong, "\n".join(wrong)
 
 

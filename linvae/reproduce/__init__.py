@@ -22,8 +22,8 @@ Figures (each as PNG and PDF), with the numbers behind them in ``manifest.json``
    Adam protocol), the (alpha, beta) phase diagrams, rate-distortion curves, one pass against
    many passes (`OfflineSettings`).
 
-The modules: ``registry`` (`FigureSpec`, `Stage`, `FigureSet`, `Computed`), ``settings``
-(`ReproduceSettings`, `OfflineSettings`, `Context`), one module per group of figures
+The modules: ``context`` (`ReproduceSettings`, `OfflineSettings`, `Context`, `Computed`),
+``registry`` (`FigureSpec`, `Stage`, `FigureSet`), one module per group of figures
 (``online``, ``superfluous``, ``annealing``, ``phase``, ``offline``) and ``run`` (`FIGURES`,
 `reproduce`). The face is lazy: the names below load their module on first use.
 """
@@ -33,8 +33,8 @@ import lazy_loader as _lazy
 __getattr__, __dir__, __all__ = _lazy.attach(
     __name__,
     submod_attrs={
-        "registry": ["Computed", "FigureSet", "FigureSpec", "Stage"],
+        "context": ["Computed", "Context", "OfflineSettings", "ReproduceSettings"],
+        "registry": ["FigureSet", "FigureSpec", "Stage"],
         "run": ["FIGURES", "reproduce"],
-        "settings": ["Context", "OfflineSettings", "ReproduceSettings"],
     },
 )

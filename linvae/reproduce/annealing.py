@@ -14,9 +14,8 @@ from matplotlib.figure import Figure
 
 from linvae.analysis.annealing import critical_rate, optimal_annealing_rate
 from linvae.plot.labels import LABELS
+from linvae.reproduce.context import Computed, Context
 from linvae.reproduce.panels import base_text, new_figure
-from linvae.reproduce.registry import Computed
-from linvae.reproduce.settings import Context
 from linvae.schedules import TanhAnneal
 from linvae.sgd.simulator import simulate
 from linvae.theory import solve_ode

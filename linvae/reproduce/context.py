@@ -1,17 +1,19 @@
-"""The sizes of the figure set, and the `Context` every figure is computed in."""
+"""The sizes of the figure set, the `Context` every figure is computed in, and what a figure's
+computation returns (`Computed`)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Any
 
 import numpy as np
 
 from linvae.offline.train import make_datasets
 from linvae.params import Model
-from linvae.reproduce.registry import Computed
 
-__all__ = ["Context", "OfflineSettings", "ReproduceSettings"]
+__all__ = ["Computed", "Context", "OfflineSettings", "ReproduceSettings"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -122,6 +124,24 @@ class OfflineSettings:
         return cls(
             N=60, n_seeds=2, alphas=(0.4, 1.6, 3.2, 5.2), epochs=3000, sgd_epochs=20, phase_n=60
         )
+
+
+@dataclass(frozen=True)
+class Computed:
+    """What a figure's computation returns.
+
+    Attributes
+    ----------
+    numbers : dict
+        The values behind the figure, recorded in ``manifest.json`` (merged into the stage's
+        section of ``numbers``).
+    data : dict
+        Everything the drawing needs beyond ``numbers`` (trajectories, diagrams, curves), and
+        what figures that need this one read.
+    """
+
+    numbers: Mapping[str, Any]
+    data: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(kw_only=True)

@@ -23,9 +23,8 @@ from linvae.plot.offline import (
     plot_offline_phase_diagram,
     plot_rate_distortion,
 )
+from linvae.reproduce.context import Computed, Context
 from linvae.reproduce.panels import new_figure
-from linvae.reproduce.registry import Computed
-from linvae.reproduce.settings import Context
 from linvae.theory import solve_ode
 from linvae.theory.initial import initial_order_parameters
 

@@ -19,9 +19,8 @@ from linvae.analysis.threshold import collapse_threshold
 from linvae.comparison import compare
 from linvae.plot.phase import plot_error_vs_beta
 from linvae.plot.trajectory import plot_observable, shared_legend
+from linvae.reproduce.context import Computed, Context
 from linvae.reproduce.panels import base_text, new_figure
-from linvae.reproduce.registry import Computed
-from linvae.reproduce.settings import Context
 from linvae.sgd.simulator import simulate
 from linvae.theory import solve_ode
 from linvae.trajectory import Trajectory

@@ -18,9 +18,8 @@ from linvae.analysis.phase import (
     stability_diagram,
 )
 from linvae.plot.phase import plot_phase_diagram
+from linvae.reproduce.context import Computed, Context
 from linvae.reproduce.panels import new_figure
-from linvae.reproduce.registry import Computed
-from linvae.reproduce.settings import Context
 
 __all__ = [
     "draw_phase_diagram",

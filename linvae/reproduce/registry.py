@@ -12,15 +12,15 @@ sibling modules, one function pair per figure.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from linvae.reproduce.settings import Context
+    from linvae.reproduce.context import Computed, Context
 
-__all__ = ["Computed", "FigureSet", "FigureSpec", "Stage"]
+__all__ = ["FigureSet", "FigureSpec", "Stage"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -45,24 +45,6 @@ class Stage:
     description: str
     section: str | None = None
     header: Callable[[Context], Mapping[str, Any]] | None = None
-
-
-@dataclass(frozen=True)
-class Computed:
-    """What a figure's computation returns.
-
-    Attributes
-    ----------
-    numbers : dict
-        The values behind the figure, recorded in ``manifest.json`` (merged into the stage's
-        section of ``numbers``).
-    data : dict
-        Everything the drawing needs beyond ``numbers`` (trajectories, diagrams, curves), and
-        what figures that need this one read.
-    """
-
-    numbers: Mapping[str, Any]
-    data: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, kw_only=True)

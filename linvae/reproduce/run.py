@@ -16,8 +16,8 @@ from pathlib import Path
 
 from linvae.plot.trajectory import save_figure
 from linvae.reproduce import annealing, offline, online, phase, superfluous
+from linvae.reproduce.context import Context
 from linvae.reproduce.registry import FigureSet, FigureSpec, Stage
-from linvae.reproduce.settings import Context
 from linvae.utils.io import atomic_write_json, to_jsonable
 from linvae.utils.paths import check_writable
 from linvae.utils.process import check_interrupt, deferred_interrupts, folder_lock

@@ -17,9 +17,8 @@ from linvae.analysis.superfluous import (
     superfluous_dynamics,
 )
 from linvae.plot.labels import LABELS
+from linvae.reproduce.context import Computed, Context
 from linvae.reproduce.panels import base_text, new_figure
-from linvae.reproduce.registry import Computed
-from linvae.reproduce.settings import Context
 from linvae.sgd.simulator import simulate
 from linvae.theory.initial import initial_order_parameters
 
