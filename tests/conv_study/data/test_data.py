@@ -8,7 +8,10 @@ import gzip
 import hashlib
 import http.server
 import pickle
+import shutil
+import struct
 import threading
+from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -131,46 +134,160 @@ def test_fashion_mnist_debian_package():
 
 
 # -- CIFAR-10 ---------------------------------------------------------------------------------
-def write_cifar_dir(directory, *, n=6):
+CIFAR_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship")
+CIFAR_CLASSES = (*CIFAR_CLASSES, "truck")
+CIFAR_BATCHES = (*(f"data_batch_{i}" for i in range(1, 6)), "test_batch")
+
+
+class Python2Pickler(pickle._Pickler):
+    """Pickles as Python 2's cPickle wrote the official CIFAR-10 files (protocol 2).
+
+    Their keys and strings are Python 2 byte strings (SHORT_BINSTRING / BINSTRING opcodes),
+    which Python 3's pickler never writes (it writes ``_codecs.encode`` calls for bytes),
+    and their arrays name ``numpy.core.multiarray._reconstruct``.
+    """
+
+    dispatch: ClassVar[dict] = dict(pickle._Pickler.dispatch)
+
+    def save_python2_string(self, obj):
+        data = obj if isinstance(obj, bytes) else obj.encode("latin-1")
+        if len(data) < 256:
+            self.write(pickle.SHORT_BINSTRING + bytes([len(data)]) + data)
+        else:
+            self.write(pickle.BINSTRING + struct.pack("<i", len(data)) + data)
+        self.memoize(obj)
+
+    dispatch[bytes] = save_python2_string
+    dispatch[str] = save_python2_string
+
+    def save_global(self, obj, name=None):
+        if (getattr(obj, "__module__", None) or "").startswith("numpy._core"):
+            self.write(pickle.GLOBAL + b"numpy.core.multiarray\n" + obj.__name__.encode() + b"\n")
+            self.memoize(obj)
+            return
+        super().save_global(obj, name)
+
+
+def python2_pickle(path, content) -> None:
+    with path.open("wb") as handle:
+        Python2Pickler(handle, protocol=2).dump(content)
+
+
+def write_cifar_dir(directory, *, n=6, meta=True):
+    """CIFAR-10's python folder with ``n`` random images per batch, in the official format."""
     folder = directory / "cifar-10-batches-py"
     folder.mkdir(parents=True)
+    rng = np.random.default_rng(10)
     batches = {}
-    for name in [*(f"data_batch_{i}" for i in range(1, 6)), "test_batch"]:
+    for index, name in enumerate(CIFAR_BATCHES):
         batch = {
-            b"batch_label": name.encode(),
-            b"labels": [int(v) for v in RNG.integers(0, 10, n)],
-            b"data": RNG.integers(0, 256, (n, 3072)).astype(np.uint8),
-            b"filenames": [b"x.png"] * n,
+            b"batch_label": f"batch {index} of 6".encode(),
+            b"labels": [int(v) for v in rng.integers(0, 10, n)],
+            b"data": rng.integers(0, 256, (n, 3072)).astype(np.uint8),
+            b"filenames": [f"image_{index}_{i}.png".encode() for i in range(n)],
         }
-        with (folder / name).open("wb") as handle:
-            pickle.dump(batch, handle, protocol=2)
+        python2_pickle(folder / name, batch)
         batches[name] = batch
+    if meta:
+        names = {b"num_cases_per_batch": n, b"label_names": [c.encode() for c in CIFAR_CLASSES]}
+        python2_pickle(folder / "batches.meta", {**names, b"num_vis": 3072})
     return folder, batches
 
 
-@pytest.mark.parametrize("point_at_folder", [False, True])
-def test_load_cifar10(tmp_path, point_at_folder):
-    folder, batches = write_cifar_dir(tmp_path)
-    train, test = load_cifar10(folder if point_at_folder else tmp_path)
-    assert train.images.shape == (30, 3, 32, 32) and test.images.shape == (6, 3, 32, 32)
-    np.testing.assert_array_equal(train.images[:6].reshape(6, -1), batches["data_batch_1"][b"data"])
-    # CIFAR's row layout is 1024 red, then green, then blue values, each row-major.
-    assert train.images[0, 1, 0, 0] == batches["data_batch_1"][b"data"][0, 1024]
-    assert list(test.labels) == batches["test_batch"][b"labels"]
+def write_cifar_archive(directory, folder):
+    import tarfile
+
+    archive = directory / "cifar-10-python.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(folder, arcname="cifar-10-batches-py")
+    return archive
 
 
-def test_cifar10_errors(tmp_path):
-    with pytest.raises(FileNotFoundError, match="cifar-10-batches-py"):
-        load_cifar10(tmp_path)
+def test_python2_pickles_are_the_official_format(tmp_path):
     folder, _ = write_cifar_dir(tmp_path)
-    blob = (folder / "data_batch_3").read_bytes()
-    (folder / "data_batch_3").write_bytes(blob[: len(blob) // 2])
-    with pytest.raises(DataFormatError, match="data_batch_3"):
+    head = (folder / "data_batch_1").read_bytes()[:80]
+    # Protocol 2, a dict, a Python 2 byte-string key, numpy's array constructor by name.
+    assert head.startswith(b"\x80\x02}") and b"U\x0bbatch_label" in head
+    assert b"cnumpy.core.multiarray\n_reconstruct\n" in (folder / "data_batch_1").read_bytes()
+
+
+@pytest.mark.parametrize("where", ["folder", "parent", "archive", "archive-parent"])
+def test_load_cifar10(tmp_path, where):
+    folder, batches = write_cifar_dir(tmp_path / "data")
+    if where.startswith("archive"):
+        archive = write_cifar_archive(tmp_path, folder)
+        given = {"archive": archive, "archive-parent": tmp_path}[where]
+        shutil.rmtree(tmp_path / "data")  # the archive alone
+    else:
+        given = {"folder": folder, "parent": tmp_path / "data"}[where]
+    train, test = load_cifar10(given)
+    assert train.images.shape == (30, 3, 32, 32) and test.images.shape == (6, 3, 32, 32)
+    assert train.images.dtype == np.uint8 and train.labels.dtype == np.int64
+    rows = np.concatenate([batches[f"data_batch_{i}"][b"data"] for i in range(1, 6)])
+    # Row layout: the 1024 red, then green, then blue values, each plane row by row.
+    i, c, y, x = 7, 2, 5, 30
+    assert train.images[i, c, y, x] == rows[i, 1024 * c + 32 * y + x]
+    np.testing.assert_array_equal(train.images.reshape(30, 3072), rows)
+    np.testing.assert_array_equal(test.images.reshape(6, 3072), batches["test_batch"][b"data"])
+    assert list(test.labels) == batches["test_batch"][b"labels"]
+    assert train.classes == CIFAR_CLASSES and test.classes == CIFAR_CLASSES
+
+
+def test_cifar10_study_data_from_the_archive(tmp_path):
+    folder, batches = write_cifar_dir(tmp_path / "data")
+    archive = write_cifar_archive(tmp_path, folder)
+    data = load_study_data(DataConfig(dataset="cifar10", data_dir=str(archive), n_eval=4))
+    assert len(data.train) == 24 and len(data.eval) == 4  # 80% of 30; the first test images
+    x = to_model_input(data.eval.images)
+    assert x.shape == (4, 3, 32, 32) and x.dtype == np.float32
+    np.testing.assert_array_equal(
+        x * 255, batches["test_batch"][b"data"][:4].reshape(4, 3, 32, 32).astype(np.float32)
+    )
+
+
+def test_cifar10_missing_files_are_named(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"cifar-10-batches-py.*cifar-10-python\.tar\.gz"):
         load_cifar10(tmp_path)
-    with (folder / "data_batch_3").open("wb") as handle:
-        pickle.dump({b"data": np.zeros((2, 100), np.uint8), b"labels": [0, 1]}, handle)
+    folder, _ = write_cifar_dir(tmp_path, meta=False)
+    assert load_cifar10(tmp_path)[0].classes is None  # batches.meta is optional
+    (folder / "data_batch_4").unlink()
+    (folder / "test_batch").unlink()
+    with pytest.raises(FileNotFoundError, match="lacks data_batch_4, test_batch"):
+        load_cifar10(tmp_path)
+
+
+def test_cifar10_corrupt_files_are_named(tmp_path):
+    folder, _ = write_cifar_dir(tmp_path)
+    batch = folder / "data_batch_3"
+    blob = batch.read_bytes()
+    batch.write_bytes(blob[: len(blob) // 2])
+    with pytest.raises(DataFormatError, match=r"data_batch_3.*truncated"):
+        load_cifar10(tmp_path)
+    python2_pickle(batch, {b"data": np.zeros((2, 100), np.uint8), b"labels": [0, 1]})
     with pytest.raises(DataFormatError, match=r"data_batch_3.*\(N, 3072\)"):
         load_cifar10(tmp_path)
+    python2_pickle(batch, {b"data": np.zeros((2, 3072), np.uint8), b"labels": [0, 10]})
+    with pytest.raises(DataFormatError, match=r"data_batch_3: labels must lie in 0\.\.9"):
+        load_cifar10(tmp_path)
+    python2_pickle(batch, {b"data": np.zeros((2, 3072), np.uint8), b"fine_labels": [0, 1]})
+    with pytest.raises(DataFormatError, match="data_batch_3 is a CIFAR-100 file"):
+        load_cifar10(tmp_path)
+    python2_pickle(batch, {b"data": np.zeros((2, 3072), np.uint8), b"labels": [0, 1]})
+    python2_pickle(folder / "batches.meta", {b"label_names": [b"cat"], b"num_vis": 3072})
+    with pytest.raises(DataFormatError, match=r"batches\.meta.*10 label_names"):
+        load_cifar10(tmp_path)
+
+
+def test_cifar10_corrupt_archive_is_named(tmp_path):
+    folder, _ = write_cifar_dir(tmp_path / "data")
+    archive = write_cifar_archive(tmp_path, folder)
+    blob = archive.read_bytes()
+    archive.write_bytes(blob[: len(blob) // 2])
+    with pytest.raises(DataFormatError, match=r"cifar-10-python\.tar\.gz: truncated"):
+        load_cifar10(archive)
+    archive.write_bytes(b"not an archive")
+    with pytest.raises(DataFormatError, match="not a tar archive"):
+        load_cifar10(archive)
 
 
 def test_cifar_unpickler_refuses_code(tmp_path):
