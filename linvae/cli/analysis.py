@@ -186,6 +186,14 @@ def add_subcommands(subparsers) -> None:
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--quick", action="store_true", help="small version (CI)")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    p.add_argument(
+        "--figures",
+        action=ListOption,
+        metavar="NAME",
+        default=None,
+        help="draw only these figures (file stems: learning_curves, phase_beta_rho, ...) or "
+        "stages (phase, offline, ...); those they need are computed, not drawn (default: all)",
+    )
     p.set_defaults(func=run_reproduce)
 
 
@@ -376,11 +384,12 @@ def run_phase_diagram(args: argparse.Namespace) -> int:
 
 
 def run_reproduce(args: argparse.Namespace) -> int:
-    from linvae.reproduce import reproduce  # the whole figure set: on command run only
+    from linvae.reproduce import FIGURES, reproduce  # the whole figure set: on command run only
 
+    FIGURES.select(args.figures, owner="--figures")  # unknown names, before any output
     figures = ("*.png", "*.pdf", "manifest.json")
     check_outputs([Output(name="--out", path=args.out, folder=True, writes=figures)])
-    manifest = reproduce(args.out, quick=args.quick, progress=not args.quiet)
+    manifest = reproduce(args.out, quick=args.quick, progress=not args.quiet, figures=args.figures)
     _print(
         {
             "out": str(manifest["out"]),

@@ -125,7 +125,12 @@ class FigureSet:
         """The stages, in the order of their first figure."""
         return tuple(dict.fromkeys(figure.stage for figure in self))
 
-    def select(self, names: Sequence[str] | None = None) -> tuple[FigureSpec, ...]:
+    def select(
+        self,
+        names: Sequence[str] | None = None,
+        *,
+        owner: str = "The `figures` parameter of reproduce",
+    ) -> tuple[FigureSpec, ...]:
         """The figures ``names`` asks for (figure or stage names), in the order of the set.
 
         Parameters
@@ -133,6 +138,8 @@ class FigureSet:
         names : sequence of str or None
             Figure names (``"phase_beta_rho"``) or stage names (``"phase"``: all its figures);
             None or empty: every figure.
+        owner : str
+            What the error message calls ``names`` (a parameter, a command-line option).
 
         Raises
         ------
@@ -145,7 +152,7 @@ class FigureSet:
         unknown = [name for name in names if name not in self._figures and name not in stages]
         if unknown:
             raise ValueError(
-                f"The `figures` parameter of reproduce names no figure or stage: {unknown}. "
+                f"{owner} names no figure or stage: {unknown}. "
                 f"Figures: {', '.join(self.names)}; stages: {', '.join(stages)}."
             )
         wanted = set(names)

@@ -13,6 +13,7 @@ import pytest
 from matplotlib.figure import Figure
 
 import linvae.reproduce.run
+from linvae.cli import main
 from linvae.reproduce import FIGURES, Computed, FigureSet, FigureSpec, Stage, reproduce
 from linvae.utils.process import FolderLocked
 
@@ -184,3 +185,24 @@ def test_one_quick_figure_of_the_real_set(tmp_path):
     assert diagram["kind"] == "beta-rho"
     assert diagram["shape"] == [manifest["settings"]["phase_n"]] * 2 == [30, 30]
     assert diagram["x_range"] == [0.02, 4.0] and diagram["y_range"] == [0.05, 3.0]
+
+
+def test_the_command_line_selects_figures_comma_or_space_separated(
+    tmp_path, stand_in_set, monkeypatch, capsys
+):
+    monkeypatch.setattr(linvae.reproduce, "FIGURES", stand_in_set)
+    argv = ["reproduce", "--out", str(tmp_path), "--quiet", "--figures", "c,b", "a"]
+    assert main(argv) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["figures"] == 6
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert manifest["figures"] == ["a.png", "a.pdf", "b.png", "b.pdf", "c.png", "c.pdf"]
+
+
+def test_the_command_line_refuses_an_unknown_figure_before_any_output(tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["reproduce", "--out", str(out), "--figures", "phase", "phase_x"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("linvae reproduce: error: --figures names no figure or stage")
+    assert "['phase_x']" in err and "phase_beta_rho" in err and len(err.splitlines()) == 1
+    assert not out.exists()
