@@ -4,7 +4,8 @@
 ``--rho``, ``--beta``, ...) and ``model_from_options(args)`` turns the parsed namespace into a
 `Model` with its KL schedule; ``model_from_options(args, base=run.model)``
 starts from a run's model and changes only the options the user gave (``model_overrides``
-lists them, for the output's metadata). The symbols are those of the theory page
+lists them, for the output's metadata). ``--schedule FILE.json`` gives the whole schedule
+from a file instead (`schedule_from_file`). The symbols are those of the theory page
 (docs/theory.md, section "Conventions"). ``add_solver_options(parser)`` adds the ODE solver's
 options, ``add_sgd_noise_option(parser, help=...)`` the ``--no-sgd-noise`` switch.
 """
@@ -14,7 +15,14 @@ from __future__ import annotations
 import argparse
 
 from linvae.params import Model
-from linvae.schedules import Constant, LinearRamp, Schedule, StepSchedule, TanhAnneal
+from linvae.schedules import (
+    Constant,
+    LinearRamp,
+    Schedule,
+    StepSchedule,
+    TanhAnneal,
+    read_schedule,
+)
 from linvae.theory.solve import METHODS
 from linvae.utils.cli import KindName, ListOption
 
@@ -24,6 +32,7 @@ __all__ = [
     "add_solver_options",
     "model_from_options",
     "model_overrides",
+    "schedule_from_file",
 ]
 
 # The ``method`` values of `linvae.theory.solve_ode` (its own list is private; importing
@@ -122,6 +131,14 @@ def add_model_options(parser: argparse.ArgumentParser, *, from_run: str | None =
         action=_Given,
         help="ramp length (--anneal linear) or switch time (--anneal step)",
     )
+    a.add_argument(
+        "--schedule",
+        metavar="FILE.json",
+        action=_Given,
+        help="the whole KL schedule from a JSON file, instead of --beta and --anneal: any kind, "
+        'e.g. {"kind": "tabulated", "times": [0, 500, 2000], "values": [0.2, 0.2, 1.8]} '
+        "(beta linear between the knots, constant outside)",
+    )
     parser.set_defaults(given_options=frozenset())
 
 
@@ -217,6 +234,13 @@ def model_from_options(args: argparse.Namespace, *, base: Model | None = None) -
         ``Model`` rejects a value (the message names the parameter).
     """
     given = set(getattr(args, "given_options", ()) or ())
+    if "schedule" in given:
+        beta = schedule_from_file(args.schedule, given)
+        fields = {
+            name: getattr(args, name) if base is None or name in given else getattr(base, field)
+            for name, field in _MODEL_FIELDS.items()
+        }
+        return Model(**fields, beta=beta)
     if base is None:
         beta = _schedule(args.anneal, args.beta, args.gamma, args.t_ramp)
         fields = {name: getattr(args, name) for name in _MODEL_FIELDS}
@@ -227,6 +251,31 @@ def model_from_options(args: argparse.Namespace, *, base: Model | None = None) -
             for name, field in _MODEL_FIELDS.items()
         }
     return Model(**fields, beta=beta)
+
+
+def schedule_from_file(path: str, given: set[str] | frozenset[str] = frozenset()) -> Schedule:
+    """The schedule of ``--schedule FILE.json`` (`linvae.schedules.read_schedule`).
+
+    ``given`` names the options the user gave: a schedule option beside ``--schedule``
+    (``--beta``, ``--anneal``, ``--gamma``, ``--t-ramp``) is refused, since the file gives the
+    whole schedule.
+
+    Raises
+    ------
+    ValueError
+        One line naming ``--schedule``: a clashing option, or a file that cannot be read, is
+        not JSON or does not describe a schedule.
+    """
+    clash = [f"--{name.replace('_', '-')}" for name in _SCHEDULE_OPTIONS if name in given]
+    if clash:
+        raise ValueError(
+            f"--schedule gives the whole KL schedule; {' and '.join(clash)} would change it. "
+            f"Drop {' and '.join(clash)}, or write the change into {path}."
+        )
+    try:
+        return read_schedule(path)
+    except ValueError as err:
+        raise ValueError(f"--schedule {path}: {err}") from None
 
 
 def model_overrides(base: Model, model: Model) -> dict:

@@ -61,7 +61,8 @@ def run_simulate(args: argparse.Namespace) -> int:
 
     model = model_from_options(args)
     outputs = [Output(name="--out", path=args.out), Output(name="--plot", path=args.plot)]
-    check_outputs(outputs, force=args.force, force_flag="--force")
+    inputs = {"--schedule": args.schedule}
+    check_outputs(outputs, inputs=inputs, force=args.force, force_flag="--force")
     _check_memory(args, model)
     if args.plot:
         from linvae.plot.trajectory import check_figure_format  # matplotlib

@@ -12,8 +12,10 @@ import inspect
 import logging
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 
+from linvae.cli.options import schedule_from_file
 from linvae.utils.cli import interrupted_exit_code, print_json
 from linvae.utils.paths import Output, check_outputs
 
@@ -38,6 +40,12 @@ def add_subcommands(subparsers) -> None:
     )
     p.add_argument("config", type=Path, help="TOML file declaring the sweep")
     p.add_argument("--out", type=Path, required=True, help="output directory (resumable)")
+    p.add_argument(
+        "--schedule",
+        metavar="FILE.json",
+        help="the KL schedule of every point from a JSON file (any kind, e.g. tabulated), "
+        "instead of the file's [model] beta",
+    )
     where = p.add_mutually_exclusive_group()
     where.add_argument("--scheduler", help="address of a Dask scheduler, e.g. tcp://host:8786")
     where.add_argument("--serial", action="store_true", help="run in this process, one by one")
@@ -63,22 +71,30 @@ def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     check_outputs(
         [Output(name="--out", path=args.out, folder=True, writes=_SWEEP_FILES)],
-        inputs={"the input CONFIG": args.config},
+        inputs={"the input CONFIG": args.config, "--schedule": args.schedule},
     )
     # The whole input is checked before any work: the file against the sweep schema, every
     # point, the size of the grid and the options.
     config = read_sweep_toml(args.config)
     _check_threads(args)
+    schedule = None if args.schedule is None else _schedule(args, config)
     if "finite_size" in config:
         sweep = None
         size = len(set(config["finite_size"]["N"]))
         try:
             config["model"] = model_from_config(config.get("model", {}))
+            if schedule is not None:
+                config["model"] = replace(config["model"], beta=schedule)
             _finite_size_sweep(config)  # every point checked, as for a grid
         except (ValueError, TypeError) as err:
             raise ValueError(f"{args.config}: {err}") from None
     else:
         sweep = Sweep.from_description(config, where=str(args.config))
+        if schedule is not None:
+            try:
+                sweep = replace(sweep, model=replace(sweep.model, beta=schedule))
+            except (ValueError, TypeError) as err:
+                raise ValueError(f"--schedule {args.schedule} with {args.config}: {err}") from None
         size = sweep.size
     if size > MAX_POINTS and not args.allow_large:
         raise ValueError(
@@ -95,6 +111,17 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return interrupted_exit_code()
+
+
+def _schedule(args: argparse.Namespace, config: dict):
+    """The schedule of ``--schedule``; refused beside a [model] beta of the sweep file."""
+    for table in ("model", "grid"):
+        if "beta" in config.get(table, {}):
+            raise ValueError(
+                f"--schedule gives the KL schedule, and {args.config} gives beta too ([{table}] "
+                "beta). Drop one of them."
+            )
+    return schedule_from_file(args.schedule)
 
 
 def _finite_size_kwargs(config: dict) -> dict:

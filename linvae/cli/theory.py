@@ -155,7 +155,7 @@ def add_subcommands(subparsers) -> None:
 def run_ode(args: argparse.Namespace) -> int:
     from linvae.theory import solve_ode  # sympy, numba: loaded only when the command runs
 
-    inputs = {"--init": args.init}
+    inputs = {"--init": args.init, "--schedule": args.schedule}
     outputs = [Output(name="--out", path=args.out)]
     check_outputs(outputs, inputs=inputs, force=args.force, force_flag="--force")
     out = args.out

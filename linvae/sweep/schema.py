@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from linvae.params import Model
-from linvae.schedules import Constant, LinearRamp, StepSchedule, TanhAnneal
+from linvae.schedules import SCHEDULES
 from linvae.theory.solve import COMPILED_METHOD, METHODS
 from linvae.trajectory import OBSERVABLE_NAMES
 
@@ -51,7 +51,9 @@ SCHEDULE_PARAMETERS = ("beta_final", "gamma", "t_ramp", "t_switch", "beta_initia
 RUN_PARAMETERS = ("N", "t_max", "dt", "n_seeds", "tau_D", "W_star")
 REPLICATE = "replicate"
 
-_SCHEDULES = {cls.kind: cls for cls in (Constant, TanhAnneal, LinearRamp, StepSchedule)}
+# Every schedule a file can describe: the library's, built from the classes (a Python
+# function cannot be written in a file).
+_SCHEDULES = {kind: cls for kind, cls in SCHEDULES.items() if kind != "callable"}
 
 
 class SchemaError(ValueError):
@@ -253,11 +255,15 @@ class ScheduleSpec(Spec):
             )
         for key, v in value.items():
             if key != "kind":
+                # A number, or a list of them (a tabulated schedule's times and values); the
+                # schedule class checks the rest when the model is built.
                 try:
-                    RealSpec(low=-math.inf).check(v)
+                    for number in v if isinstance(v, list) else [v]:
+                        RealSpec(low=-math.inf).check(number)
                 except SchemaError:
                     raise SchemaError(
-                        f"a {kind} schedule whose {key} is a real number", value
+                        f"a {kind} schedule whose {key} is a real number (or a list of them)",
+                        value,
                     ) from None
         return dict(value)
 
