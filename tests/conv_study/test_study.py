@@ -14,6 +14,7 @@ from conv_study.config import TrainConfig  # noqa: E402
 from conv_study.data import DataConfig  # noqa: E402
 from conv_study.runs import load_run  # noqa: E402
 from conv_study.study import PRESETS, StudyPreset, run_study, study_tasks  # noqa: E402
+from conv_study.tasks import plan_runs  # noqa: E402
 
 pytestmark = pytest.mark.torch
 
@@ -53,10 +54,28 @@ def test_preset_validation_and_options(tiny_npz):
     assert changed.datasets[0].data_dir == "/data" and changed.train.seed == 0
 
 
+def test_sweep_and_study_share_one_task_list(tmp_path, tiny_npz):
+    preset = tiny_preset(tiny_npz, latent_dims=(2, 8, 3))
+    planned = plan_runs(tmp_path, [preset.configs(0)], preset.latent_dims)
+    assert [t.name for t in planned] == ["blobs-K2", "blobs-K8", "blobs-K3"]
+    study = study_tasks(tmp_path, preset)
+    assert [t.name for t in study] == ["blobs-K8", "blobs-K3", "blobs-K2"]
+    assert {(t.run_dir, t.data, t.config) for t in study} == {
+        (t.run_dir, t.data, t.config) for t in planned
+    }
+    assert [t.config.latent_dim for t in planned] == [2, 8, 3]
+    assert not any(t.trained() for t in planned)  # nothing on disk yet
+    with pytest.raises(ValueError, match=r"The `latent_dims` parameter of sweep"):
+        plan_runs(tmp_path, [preset.configs(0)], [2, 0], owner="sweep")
+
+
 def test_tasks_largest_k_first_and_refuse_other_settings(tmp_path, tiny_npz):
     preset = tiny_preset(tiny_npz)
     assert [t.name for t in study_tasks(tmp_path, preset)] == ["blobs-K3", "blobs-K2"]
     run_study(tmp_path, preset, figures=False)
+    assert all(task.trained() and task.done() for task in study_tasks(tmp_path, preset))
+    longer = dataclasses.replace(preset, train=dataclasses.replace(preset.train, epochs=2))
+    assert not any(task.trained() for task in study_tasks(tmp_path, longer))  # to extend
     other = dataclasses.replace(preset, train=dataclasses.replace(preset.train, lr=0.1))
     with pytest.raises(ValueError, match="different run"):
         study_tasks(tmp_path, other)

@@ -18,7 +18,7 @@ torch = pytest.importorskip("torch")
 
 from conv_study import cli  # noqa: E402
 from conv_study.data import DataConfig  # noqa: E402
-from conv_study.device import amp_dtype, cpu_has_bfloat16, select_device  # noqa: E402
+from conv_study.device import cpu_has_bfloat16  # noqa: E402
 from conv_study.epoch import vae_loss_terms  # noqa: E402
 from conv_study.train import DivergenceError, TrainConfig, load_run, sweep, train  # noqa: E402
 from conv_study.train_state import eval_seed  # noqa: E402
@@ -301,8 +301,10 @@ def test_sweep_skips_finished_runs(tmp_path, tiny_npz):
     second = sweep(tmp_path, datasets=[data], latent_dims=[2, 3], config=config(epochs=1))
     assert [e.skipped for e in second] == [True, False]
     assert load_run(tmp_path / "blobs-K3").train_config.latent_dim == 3
+    # A run directory with other settings is refused before any run trains.
     with pytest.raises(ValueError, match="lr"):
-        sweep(tmp_path, datasets=[data], latent_dims=[2], config=config(epochs=1, lr=0.1))
+        sweep(tmp_path, datasets=[data], latent_dims=[4, 2], config=config(epochs=1, lr=0.1))
+    assert not (tmp_path / "blobs-K4").exists()
 
 
 def test_cli_train_and_sweep(tmp_path, tiny_npz, capsys):
@@ -341,41 +343,7 @@ def test_cli_help_lists_subcommands(capsys):
     json.dumps(out)
 
 
-# -- devices, mixed precision ---------------------------------------------------------------
-def test_select_device_checks_what_the_machine_has(monkeypatch):
-    assert select_device("cpu") == torch.device("cpu")
-    with pytest.raises(ValueError, match="`device` parameter must be 'auto'"):
-        select_device("gpu")
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    with pytest.raises(ValueError, match=r"'cuda', but CUDA is not available here.*--device cpu"):
-        select_device("cuda")
-    with pytest.raises(ValueError, match="CUDA is not available"):
-        select_device("cuda:0")
-    # The CUDA branches, exercised without a GPU: a machine with one device.
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
-    assert select_device("auto") == torch.device("cuda")
-    assert select_device("cuda:0") == torch.device("cuda:0")
-    with pytest.raises(ValueError, match=r"'cuda:1'.*1 CUDA device\(s\): cuda:0 to cuda:0"):
-        select_device("cuda:1")
-
-
-def test_amp_dtype_per_device(monkeypatch):
-    import conv_study.device as device_module
-
-    cpu, cuda = torch.device("cpu"), torch.device("cuda")
-    assert amp_dtype(cpu, False) is None
-    monkeypatch.setattr(device_module, "cpu_has_bfloat16", lambda: True)
-    assert amp_dtype(cpu, True) == torch.bfloat16
-    monkeypatch.setattr(device_module, "cpu_has_bfloat16", lambda: False)
-    with pytest.warns(UserWarning, match="no native bfloat16"):
-        assert amp_dtype(cpu, True) is None
-    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
-    assert amp_dtype(cuda, True) == torch.bfloat16
-    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
-    assert amp_dtype(cuda, True) == torch.float16
-
-
+# -- memory layouts, mixed precision ---------------------------------------------------------
 def test_bfloat16_and_layouts_train_the_same_network(tmp_path, tiny_npz):
     """channels_last changes only the memory layout; bfloat16 autocast only round-off."""
     data = data_config(tiny_npz)
