@@ -37,7 +37,6 @@ from conv_study.linear.law import (
 from linvae.analysis.threshold import threshold_formula
 from linvae.observables import OrderParameters, order_parameters
 from linvae.params import Model
-from linvae.schedules import CallableSchedule, Constant
 from linvae.sgd.simulator import make_teacher, simulate
 from linvae.theory.solve import initial_conditions_from, solve_ode
 from linvae.trajectory import Trajectory, time_grid
@@ -279,16 +278,10 @@ class WeightSnapshots:
 
 
 def _shifted(model: Model, t0: float) -> Model:
-    """The model with beta(t) replaced by beta(t + t0): a run restarted at time t0."""
-    schedule = model.schedule
-    if t0 == 0.0 or isinstance(schedule, Constant):
-        return model
-    shifted = CallableSchedule(
-        func=lambda t: schedule(np.asarray(t) + t0),
-        final_value=schedule.final,
-        name=f"{schedule.describe().get('kind', 'schedule')} from t = {t0:g}",
-    )
-    return dataclasses.replace(model, beta=shifted)
+    """The model with beta(t) replaced by beta(t + t0): a run restarted at time t0.
+
+    The schedule's own shift keeps its breakpoints and its compiled form."""
+    return dataclasses.replace(model, beta=model.schedule.shifted(t0))
 
 
 def simulate_snapshots(

@@ -34,7 +34,7 @@ import numpy as np
 from linvae.analysis.stability import FixedPoint, Stability, fixed_points
 from linvae.observables import OrderParameters, pack_state
 from linvae.params import Model
-from linvae.schedules import Constant, Schedule, TanhAnneal
+from linvae.schedules import Constant, Schedule
 from linvae.theory.drift import Drift
 from linvae.theory.solve import COMPILED_METHOD, initial_conditions_from, solve_ode
 from linvae.trajectory import Trajectory
@@ -185,9 +185,10 @@ def settling_time(t: np.ndarray, eps_g: np.ndarray, target: float, tol: float) -
 
 
 def final_rate(schedule: Schedule, J_max: float) -> float:
-    """The rate r at which eps_g - eps_g* finally decays: ``min(2 gamma, |J_max|)`` for
-    ``beta_f tanh(gamma t)`` (its tail ``-2 beta_f exp(-2 gamma t)`` drives the state), and
-    ``|J_max|`` for a schedule that reaches beta_f in finite time or faster than the state.
+    """The rate r at which eps_g - eps_g* finally decays: the slower of the state's own rate
+    ``|J_max|`` and the schedule's ``final_decay_rate`` (``2 gamma`` for ``beta_f tanh(gamma
+    t)``, whose tail ``-2 beta_f exp(-2 gamma t)`` drives the state; ``inf`` for a schedule that
+    reaches beta_f in finite time).
 
     Examples
     --------
@@ -195,10 +196,7 @@ def final_rate(schedule: Schedule, J_max: float) -> float:
     >>> final_rate(TanhAnneal(beta_final=1.0, gamma=0.001), -0.004)
     0.002
     """
-    rate = abs(float(J_max))
-    if isinstance(schedule, TanhAnneal):
-        rate = min(2.0 * schedule.gamma, rate)
-    return rate
+    return min(float(schedule.final_decay_rate), abs(float(J_max)))
 
 
 def excess_time(integral, e_end, tol, rate):
@@ -391,12 +389,9 @@ def convergence_time(
 
 
 def has_compiled_form(model: Model) -> bool:
-    """Whether the compiled integrator handles the model's schedule (constant, tanh, linear
-    ramp or step; not a callable)."""
-    # numba: the integrator's module loads numba; imported only when an ODE is solved.
-    from linvae.theory.integrate import schedule_code
-
-    return schedule_code(model.schedule) is not None
+    """Whether the compiled integrator handles the model's schedule (every library schedule;
+    not a Python callable)."""
+    return model.schedule.has_compiled_form
 
 
 def _excess_times(base, schedules, y0, *, tols, t_max, targets, rates, sgd_noise, rtol, atol,
@@ -411,12 +406,12 @@ def _excess_times(base, schedules, y0, *, tols, t_max, targets, rates, sgd_noise
         STATUS_MESSAGES,
         excess_error_integrals,
         measure_code,
-        schedule_code,
+        schedule_arrays,
     )
 
     drift = Drift(base, T=T, sgd_noise=sgd_noise, owner="convergence_times")
     compiled = drift.compiled
-    codes = [schedule_code(s) for s in schedules]
+    codes = [s.compiled() for s in schedules]
     n_s, n_i = len(schedules), y0.shape[0]
     tols = np.asarray(tols, dtype=np.float64)
     t_max = np.broadcast_to(np.asarray(t_max, dtype=np.float64), (n_s,)).copy()
@@ -425,9 +420,7 @@ def _excess_times(base, schedules, y0, *, tols, t_max, targets, rates, sgd_noise
     index_s = np.repeat(np.arange(n_s), n_i)
     Y0 = np.tile(y0, (n_s, 1))
     P = np.broadcast_to(drift.at_beta(0.0).parameters, (Y0.shape[0], compiled.layout.size))
-    kinds = np.array([c.kind for c in codes])[index_s]
-    values = np.array([c.values for c in codes])[index_s]
-    breakpoints = np.array([c.breakpoint for c in codes])[index_s]
+    kinds, values, breakpoints = (a[index_s] for a in schedule_arrays(codes))
     out = np.full((n_s * n_i, tols.size), np.inf)
     todo = np.arange(n_s * n_i)
     horizon = t_max[index_s]
@@ -505,7 +498,7 @@ def convergence_times(
     model : Model
         The problem; its schedule is used when ``schedules`` is None.
     schedules : sequence of Schedule, optional
-        Schedules with a closed form (constant, tanh, linear ramp, step), all with the same
+        Schedules with a compiled form (any library schedule, not a callable), all with the same
         final value (their beta_f; eps_g* and J_max are those of its attractor).
     init : OrderParameters or Trajectory
         One initial state, or an ensemble with a leading axis
@@ -562,8 +555,9 @@ def convergence_times(
         t_max = check_real("t_max", t_max, owner, low=0.0)
     if not all(has_compiled_form(replace(base, beta=s)) for s in schedules):
         raise ValueError(f"The `schedules` parameter of {owner} must hold schedules with a "
-                         "closed form (Constant, TanhAnneal, LinearRamp, StepSchedule); use "
-                         "convergence_time for any other.")  # fmt: skip
+                         "compiled form (any library schedule; tabulate a callable with "
+                         "linvae.schedules.Tabulated); use convergence_time for any "
+                         "other.")  # fmt: skip
     out = _excess_times(
         base, schedules, y0, tols=tols, t_max=t_max, targets=rate.attractor.eps_g, rates=rates,
         sgd_noise=sgd_noise, rtol=rtol, atol=atol, T=T,

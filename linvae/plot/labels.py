@@ -68,7 +68,8 @@ def tex(name: str) -> str:
 def schedule_text(schedule) -> str:
     r"""A KL schedule in symbols, for titles and legends (mathtext).
 
-    A factor of 1 is left out (``tanh(0.002 t)``, not ``1 tanh(0.002 t)``).
+    Each schedule writes its own (`linvae.schedules.Schedule.label`). A factor of 1 is left
+    out (``tanh(0.002 t)``, not ``1 tanh(0.002 t)``).
 
     Examples
     --------
@@ -78,24 +79,7 @@ def schedule_text(schedule) -> str:
     >>> print(schedule_text(TanhAnneal(beta_final=1.0, gamma=0.002)))
     $\beta(t) = \tanh(0.002\,t)$
     """
-    d = schedule.describe()
-    kind = d["kind"]
-    if kind == "constant":
-        return rf"$\beta = {d['beta']:g}$"
-    if kind == "tanh":
-        factor = "" if d["beta_final"] == 1 else rf"{d['beta_final']:g}\,"
-        return rf"$\beta(t) = {factor}\tanh({d['gamma']:g}\,t)$"
-    if kind == "linear":
-        return (
-            rf"$\beta(t)$ from ${d['beta_initial']:g}$ to ${d['beta_final']:g}$ linearly "
-            rf"until $t = {d['t_ramp']:g}$"
-        )
-    if kind == "step":
-        return (
-            rf"$\beta = {d['beta_initial']:g}$, then ${d['beta_final']:g}$ from "
-            rf"$t = {d['t_switch']:g}$"
-        )
-    return rf"$\beta(t)$: {d.get('name', kind)}"
+    return schedule.label
 
 
 def model_text(model) -> str:

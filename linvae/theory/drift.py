@@ -22,14 +22,13 @@ autonomous drift at a fixed beta, `Drift.at_beta`, or the batched
 from __future__ import annotations
 
 import functools
-import math
 from collections.abc import Callable
 from typing import Literal
 
 import numpy as np
 
 from linvae.params import Model
-from linvae.schedules import Constant, Schedule, TanhAnneal
+from linvae.schedules import COMPILED_KINDS, Schedule
 from linvae.theory.reference import matrix_form_drift
 from linvae.theory.rhs import CompiledODE, compile_ode, parameter_layout, parameter_vector
 from linvae.utils.validation import check_array
@@ -42,8 +41,9 @@ RhsKind = Literal["derived", "matrix-form"]
 def _scalar_schedule(schedule: Schedule) -> Callable[[float], float]:
     """beta(t) for one float t, without the array machinery of ``Schedule.__call__``.
 
-    The right-hand side is called thousands of times per solve; the common schedules get a
-    closed form.
+    The right-hand side is called thousands of times per solve. A schedule with a compiled
+    form is evaluated by its class's ``compiled_beta`` on plain floats (the same operations as
+    the schedule's own value, so the same numbers); any other through ``schedule(t)``.
 
     Examples
     --------
@@ -51,13 +51,14 @@ def _scalar_schedule(schedule: Schedule) -> Callable[[float], float]:
     >>> round(_scalar_schedule(TanhAnneal(beta_final=1.0, gamma=0.5))(2.0), 6)
     0.761594
     """
-    if isinstance(schedule, Constant):
-        value = schedule.beta
-        return lambda t: value
-    if isinstance(schedule, TanhAnneal):
-        b, g = schedule.beta_final, schedule.gamma
-        return lambda t: b * math.tanh(g * t)
-    return lambda t: float(schedule(float(t)))
+    if not schedule.has_compiled_form:
+        return lambda t: float(schedule(float(t)))
+    code = schedule.compiled()
+    beta = COMPILED_KINDS[code.kind].compiled_beta
+    shift, params = float(code.values[0]), tuple(float(v) for v in code.values[1:])
+    if shift == 0.0:
+        return lambda t: beta(params, t)
+    return lambda t: beta(params, t + shift)
 
 
 def _matrix_form(y, p, *, model: Model, T: np.ndarray, beta_index: int, xi: float):

@@ -33,10 +33,14 @@ The ODEs are not stiff on the scales that matter: the fastest rate, D relaxing a
 ``tau beta / (2 D^2)``, is large only while beta(t) is close to 0, where the step-size control
 keeps the explicit method stable; the tests compare with the implicit solvers there too.
 
-Schedules. `schedule_code` encodes the schedules with a closed form (constant, tanh,
-linear ramp, step) as a kind and three numbers, evaluated in compiled code; the integration
-restarts at a ramp's kink or a step's jump, as `linvae.theory.solve_ode` does. Any other
-schedule (a Python callable) has no code, and is integrated by `scipy.integrate.solve_ivp`.
+Schedules. Each schedule class of `linvae.schedules` gives its compiled form
+(`linvae.schedules.CompiledSchedule`: a kind code, a time shift and parameters, its
+breakpoints) and a function ``compiled_beta(parameters, t)`` written in the subset of Python
+that numba compiles. The generated kernel module holds those functions and ``beta_at``, which
+dispatches on the kind code, all built from the classes (`schedule_source`): nothing here
+names a schedule. The integration restarts at every breakpoint (a ramp's kink, a step's jump,
+the knots of a table), as `linvae.theory.solve_ode` does. A schedule without a compiled form
+(a Python callable) is integrated by `scipy.integrate.solve_ivp`.
 
 This module is a kernel module: no validation, no Python objects in the compiled functions.
 `linvae.theory.solve_ode` (``method="DOP853-numba"``) and
@@ -52,6 +56,7 @@ import itertools
 import math
 import re
 import sys
+import textwrap
 from pathlib import Path
 from typing import NamedTuple
 
@@ -59,7 +64,7 @@ import numba
 import numpy as np
 
 from linvae.params import Model
-from linvae.schedules import Constant, LinearRamp, Schedule, StepSchedule, TanhAnneal
+from linvae.schedules import COMPILED_KINDS, CompiledSchedule, Schedule
 from linvae.theory.dop853_tableau import E3 as _E3
 from linvae.theory.dop853_tableau import E5 as _E5
 from linvae.theory.dop853_tableau import A as _A
@@ -74,10 +79,13 @@ __all__ = [
     "STATUS_MESSAGES",
     "MeasureCode",
     "ScheduleCode",
+    "beta_function",
     "dop853",
     "excess_error_integrals",
     "measure_code",
+    "schedule_arrays",
     "schedule_code",
+    "schedule_source",
 ]
 
 _N_STAGES = 12
@@ -97,50 +105,97 @@ STATUS_MESSAGES = {
 }
 EXCESS_STATUS = STATUS_MESSAGES
 
-# Schedule kinds of the compiled beta(t).
-_CONSTANT, _TANH, _LINEAR, _STEP = 0, 1, 2, 3
+#: The compiled form of a schedule (`linvae.schedules.CompiledSchedule`).
+ScheduleCode = CompiledSchedule
 
 
-class ScheduleCode(NamedTuple):
-    """A schedule as compiled code sees it: ``beta(t)`` from a kind and three numbers.
-
-    Attributes
-    ----------
-    kind : int
-        0 constant (beta), 1 tanh (beta_f, gamma), 2 linear ramp (beta_f, t_ramp, beta_i),
-        3 step (beta_f, t_switch, beta_i).
-    values : ndarray, shape (3,)
-    breakpoint : float
-        Where beta(t) kinks or jumps (the integration restarts there); ``inf`` if nowhere.
-    """
-
-    kind: int
-    values: np.ndarray
-    breakpoint: float
-
-
-def schedule_code(schedule: Schedule) -> ScheduleCode | None:
-    """The compiled form of a schedule, or None for one without a closed form (a callable).
+def schedule_code(schedule: Schedule) -> CompiledSchedule | None:
+    """The compiled form of a schedule (`linvae.schedules.Schedule.compiled`), or None for
+    one without (a Python callable).
 
     Examples
     --------
     >>> from linvae.schedules import TanhAnneal
     >>> code = schedule_code(TanhAnneal(beta_final=1.5, gamma=0.01))
-    >>> code.kind, code.values.tolist(), code.breakpoint
-    (1, [1.5, 0.01, 0.0], inf)
+    >>> code.kind, code.values.tolist(), code.breakpoints.tolist()
+    (1, [0.0, 1.5, 0.01], [])
     """
-    if isinstance(schedule, Constant):
-        return ScheduleCode(_CONSTANT, np.array([schedule.beta, 0.0, 0.0]), math.inf)
-    if isinstance(schedule, TanhAnneal):
-        values = np.array([schedule.beta_final, schedule.gamma, 0.0])
-        return ScheduleCode(_TANH, values, math.inf)
-    if isinstance(schedule, LinearRamp):
-        values = np.array([schedule.beta_final, schedule.t_ramp, schedule.beta_initial])
-        return ScheduleCode(_LINEAR, values, float(schedule.t_ramp))
-    if isinstance(schedule, StepSchedule):
-        values = np.array([schedule.beta_final, schedule.t_switch, schedule.beta_initial])
-        return ScheduleCode(_STEP, values, float(schedule.t_switch))
-    return None
+    return schedule.compiled() if schedule.has_compiled_form else None
+
+
+def schedule_arrays(codes: list[CompiledSchedule]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Compiled schedules as the arrays of `excess_error_integrals`: kinds (n,), values
+    (n, width) and breakpoints (n, n_breakpoints), padded with 0 and ``inf``.
+
+    Examples
+    --------
+    >>> from linvae.schedules import Constant, LinearRamp
+    >>> kinds, values, breaks = schedule_arrays(
+    ...     [Constant(beta=1.0).compiled(), LinearRamp(beta_final=1.0, t_ramp=9.0).compiled()])
+    >>> kinds.tolist(), values.shape, breaks.tolist()
+    ([0, 2], (2, 4), [[inf], [9.0]])
+    """
+    n = len(codes)
+    width = max(c.values.size for c in codes)
+    n_breaks = max(1, max(c.breakpoints.size for c in codes))
+    kinds = np.array([c.kind for c in codes], dtype=np.int64)
+    values = np.zeros((n, width))
+    breakpoints = np.full((n, n_breaks), np.inf)
+    for k, c in enumerate(codes):
+        values[k, : c.values.size] = c.values
+        breakpoints[k, : c.breakpoints.size] = c.breakpoints
+    return kinds, values, breakpoints
+
+
+def schedule_source() -> str:
+    """Python source of ``beta_at(kind, values, t)``, built from the schedule classes.
+
+    Each class of `linvae.schedules.COMPILED_KINDS` contributes its ``compiled_beta``; the
+    dispatcher calls the one of the kind code with the time shift applied
+    (``values = (t0, parameters...)``). The generated kernel module compiles this text, so
+    that its hash (the name of numba's cache) changes with any schedule's code.
+    """
+    parts = []
+    calls = []
+    for code, cls in enumerate(COMPILED_KINDS):
+        source = textwrap.dedent(inspect.getsource(cls.compiled_beta))
+        name = f"_beta_{code}"
+        parts.append(re.sub(r"^def \w+\(", f"def {name}(", source, count=1, flags=re.M).rstrip())
+        calls.append(f"    if kind == {code}:\n        return {name}(p, s)")
+    dispatcher = "\n".join(
+        [
+            "def beta_at(kind, values, t):",
+            '    """beta(t) of a compiled schedule (kind code, values = (t0, parameters))."""',
+            "    p = values[1:]",
+            "    s = t + values[0]",
+            *calls,
+            "    return math.nan",
+        ]
+    )
+    return "\n\n\n".join([*parts, dispatcher]) + "\n"
+
+
+_BETA: list = []
+
+
+def beta_function():
+    """``beta_at(kind, values, t)`` of `schedule_source`, compiled (in memory, once per
+    process): the same beta(t) as the integrator's, for tests and checks.
+
+    Examples
+    --------
+    >>> from linvae.schedules import Tabulated
+    >>> code = Tabulated(times=[0.0, 10.0], values=[0.0, 1.0]).compiled()
+    >>> beta_function()(code.kind, code.values, 2.5)
+    0.25
+    """
+    if not _BETA:
+        namespace = {"math": math, "np": np}
+        exec(compile(schedule_source(), "<linvae schedules>", "exec"), namespace)
+        for name in [k for k in namespace if k.startswith("_beta_")] + ["beta_at"]:
+            namespace[name] = numba.njit(namespace[name])
+        _BETA.append(namespace["beta_at"])
+    return _BETA[0]
 
 
 class MeasureCode(NamedTuple):
@@ -197,19 +252,6 @@ def measure_code(model: Model, T: np.ndarray | None = None) -> MeasureCode:
 # --------------------------------------------------------------------------- kernels
 # Compiled helpers that do not depend on the drift.
 @numba.njit(cache=True)
-def beta_at(kind, values, t):
-    """beta(t) of a `ScheduleCode` (compiled)."""
-    if kind == _CONSTANT:
-        return values[0]
-    if kind == _TANH:
-        return values[0] * math.tanh(values[1] * t)
-    if kind == _LINEAR:
-        frac = min(max(t / values[1], 0.0), 1.0)
-        return values[2] + (values[0] - values[2]) * frac
-    return values[2] if t < values[1] else values[0]
-
-
-@numba.njit(cache=True)
 def eps_g_of_state(y, pairs, sqrt_rho, base, q_diagonal):
     """eps_g of the flat state ``y`` (compiled), with the fields of a `MeasureCode`."""
     best = -np.inf
@@ -251,7 +293,7 @@ def valid_state(Y, n, n_D):
 def _derivative(rhs, t, Y, n, p, beta_index, kind, values, measure, out):
     """dY/dt into ``out``: the drift for Y[:n], then min(1, |e| / tol_j) for the integrals."""
     pairs, sqrt_rho, base, q_diagonal, target, tols, _, _ = measure
-    p[beta_index] = beta_at(kind, values, t)
+    p[beta_index] = beta_at(kind, values, t)  # noqa: F821 (generated: schedule_source)
     rhs(Y, p, out)  # reads Y[:n], writes out[:n]
     if tols.size:
         e = abs(eps_g_of_state(Y, pairs, sqrt_rho, base, q_diagonal) - target)
@@ -412,18 +454,20 @@ def _settled(Y, f, n, measure):
     return True
 
 
-def _solve(rhs, Y, n, n_D, p, beta_index, kind, values, breakpoint, measure, t_max, t_eval, out,
-           rtol, atol, counts):  # fmt: skip
-    """Integrate from 0 to t_max, restarting at the schedule's breakpoint."""
+def _solve(rhs, Y, n, n_D, p, beta_index, kind, values, breakpoints, measure, t_max, t_eval,
+           out, rtol, atol, counts):  # fmt: skip
+    """Integrate from 0 to t_max, restarting at the schedule's (increasing) breakpoints; only
+    the last piece may stop early (`_settled`)."""
     j = 0
     t0 = 0.0
-    if 0.0 < breakpoint < t_max:
-        first = (measure[0], measure[1], measure[2], measure[3], measure[4], measure[5], 0.0, 0.0)
-        status, t, j = _segment(rhs, Y, n, n_D, p, beta_index, kind, values, first, 0.0,
-                                breakpoint, t_eval, out, j, rtol, atol, counts)  # fmt: skip
-        if status != OK:
-            return status, t
-        t0 = breakpoint
+    first = (measure[0], measure[1], measure[2], measure[3], measure[4], measure[5], 0.0, 0.0)
+    for b in breakpoints:
+        if t0 < b < t_max:
+            status, t, j = _segment(rhs, Y, n, n_D, p, beta_index, kind, values, first, t0, b,
+                                    t_eval, out, j, rtol, atol, counts)  # fmt: skip
+            if status != OK:
+                return status, t
+            t0 = b
     status, t, j = _segment(rhs, Y, n, n_D, p, beta_index, kind, values, measure, t0, t_max,
                             t_eval, out, j, rtol, atol, counts)  # fmt: skip
     return status, t
@@ -497,7 +541,9 @@ def _kernel_source(compiled: CompiledODE) -> str:
         "_EXPONENT": _EXPONENT,
         "_MAX_STEPS": _MAX_STEPS,
     }
-    jit = ["rhs = numba.njit(cache=True)(rhs)"]
+    betas = [f"_beta_{code}" for code in range(len(COMPILED_KINDS))] + ["beta_at"]
+    jit = [f"{name} = numba.njit(cache=True)({name})" for name in betas]
+    jit += ["rhs = numba.njit(cache=True)(rhs)"]
     jit += [f"{t.__name__} = numba.njit(cache=True)({t.__name__})" for t in _TEMPLATES[:-1]]
     jit.append("_excess_batch = numba.njit(parallel=True, cache=True)(_excess_batch)")
     lines = [
@@ -513,10 +559,12 @@ def _kernel_source(compiled: CompiledODE) -> str:
         "from linvae.theory.dop853_tableau import E3 as _E3",
         "from linvae.theory.dop853_tableau import E5 as _E5",
         "from linvae.theory.integrate import INVALID, OK, STEP_TOO_SMALL, TOO_MANY_STEPS",
-        "from linvae.theory.integrate import beta_at, eps_g_of_state, rms_norm, valid_state",
+        "from linvae.theory.integrate import eps_g_of_state, rms_norm, valid_state",
         "",
         *(f"{name} = {value!r}" for name, value in constants.items()),
         "",
+        "",
+        schedule_source(),
         "",
         "\n\n".join(parts),
         *jit,
@@ -623,7 +671,8 @@ def dop853(
     beta_index : int
     n_D : int
         The last ``n_D`` components are variances, which must stay positive.
-    schedule : ScheduleCode
+    schedule : CompiledSchedule
+        `linvae.schedules.Schedule.compiled`.
     t_max : float
     t_eval : ndarray, shape (n_t,)
         Increasing output times in [0, t_max].
@@ -639,10 +688,11 @@ def dop853(
     counts = np.zeros(2, dtype=np.int64)
     no_measure = (_NO_PAIRS, _NO_FLOATS, 0.0, _NO_INTS, 0.0, _NO_FLOATS, 0.0, 0.0)
     solve = compile_integrator(compiled).solve
+    values = np.ascontiguousarray(schedule.values, dtype=np.float64)
+    breakpoints = np.ascontiguousarray(schedule.breakpoints, dtype=np.float64)
     status, t_stop = solve(Y, Y.size, n_D, np.array(p, dtype=np.float64), beta_index,
-                            schedule.kind, schedule.values, schedule.breakpoint, no_measure,
-                            float(t_max), t_eval, out, float(rtol), float(atol),
-                            counts)  # fmt: skip
+                            schedule.kind, values, breakpoints, no_measure, float(t_max),
+                            t_eval, out, float(rtol), float(atol), counts)  # fmt: skip
     return Solution(out, Y, int(status), float(t_stop), int(counts[0]), int(counts[1]))
 
 
@@ -695,8 +745,9 @@ def excess_error_integrals(
 ) -> ExcessIntegrals:
     """Many trajectories at once (numba threads): each one's integrated excess error.
 
-    Trajectory k starts at ``y0[k]`` with parameters ``p[k]`` and schedule
-    ``(kinds[k], values[k], breakpoints[k])``, runs to ``t_max[k]``, and integrates
+    Trajectory k starts at ``y0[k]`` with parameters ``p[k]`` and the compiled schedule
+    ``(kinds[k], values[k], breakpoints[k])`` (`schedule_arrays`), runs to ``t_max[k]``, and
+    integrates
     ``min(1, |eps_g - targets[k]| / tol)`` for every ``tol`` alongside the state (under the
     same error control).
 
@@ -709,8 +760,11 @@ def excess_error_integrals(
     beta_index, n_D : int
         As in `dop853`.
     kinds : ndarray of int, shape (n_traj,)
-    values : ndarray, shape (n_traj, 3)
-    breakpoints, t_max, targets : ndarray, shape (n_traj,)
+    values : ndarray, shape (n_traj, width)
+        The time shift and parameters of each compiled schedule, padded.
+    breakpoints : ndarray, shape (n_traj, n_breakpoints) or (n_traj,)
+        Increasing breakpoints of each schedule, padded with ``inf``.
+    t_max, targets : ndarray, shape (n_traj,)
     tols : ndarray, shape (n_tol,)
     measure : MeasureCode
     rtol, atol : float
@@ -743,7 +797,7 @@ def excess_error_integrals(
         beta_index,
         np.ascontiguousarray(kinds, dtype=np.int64),
         np.ascontiguousarray(values, dtype=np.float64),
-        np.ascontiguousarray(breakpoints, dtype=np.float64),
+        np.ascontiguousarray(np.reshape(breakpoints, (n_traj, -1)), dtype=np.float64),
         np.ascontiguousarray(t_max, dtype=np.float64),
         np.ascontiguousarray(targets, dtype=np.float64),
         tols,

@@ -28,19 +28,20 @@ import numpy as np
 
 from linvae.observables import OrderParameters, pack_state, unpack_state
 from linvae.params import Model
-from linvae.schedules import LinearRamp, Schedule, StepSchedule
 from linvae.theory.drift import Drift
 from linvae.trajectory import Trajectory
 from linvae.utils.validation import check_array, check_real
 from linvae.utils.version import __version__
 
-__all__ = ["COMPILED_METHOD", "METHODS", "initial_conditions_from", "solve_ode"]
+__all__ = ["AUTO_FALLBACK", "COMPILED_METHOD", "METHODS", "initial_conditions_from", "solve_ode"]
 
 _LOG = logging.getLogger(__name__)
-#: The methods `solve_ode` accepts: `scipy.integrate.solve_ivp`'s, and
+#: The methods `solve_ode` accepts: "auto" (the default), `scipy.integrate.solve_ivp`'s, and
 #: "DOP853-numba", the compiled integrator of `linvae.theory.integrate`.
-METHODS = ("LSODA", "RK45", "RK23", "DOP853", "Radau", "BDF", "DOP853-numba")
+METHODS = ("auto", "LSODA", "RK45", "RK23", "DOP853", "Radau", "BDF", "DOP853-numba")
 COMPILED_METHOD = "DOP853-numba"
+#: The scipy method of ``method="auto"`` where the compiled integrator does not apply.
+AUTO_FALLBACK = "LSODA"
 _IMPLICIT = ("LSODA", "Radau", "BDF")
 
 
@@ -114,15 +115,6 @@ def _aligned(values: dict) -> dict:
     return out
 
 
-def _breakpoints(schedule: Schedule) -> list[float]:
-    """Times where beta(t) jumps or kinks: the solver restarts there."""
-    if isinstance(schedule, StepSchedule):
-        return [schedule.t_switch]
-    if isinstance(schedule, LinearRamp):
-        return [schedule.t_ramp]
-    return []
-
-
 def _check_init(init: OrderParameters, model: Model) -> OrderParameters:
     M, M_star = model.M, model.M_star
     shapes = {"m": (M, M_star), "d": (M, M_star), "Q": (M, M), "E": (M, M), "R": (M, M)}
@@ -154,7 +146,7 @@ def solve_ode(
     init: OrderParameters | Trajectory,
     dt: float = 1.0,
     t_eval: Sequence[float] | np.ndarray | None = None,
-    method: str = "LSODA",
+    method: str = "auto",
     rtol: float = 1e-8,
     atol: float = 1e-10,
     T: np.ndarray | None = None,
@@ -182,11 +174,14 @@ def solve_ode(
     t_eval : array, optional
         Output times, increasing, starting at 0 and not beyond ``t_max``. Pass a run's ``t`` to
         compare with it point by point.
-    method : {"LSODA", "RK45", "RK23", "DOP853", "Radau", "BDF", "DOP853-numba"}
-        `scipy.integrate.solve_ivp` method, or "DOP853-numba": the same DOP853 compiled
-        with numba, right-hand side and schedule inside the compiled loop
-        (`linvae.theory.integrate`; tens of times faster; needs ``rhs="derived"`` and a
-        schedule with a closed form: constant, tanh, linear ramp or step).
+    method : {"auto", "LSODA", "RK45", "RK23", "DOP853", "Radau", "BDF", "DOP853-numba"}
+        "DOP853-numba": DOP853 compiled with numba, right-hand side and schedule inside the
+        compiled loop (`linvae.theory.integrate`; the steps of scipy's DOP853, tens of times
+        faster than the scipy methods; needs ``rhs="derived"`` and a schedule with a compiled
+        form: every library schedule, not a Python callable). Or a
+        `scipy.integrate.solve_ivp` method. "auto" (default): "DOP853-numba" wherever it
+        applies, else "LSODA"; ``meta["method"]`` says which ran and ``meta["method_note"]``
+        why.
     rtol, atol : float
         Solver tolerances.
     T : array, shape (M_star, M_star), optional
@@ -246,6 +241,7 @@ def solve_ode(
         raise ValueError(
             f"The `method` parameter of {owner} must be one of {METHODS}. Got {method!r}."
         )
+    requested = method
     rtol = check_real("rtol", rtol, owner, low=0.0)
     atol = check_real("atol", atol, owner, low=0.0)
     if isinstance(init, Trajectory):
@@ -289,7 +285,9 @@ def solve_ode(
         )
 
     y0 = pack_state(init_op)
-    meta: dict = {"method": method, "rtol": rtol, "atol": atol, "sgd_noise": bool(sgd_noise)}
+    method, method_note = _chosen_method(requested, drift, model)
+    meta: dict = {"method": method, "method_requested": requested, "method_note": method_note}
+    meta.update(rtol=rtol, atol=atol, sgd_noise=bool(sgd_noise))
     meta.update(init=init_note, rhs=rhs, linvae_version=__version__)
     if drift.compiled is not None:
         compiled = drift.compiled
@@ -314,7 +312,7 @@ def solve_ode(
         )
 
     # Integrate piece by piece between the schedule's jumps/kinks.
-    edges = [0.0, *[b for b in _breakpoints(model.schedule) if 0.0 < b < t_max], t_max]
+    edges = [0.0, *[b for b in model.schedule.breakpoints if 0.0 < b < t_max], t_max]
     ys, ts = [], []
     nfev = njev = 0
     y_start = y0
@@ -356,19 +354,32 @@ def solve_ode(
 _OK_MESSAGE = "The solver successfully reached the end of the integration interval."
 
 
+def _chosen_method(method: str, drift: Drift, model: Model) -> tuple[str, str]:
+    """The method that runs for the requested one, and why (``"auto"`` picks)."""
+    if method != "auto":
+        return method, "requested"
+    if drift.compiled is None:
+        why = f"rhs={drift.rhs!r} has no compiled drift"
+    elif not model.schedule.has_compiled_form:
+        why = f"the schedule {model.schedule!r} has no compiled form"
+    else:
+        return COMPILED_METHOD, "auto: the compiled integrator handles this model"
+    return AUTO_FALLBACK, f"auto: fell back to scipy's {AUTO_FALLBACK} because {why}"
+
+
 def _solve_compiled(drift: Drift, model: Model, y0, t_max, t_eval, rtol, atol):
     """The compiled DOP853 of linvae.theory.integrate: states at t_eval and nfev."""
     # numba: the compiled integrator loads on first use, keeping the command line light.
-    from linvae.theory.integrate import INVALID, STATUS_MESSAGES, dop853, schedule_code
+    from linvae.theory.integrate import INVALID, STATUS_MESSAGES, dop853
 
-    code = schedule_code(model.schedule)
-    if drift.compiled is None or code is None:
+    if drift.compiled is None or not model.schedule.has_compiled_form:
         raise ValueError(
             f"The `method` parameter of solve_ode is {COMPILED_METHOD!r}, which needs "
-            "rhs='derived' and a schedule with a closed form (Constant, TanhAnneal, LinearRamp, "
-            f"StepSchedule). Got rhs={drift.rhs!r} and {type(model.schedule).__name__}. Use "
-            "method='DOP853' (the same algorithm in scipy) instead."
+            "rhs='derived' and a schedule with a compiled form (any library schedule; not a "
+            f"Python callable). Got rhs={drift.rhs!r} and {type(model.schedule).__name__}. Use "
+            "method='DOP853' (the same algorithm in scipy) or method='auto' instead."
         )
+    code = model.schedule.compiled()
     layout = drift.compiled.layout
     sol = dop853(
         drift.compiled,

@@ -21,6 +21,9 @@ from linvae import (
 from linvae.theory import Drift, initial_conditions_from, solve_ode
 
 
+# The tests here generate and compile the drift into a private cache; they pin
+# method="LSODA" where the integrator is not the point, so as not to compile the DOP853
+# kernels there too (test_theory_integrate and test_theory_schedule_forms test "auto").
 @pytest.fixture(autouse=True, scope="module")
 def _private_cache(tmp_path_factory):
     mp = pytest.MonkeyPatch()
@@ -101,7 +104,9 @@ def test_reaches_the_learned_fixed_point_without_noise():
     rho, eta, beta = 1.0, 1.0, 0.5
     nu = rho + eta
     model = Model(rho=rho, eta=eta, beta=beta, tau=0.1)
-    sol = solve_ode(model, t_max=3000.0, dt=100.0, init=scalar_init(), sgd_noise=False)
+    sol = solve_ode(
+        model, t_max=3000.0, dt=100.0, init=scalar_init(), sgd_noise=False, method="LSODA"
+    )
     m, d = abs(sol.m[0, -1, 0, 0]), abs(sol.d[0, -1, 0, 0])
     # Convergence rate ~ tau * O(0.1): after t = 3000 the distance is far below 1e-8.
     assert m == pytest.approx(math.sqrt(nu - beta), abs=1e-8)
@@ -116,7 +121,7 @@ def test_noise_keeps_D_equal_beta_over_Q_plus_beta():
     """At finite tau D = beta / (Q + beta) still holds at the fixed point (dD/dt has no tau^2
     term)."""
     model = Model(rho=1.0, eta=1.0, beta=0.5, tau=0.1)
-    sol = solve_ode(model, t_max=3000.0, dt=100.0, init=scalar_init())
+    sol = solve_ode(model, t_max=3000.0, dt=100.0, init=scalar_init(), method="LSODA")
     Q, D = sol.Q[0, -1, 0, 0], sol.D[0, -1, 0]
     assert D == pytest.approx(0.5 / (Q + 0.5), abs=1e-8)
     assert Q > sol.m[0, -1, 0, 0] ** 2  # noise orthogonal to W_star
@@ -125,11 +130,11 @@ def test_noise_keeps_D_equal_beta_over_Q_plus_beta():
 def test_invariant_manifold_warns_and_stays():
     model = Model(rho=1.0, eta=1.0, beta=0.5, tau=0.1)
     with pytest.warns(UserWarning, match="invariant manifold m = d = 0"):
-        sol = solve_ode(model, t_max=200.0, init=scalar_init(m=0.0, d=0.0))
+        sol = solve_ode(model, t_max=200.0, init=scalar_init(m=0.0, d=0.0), method="LSODA")
     assert np.all(sol.m == 0) and np.all(sol.d == 0)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        solve_ode(model, t_max=10.0, init=scalar_init())
+        solve_ode(model, t_max=10.0, init=scalar_init(), method="LSODA")
 
 
 def fake_run(M=1, M_star=1, S=3, n_t=4, seed=0):
@@ -198,7 +203,7 @@ def test_initial_conditions_are_the_seed_mean_at_t0():
     np.testing.assert_allclose(init.R, run.R[:, 0].mean(0))
     np.testing.assert_allclose(init.Q, init.Q.T)
     np.testing.assert_allclose(init.Q, 0.5 * (run.Q[:, 0].mean(0) + run.Q[:, 0].mean(0).T))
-    sol = solve_ode(run.model, t_max=3.0, init=run, t_eval=run.t)
+    sol = solve_ode(run.model, t_max=3.0, init=run, t_eval=run.t, method="LSODA")
     np.testing.assert_allclose(sol.t, run.t)
     np.testing.assert_allclose(sol.m[0, 0], initial_conditions_from(run).m)
 
@@ -236,7 +241,7 @@ def test_divergence_is_reported_with_time_and_fix():
 
 
 def test_save_load_roundtrip(tmp_path):
-    sol = solve_ode(Model(tau=0.1), t_max=20.0, init=scalar_init())
+    sol = solve_ode(Model(tau=0.1), t_max=20.0, init=scalar_init(), method="LSODA")
     path = sol.save(tmp_path / "ode.npz")
     back = Trajectory.load(path)
     np.testing.assert_array_equal(back.eps_g, sol.eps_g)

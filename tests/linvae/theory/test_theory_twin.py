@@ -46,7 +46,7 @@ def shared_init(N):
 
 def twin(N, *, seeds=SEEDS, rng=2024, sgd_noise=True):
     run = simulate(MODEL, N=N, t_max=T_MAX, dt=DT, n_seeds=seeds, rng=rng, init=shared_init(N))
-    ode = solve_ode(MODEL, t_max=T_MAX, init=run, t_eval=run.t, sgd_noise=sgd_noise)
+    ode = solve_ode(MODEL, t_max=T_MAX, init=run, t_eval=run.t, sgd_noise=sgd_noise, method="LSODA")
     return run, ode
 
 
@@ -75,7 +75,7 @@ def test_deviation_shrinks_like_inverse_sqrt_N():
         if N == Ns[-1]:
             mean_gap = compare(run, ode).max_abs_gap
             ode_without_noise = solve_ode(
-                MODEL, t_max=T_MAX, init=run, t_eval=run.t, sgd_noise=False
+                MODEL, t_max=T_MAX, init=run, t_eval=run.t, sgd_noise=False, method="LSODA"
             )
             gap_without_noise = compare(run, ode_without_noise).max_abs_gap
     for name, dev in deviations.items():
