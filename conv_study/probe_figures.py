@@ -28,9 +28,11 @@ _DPI = 150  # 150 dpi or more for every saved figure
 
 
 def _finish(fig, path: str | os.PathLike[str] | None):
+    # Laid out whether saved here or returned: a returned figure is shown or saved by the
+    # caller (a notebook, the docs gallery), where overlapping panel labels would stay.
+    fig.tight_layout()
     if path is None:
         return fig
-    fig.tight_layout()
     path = Path(path)
     atomic_write(
         path, lambda handle: fig.savefig(handle, format="png", dpi=_DPI, bbox_inches="tight")
