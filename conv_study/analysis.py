@@ -54,6 +54,7 @@ from conv_study.runs import ANALYSIS_FILE, load_run, run_label
 from conv_study.taps import STUDY_LAYERS, study_batches, study_forward
 from linvae.utils.io import atomic_write_json, to_jsonable
 from linvae.utils.process import check_interrupt
+from linvae.utils.progress import make_progress
 from linvae.utils.validation import check_int, check_real
 from linvae.utils.version import __version__
 
@@ -529,6 +530,7 @@ def analyze_run(
     method: TwoNNMethod = "base",
     device: str = "cpu",
     force: bool = False,
+    progress: bool | Callable[[float, float], None] = False,
 ) -> RunAnalysis:
     """Analyse the checkpoints of a training run, incrementally, caching ``analysis.json``.
 
@@ -552,6 +554,9 @@ def analyze_run(
         when it is not the CPU.
     force : bool, default False
         Recompute the requested checkpoints even if cached (others stay cached).
+    progress : bool or callable(done, total), default False
+        True: a progress bar over the checkpoints to analyse, on stderr; a callable is called
+        after each (`linvae.utils.progress.make_progress`).
 
     Returns
     -------
@@ -603,45 +608,51 @@ def analyze_run(
         )
 
     started = time.perf_counter()
-    for count, epoch in enumerate(todo, start=1):
-        check_interrupt()  # a safe point: every earlier checkpoint is in the cache
-        tic = time.perf_counter()
-        seed = checkpoint_seed(run.train_config.seed, epoch)
-        model = run.load_model(epoch, device=device)
-        reps = capture(
-            model,
-            study_batches(images, model.latent_dim, seed=seed),
-            STUDY_LAYERS,
-            n_points=len(images),
-            device=device,
-            forward=study_forward,
-            seed=None,
-        )
-        del model
-        forward = time.perf_counter() - tic
+    bar = make_progress(progress, len(todo), "analyze", unit="checkpoints", warmup="loading")
+    try:
+        for count, epoch in enumerate(todo, start=1):
+            check_interrupt()  # a safe point: every earlier checkpoint is in the cache
+            tic = time.perf_counter()
+            seed = checkpoint_seed(run.train_config.seed, epoch)
+            model = run.load_model(epoch, device=device)
+            reps = capture(
+                model,
+                study_batches(images, model.latent_dim, seed=seed),
+                STUDY_LAYERS,
+                n_points=len(images),
+                device=device,
+                forward=study_forward,
+                seed=None,
+            )
+            del model
+            forward = time.perf_counter() - tic
 
-        geo = analyze_representations(
-            reps,
-            k=k,
-            discard=discard,
-            method=method,
-            epoch=epoch,
-            seed=seed,
-            gram_device=None if str(device).startswith("cpu") else device,
-        )
-        done[epoch] = geo
-        atomic_write_json(run.path / ANALYSIS_FILE, snapshot().to_json(), indent=1)
-        logger.info(
-            "%s: epoch %d analysed (%d/%d) in %.1f s (forward %.1f s, estimators %.1f s): ID %s",
-            run.path,
-            epoch,
-            count,
-            len(todo),
-            time.perf_counter() - tic,
-            forward,
-            geo.seconds,
-            format_ids(geo.layers, geo.id, geo.id_mu),
-        )
+            geo = analyze_representations(
+                reps,
+                k=k,
+                discard=discard,
+                method=method,
+                epoch=epoch,
+                seed=seed,
+                gram_device=None if str(device).startswith("cpu") else device,
+            )
+            done[epoch] = geo
+            atomic_write_json(run.path / ANALYSIS_FILE, snapshot().to_json(), indent=1)
+            bar(count)
+            logger.info(
+                "%s: epoch %d analysed (%d/%d) in %.1f s (forward %.1f s, estimators %.1f s): "
+                "ID %s",
+                run.path,
+                epoch,
+                count,
+                len(todo),
+                time.perf_counter() - tic,
+                forward,
+                geo.seconds,
+                format_ids(geo.layers, geo.id, geo.id_mu),
+            )
+    finally:
+        bar.close()
     if todo:
         logger.info(
             "%s: %d checkpoint(s) analysed in %.1f s",

@@ -33,9 +33,11 @@ from linvae.utils.paths import Output, check_outputs
 __all__ = ["add_subcommands"]
 
 
-def _setup_logging(verbose: bool) -> None:
+def _setup_logging(verbose: bool, *, quiet: bool = False) -> None:
+    """Log lines on stderr: DEBUG with ``-v``, otherwise INFO (WARNING where a progress bar
+    shows the progress instead, ``quiet``)."""
     logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
+        level=logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO,
         format="%(asctime)s %(message)s",
         datefmt="%H:%M:%S",
         stream=sys.stderr,
@@ -127,7 +129,7 @@ def _cmd_ii(args: argparse.Namespace) -> int:
 
 
 def _cmd_analyze(args: argparse.Namespace) -> int:
-    _setup_logging(args.verbose)
+    _setup_logging(args.verbose, quiet=True)  # a progress bar, the numbers in the JSON
     started = time.perf_counter()
     # numba, torch: loaded when run
     from conv_study.analysis import analyze_run, format_ids, read_profile
@@ -150,6 +152,7 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
         k=args.k,
         device=device,
         force=args.force,
+        progress=not args.quiet,
     )
     summary = {
         "run_dir": str(args.run_dir),
@@ -283,7 +286,10 @@ def add_subcommands(subparsers) -> None:
         help="torch device for the forward passes (auto, cpu, cuda:N, mps)",
     )
     p.add_argument("--force", action="store_true", help="recompute cached checkpoints")
-    p.add_argument("-v", "--verbose", action="store_true", help="estimator progress too")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument(
+        "-v", "--verbose", action="store_true", help="a log line per checkpoint and estimator"
+    )
     p.set_defaults(func=_cmd_analyze)
 
     p = subparsers.add_parser("figures", help="the study's figures from analysed runs")

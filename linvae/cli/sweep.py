@@ -59,7 +59,7 @@ def add_subcommands(subparsers) -> None:
     p.add_argument(
         "--no-retry-failed", action="store_true", help="keep points that failed before as failed"
     )
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--no-progress", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
 

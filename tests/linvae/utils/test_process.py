@@ -330,7 +330,7 @@ def test_memory_limit_and_message(monkeypatch):
 @pytest.mark.parametrize(
     ("argv", "options"),
     [
-        (["simulate", "--N", "10000", "--seeds", "100"], "--N 10000 --seeds 100"),
+        (["simulate", "--N", "10000", "--seeds", "100"], "--N 10000 --n-seeds 100"),
         (["ode", "--init-values", "m=0.1,d=0.1,Q=1,E=1,R=0.5,D=1", "--t-max", "1e6"], "--t-max"),
         (["offline", "--simulate", "--N", "1000", "--alpha", "5"], "--simulate with --N 1000"),
     ],
