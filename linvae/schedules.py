@@ -103,8 +103,8 @@ class Schedule:
     #: Name of ``--anneal`` on the command line; None: not built from options.
     cli_kind: ClassVar[str | None] = None
     #: The command-line options the schedule takes besides ``--beta`` (its final value):
-    #: option name (as in ``args``) -> field.
-    cli_options: ClassVar[dict[str, str]] = {}
+    #: option name (as in ``args``) -> (field, what the option is, for messages).
+    cli_options: ClassVar[dict[str, tuple[str, str]]] = {}
     #: What ``--anneal cli_kind`` means, for the option's help.
     cli_help: ClassVar[str] = ""
     #: beta(t) of the compiled form: a function ``(parameters, t) -> beta`` in the subset of
@@ -301,7 +301,7 @@ class TanhAnneal(Schedule):
 
     kind: ClassVar[str] = "tanh"
     cli_kind: ClassVar[str | None] = "tanh"
-    cli_options: ClassVar[dict[str, str]] = {"gamma": "gamma"}
+    cli_options: ClassVar[dict[str, tuple[str, str]]] = {"gamma": ("gamma", "the rate")}
     cli_help: ClassVar[str] = "tanh: beta tanh(gamma t)"
     compiled_beta: ClassVar = staticmethod(_tanh_beta)
     beta_final: float
@@ -343,7 +343,7 @@ class LinearRamp(Schedule):
 
     kind: ClassVar[str] = "linear"
     cli_kind: ClassVar[str | None] = "linear"
-    cli_options: ClassVar[dict[str, str]] = {"t_ramp": "t_ramp"}
+    cli_options: ClassVar[dict[str, tuple[str, str]]] = {"t_ramp": ("t_ramp", "the ramp length")}
     cli_help: ClassVar[str] = "linear: ramp to beta over --t-ramp"
     compiled_beta: ClassVar = staticmethod(_linear_beta)
     beta_final: float
@@ -384,7 +384,7 @@ class StepSchedule(Schedule):
 
     kind: ClassVar[str] = "step"
     cli_kind: ClassVar[str | None] = "step"
-    cli_options: ClassVar[dict[str, str]] = {"t_ramp": "t_switch"}
+    cli_options: ClassVar[dict[str, tuple[str, str]]] = {"t_ramp": ("t_switch", "the switch time")}
     cli_help: ClassVar[str] = "step: 0 then beta from --t-ramp"
     compiled_beta: ClassVar = staticmethod(_step_beta)
     beta_final: float
@@ -766,16 +766,22 @@ def schedule_from_options(kind: str, beta: float, **options: Any) -> Schedule:
     cls = CLI_KINDS[kind]
     for option, value in options.items():
         if value is not None and option not in cls.cli_options:
-            users = [k for k, c in CLI_KINDS.items() if option in c.cli_options]
+            users = [(k, c.cli_options[option][1]) for k, c in CLI_KINDS.items()
+                     if option in c.cli_options]  # fmt: skip
             flag = "--" + option.replace("_", "-")
+            if len(users) == 1:
+                meaning = f"is {users[0][1]} of --anneal {users[0][0]}"
+            else:
+                kinds = " or ".join(k for k, _ in users)
+                meaning = f"belongs to --anneal {kinds} ({' or '.join(w for _, w in users)})"
             raise ValueError(
-                f"{flag} belongs to --anneal {' or '.join(users)}; it has no meaning with "
-                f"--anneal {kind}. Add --anneal {users[0] if users else '...'} or drop {flag}."
+                f"{flag} {meaning}; it has no meaning with --anneal {kind}. Add --anneal "
+                f"{users[0][0]} or drop {flag}."
             )
     params = {}
-    for option, field in cls.cli_options.items():
+    for option, (field, what) in cls.cli_options.items():
         if options.get(option) is None:
             flag = "--" + option.replace("_", "-")
-            raise ValueError(f"--anneal {kind} needs {flag} ({cls.cli_help}).")
+            raise ValueError(f"--anneal {kind} needs {flag} ({what}; {cls.cli_help}).")
         params[field] = options[option]
     return cls.from_final(beta, **params)

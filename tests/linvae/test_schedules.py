@@ -195,7 +195,11 @@ def test_schedules_from_command_line_options():
     )
     with pytest.raises(ValueError, match=r"--anneal tanh needs --gamma"):
         schedule_from_options("tanh", 1.0, gamma=None, t_ramp=None)
-    with pytest.raises(ValueError, match=r"--t-ramp belongs to --anneal linear or step"):
+    with pytest.raises(
+        ValueError, match=r"--t-ramp belongs to --anneal linear or step \(the ramp length or"
+    ):
         schedule_from_options("tanh", 1.0, gamma=0.1, t_ramp=3.0)
-    with pytest.raises(ValueError, match=r"--gamma belongs to --anneal tanh.*Add --anneal tanh"):
+    with pytest.raises(
+        ValueError, match=r"--gamma is the rate of --anneal tanh.*Add --anneal tanh"
+    ):
         schedule_from_options("step", 1.0, gamma=0.1, t_ramp=3.0)
