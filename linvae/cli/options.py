@@ -15,14 +15,7 @@ from __future__ import annotations
 import argparse
 
 from linvae.params import Model
-from linvae.schedules import (
-    Constant,
-    LinearRamp,
-    Schedule,
-    StepSchedule,
-    TanhAnneal,
-    read_schedule,
-)
+from linvae.schedules import CLI_KINDS, Schedule, read_schedule, schedule_from_options
 from linvae.theory.solve import METHODS
 from linvae.utils.cli import KindName, ListOption
 
@@ -114,13 +107,10 @@ def add_model_options(parser: argparse.ArgumentParser, *, from_run: str | None =
     a = parser.add_argument_group("KL annealing")
     a.add_argument(
         "--anneal",
-        choices=["none", "tanh", "linear", "step"],
+        choices=list(CLI_KINDS),
         default="none",
         action=_Given,
-        help=h(
-            "tanh: beta tanh(gamma t); linear: ramp to beta over --t-ramp; step: 0 then beta",
-            "none",
-        ),
+        help=h("; ".join(cls.cli_help for cls in CLI_KINDS.values()), "none"),
     )
     a.add_argument(
         "--gamma", type=float, action=_Given, help="rate of the tanh schedule (--anneal tanh)"
@@ -155,8 +145,9 @@ def add_solver_options(parser: argparse.ArgumentParser) -> None:
         "--method",
         type=KindName(METHODS),
         choices=METHODS,
-        default="LSODA",
-        help="solve_ivp method",
+        default="auto",
+        help="auto: the compiled DOP853 wherever it applies, else LSODA; or a solve_ivp "
+        "method, or DOP853-numba (default: auto)",
     )
     s.add_argument("--rtol", type=float, default=1e-8, help="relative tolerance (default 1e-8)")
     s.add_argument("--atol", type=float, default=1e-10, help="absolute tolerance (default 1e-10)")
@@ -165,31 +156,11 @@ def add_solver_options(parser: argparse.ArgumentParser) -> None:
 
 def _schedule(kind: str, beta: float, gamma: float | None, t_ramp: float | None) -> Schedule:
     """The schedule of ``--anneal kind`` with its options; ValueError naming a missing one."""
-    if kind != "tanh" and gamma is not None:
-        raise ValueError(
-            f"--gamma is the rate of --anneal tanh; it has no meaning with --anneal {kind}. "
-            "Add --anneal tanh or drop --gamma."
-        )
-    if kind not in ("linear", "step") and t_ramp is not None:
-        raise ValueError(
-            f"--t-ramp belongs to --anneal linear or step; it has no meaning with --anneal "
-            f"{kind}. Add --anneal linear (or step) or drop --t-ramp."
-        )
-    if kind == "none":
-        return Constant(beta=beta)
-    if kind == "tanh":
-        if gamma is None:
-            raise ValueError("--anneal tanh needs --gamma (e.g. --gamma 0.002).")
-        return TanhAnneal(beta_final=beta, gamma=gamma)
-    if t_ramp is None:
-        raise ValueError(f"--anneal {kind} needs --t-ramp (a time in units of N steps).")
-    if kind == "linear":
-        return LinearRamp(beta_final=beta, t_ramp=t_ramp)
-    return StepSchedule(beta_final=beta, t_switch=t_ramp)
+    return schedule_from_options(kind, beta, gamma=gamma, t_ramp=t_ramp)
 
 
 def _kind_of(schedule: Schedule) -> str:
-    return {"constant": "none"}.get(schedule.kind, schedule.kind)
+    return schedule.cli_kind or schedule.kind
 
 
 def _schedule_over(base: Schedule, args: argparse.Namespace, given: set[str]) -> Schedule:
@@ -198,20 +169,18 @@ def _schedule_over(base: Schedule, args: argparse.Namespace, given: set[str]) ->
         return base
     desc = base.describe()
     kind = args.anneal if "anneal" in given else _kind_of(base)
-    if kind == "callable":
+    if kind not in CLI_KINDS:
         raise ValueError(
-            "The run's KL schedule was a Python function; give the whole schedule "
-            "(--anneal, --beta and --gamma or --t-ramp)."
+            f"The run's KL schedule ({kind}) is not one of --anneal's; give the whole schedule "
+            "(--schedule FILE.json, or --anneal, --beta and --gamma or --t-ramp)."
         )
     beta = args.beta if "beta" in given else base.final
-    same_kind = kind == _kind_of(base)
-    gamma = args.gamma if "gamma" in given else None
-    if gamma is None and same_kind and kind == "tanh":
-        gamma = desc["gamma"]
-    t_ramp = args.t_ramp if "t_ramp" in given else None
-    if t_ramp is None and same_kind and kind in ("linear", "step"):
-        t_ramp = desc["t_ramp" if kind == "linear" else "t_switch"]
-    return _schedule(kind, beta, gamma, t_ramp)
+    options = {name: getattr(args, name) if name in given else None for name in ("gamma", "t_ramp")}
+    if kind == _kind_of(base):  # the run's own values for the options not given
+        for name, (field, _) in CLI_KINDS[kind].cli_options.items():
+            if options[name] is None:
+                options[name] = desc[field]
+    return schedule_from_options(kind, beta, **options)
 
 
 def model_from_options(args: argparse.Namespace, *, base: Model | None = None) -> Model:
