@@ -42,7 +42,10 @@ def test_every_list_option_takes_commas_and_spaces(prog, name, sub):
     for action in sub._actions:
         flag = (action.option_strings or [action.dest])[-1]
         if action.nargs in ("+", "*") and (prog, name, flag) not in PATH_LISTS:
-            assert isinstance(action, ListOption), f"{prog} {name} {flag} is not a ListOption"
+            assert isinstance(action, ListOption), (
+                f"{prog} {name} {flag} takes a list: declare it with action=ListOption "
+                "(linvae.utils.cli; docs/development.md, Command-line conventions)"
+            )
 
 
 @pytest.mark.parametrize(("prog", "name", "sub"), SUBCOMMANDS, ids=IDS)
@@ -53,7 +56,10 @@ def test_every_kind_name_is_read_with_underscores_too(prog, name, sub):
         if not hyphenated:
             continue
         convert = getattr(action, "item", None) or action.type
-        assert isinstance(convert, KindName), f"{prog} {name} {action.dest}: no KindName"
+        assert isinstance(convert, KindName), (
+            f"{prog} {name} {action.dest} has hyphenated choices: give it "
+            "type=KindName(choices) (linvae.utils.cli), so that underscores are read too"
+        )
         for choice in hyphenated:
             assert convert(choice.replace("-", "_")) == choice
 
@@ -128,10 +134,37 @@ def test_both_programs_read_both_list_spellings_alike(prog, spaces, commas, dest
     assert vars(a) == vars(b)
 
 
-def test_the_seeds_option_has_the_api_name_and_its_old_spelling():
-    for argv in (["simulate"], ["offline", "--alpha", "1"]):
-        assert _parse("linvae", [*argv, "--n-seeds", "3"]).n_seeds == 3
-        assert _parse("linvae", [*argv, "--seeds", "3"]).n_seeds == 3
+@pytest.mark.parametrize(
+    ("prog", "argv", "options", "dest"),
+    [
+        ("linvae", ["simulate"], ("--n-seeds", "--seeds"), "n_seeds"),
+        ("linvae", ["offline", "--alpha", "1"], ("--n-seeds", "--seeds"), "n_seeds"),
+        ("linvae", ["simulate"], ("--threads", "--n-threads"), "threads"),
+        ("conv-study", ["linear"], ("--points", "--n-points"), "points"),
+        ("conv-study", ["probe", "m:f", "--inputs", "x.npy"], ("--points", "--n-points"), "points"),
+        (
+            "conv-study",
+            ["train", "--dataset", "npz", "--out", "o"],
+            ("--K", "--latent-dim"),
+            "latent_dim",
+        ),
+        (
+            "conv-study",
+            ["train", "--dataset", "npz", "--out", "o"],
+            ("--threads", "--num-threads"),
+            "num_threads",
+        ),
+        (
+            "conv-study",
+            ["study", "--preset", "smoke", "--out", "o"],
+            ("--threads", "--num-threads"),
+            "threads",
+        ),
+    ],
+)
+def test_an_option_takes_the_api_name_beside_its_short_one(prog, argv, options, dest):
+    for option in options:
+        assert getattr(_parse(prog, [*argv, option, "3"]), dest) == 3
 
 
 @pytest.mark.parametrize("spelling", ["gamma-beta-f", "gamma_beta_f", "gamma-beta_f"])

@@ -229,7 +229,14 @@ def add_subcommands(subparsers) -> None:
         help=f"measurement times: 0,100,300 or 0 100 300 (default {_DEFAULT_TIMES} evenly "
         "spaced from 0 to --t-max)",
     )
-    r.add_argument("--points", type=int, default=2000, help="held-out points (default 2000)")
+    r.add_argument(
+        "--points",
+        "--n-points",
+        type=int,
+        default=2000,
+        dest="points",
+        help="held-out points, linear_geometry's n_points (default 2000)",
+    )
     r.add_argument(
         "--repeats", type=int, default=6, help="draws of the law per prediction (default 6)"
     )

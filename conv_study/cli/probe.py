@@ -75,7 +75,14 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
         metavar="PAIRS",
         help=f"imbalances to measure, from {', '.join(pairs)}",
     )
-    p.add_argument("--points", type=int, default=2000, help="examples N (default 2000)")
+    p.add_argument(
+        "--points",
+        "--n-points",
+        type=int,
+        default=2000,
+        dest="points",
+        help="examples N, probe's n_points (default 2000)",
+    )
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--k", type=int, default=1, help="neighbours averaged in the imbalance")
     p.add_argument("--seed", type=int, default=0, help="seed of torch's generators")

@@ -38,7 +38,13 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--preset", type=KindName(_PRESETS), required=True, choices=_PRESETS)
     p.add_argument("--out", required=True, help="study directory (one run directory per K)")
     p.add_argument("--jobs", type=int, help="runs trained side by side (default: the preset's)")
-    p.add_argument("--threads", type=int, help="torch threads per run (default: the preset's)")
+    p.add_argument(
+        "--threads",
+        "--num-threads",
+        type=int,
+        dest="threads",
+        help="torch threads per run (default: the preset's)",
+    )
     p.add_argument("--device", help="training device (default: the preset's)")
     p.add_argument(
         "--data-dir", help="directory of the Fashion-MNIST / MNIST / CIFAR-10 files, if elsewhere"

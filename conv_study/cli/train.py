@@ -81,6 +81,7 @@ def _add_train_arguments(parser: argparse.ArgumentParser, *, many: bool) -> None
     if many:
         group.add_argument(
             "--K",
+            "--latent-dims",
             action=ListOption,
             item=int,
             default=list(PAPER_LATENT_DIMS),
@@ -90,7 +91,12 @@ def _add_train_arguments(parser: argparse.ArgumentParser, *, many: bool) -> None
         )
     else:
         group.add_argument(
-            "--K", type=int, default=_RECIPE.latent_dim, dest="latent_dim", help="bottleneck K"
+            "--K",
+            "--latent-dim",
+            type=int,
+            default=_RECIPE.latent_dim,
+            dest="latent_dim",
+            help="bottleneck K",
         )
     group.add_argument("--epochs", type=int, default=_RECIPE.epochs)
     group.add_argument("--batch-size", type=int, default=_RECIPE.batch_size)
@@ -125,7 +131,9 @@ def _add_train_arguments(parser: argparse.ArgumentParser, *, many: bool) -> None
         action="store_false",
         help="allow non-deterministic CPU kernels",
     )
-    group.add_argument("--threads", type=int, dest="num_threads", help="torch CPU threads")
+    group.add_argument(
+        "--threads", "--num-threads", type=int, dest="num_threads", help="torch CPU threads"
+    )
     parser.add_argument("--out", required=True, help="run directory (sweep: parent directory)")
     parser.add_argument("--quiet", action="store_true", help="no progress output")
 

@@ -43,7 +43,9 @@ def add_subcommands(subparsers) -> None:
         choices=["ones", "orthogonal"],
         help="true factors (default: ones for M_star = 1, else orthogonal)",
     )
-    r.add_argument("--threads", type=int, help="threads (default: all cores)")
+    r.add_argument(
+        "--threads", "--n-threads", type=int, dest="threads", help="threads (default: all cores)"
+    )
     r.add_argument("--save-weights", action="store_true", help="keep the final weights")
     o = p.add_argument_group("output")
     o.add_argument("--out", default="run.npz", help="output .npz")
