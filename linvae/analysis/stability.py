@@ -12,20 +12,9 @@ q        Q_kk of one latent at a fixed point
 J        Jacobian of the drift in the independent coordinates (Q, E upper triangles)
 tau      learning rate; ``sgd_noise=False`` drops the O(tau^2) terms (the tau -> 0 limit)
 
-With T = I, every latent of a fixed point listed here does one of three things
-(`LatentRole`):
-
-* learned: it carries factor k; W and V point along that factor. In the tau -> 0 limit
-  ``Q_kk = m_kk^2 = q``, ``d = nu m / (nu (q + beta) + lam)``, ``E_kk = d^2``, ``R_kk = m d``,
-  ``D = beta / (q + beta)``, where ``u = q + beta`` is a root of the cubic
-  ``u (nu^2 lam + nu^3 beta) = (beta + lam u) (nu u + lam)^2`` with q > 0 (``q = nu - beta``
-  for lam = 0). For lam > 0 there can be two roots: the larger is the learned point
-  (`Branch.UPPER`), the smaller the saddle between it and collapse (`Branch.LOWER`);
-  `linvae.analysis.threshold.transition_betas` says where each exists.
-* noise: it fits one direction of the noise bulk: the same with nu -> eta, in Q, E, R only
-  (``m = d = 0``); ``Q_kk = eta - beta`` for lam = 0 (docs/results.md, section "Claim 3:
-  superfluous latents").
-* collapsed: ``m = d = Q_k. = E_k. = R_k. = 0``, ``D_k = 1`` (q(z|x) is the prior).
+With T = I, every latent of a fixed point listed here is learned (it carries a factor), fits
+noise (one direction of the bulk) or is collapsed (`LatentRole`; the closed forms are in
+`linvae.analysis.closed_form`).
 
 Latents decouple at these points, with or without the SGD-noise terms (flipping the sign of one
 latent's W and V is a symmetry, so off-diagonal overlaps stay zero), so the fixed point of M
@@ -36,18 +25,38 @@ and its Jacobian is block diagonal in blocks of one or two latents.
 Stability is read from the eigenvalues of J in the *independent* coordinates: the flat state
 holds both Q[i, j] and Q[j, i] (and E), and their antisymmetric combination is a spurious zero
 mode of the flat Jacobian, which `reduced_jacobian` removes.
+
+The values (`FixedPoint`, `LatentRole`, `Branch`, `Stability`) and the stability helpers live in
+`linvae.analysis.fixed_point`, the closed forms in `linvae.analysis.closed_form`; both are
+importable from here too.
 """
 
 from __future__ import annotations
 
-import enum
 import itertools
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
+from linvae.analysis.closed_form import (
+    closed_form_state,
+    default_factors,
+    latent_block,
+    symbolic_fixed_point,
+)
+from linvae.analysis.fixed_point import (
+    Branch,
+    FixedPoint,
+    LatentRole,
+    Stability,
+    classify_stability,
+    eigenvalue_tolerance,
+    independent_coordinates,
+    reduced_jacobian,
+    sorted_eigenvalues,
+)
 from linvae.analysis.one_latent import one_latent_points
 from linvae.observables import OrderParameters, generalization_error, pack_state
 from linvae.params import Model
@@ -70,431 +79,6 @@ __all__ = [
     "sorted_eigenvalues",
     "symbolic_fixed_point",
 ]
-
-
-class LatentRole(enum.Enum):
-    """What one latent does at a fixed point."""
-
-    LEARNED = "learned"
-    NOISE = "noise"
-    COLLAPSED = "collapsed"
-
-
-class Branch(enum.Enum):
-    """Which nonzero fixed point of one latent along its direction (the larger or smaller q).
-
-    For lam = 0 there is one (upper); for lam > 0 a second, lower one can sit between it and
-    collapse: the saddle whose stable manifold separates the two basins.
-    """
-
-    UPPER = "upper"
-    LOWER = "lower"
-
-
-class Stability(enum.Enum):
-    """Linear stability of a fixed point from the real parts of its Jacobian's eigenvalues."""
-
-    STABLE = "stable"  # all < 0
-    SADDLE = "saddle"  # some > 0, some < 0
-    UNSTABLE = "unstable"  # some > 0, none < 0
-    MARGINAL = "marginal"  # none > 0, some = 0 (within the tolerance)
-
-
-@dataclass(frozen=True, kw_only=True)
-class FixedPoint:
-    """One fixed point of the order-parameter ODEs, with its linear stability.
-
-    Attributes
-    ----------
-    model : Model
-        The model; its schedule's final value is the beta used.
-    beta : float
-        The KL weight at which the point is a fixed point.
-    roles : tuple of LatentRole, length M
-        What each latent does (see the module docstring).
-    factors : tuple of (int or None), length M
-        The factor each learned latent carries (None for noise and collapsed latents).
-    sgd_noise : bool
-        Whether the O(tau^2) terms were kept (finite tau) or dropped (the tau -> 0 limit).
-    state : OrderParameters
-        m, d (M, M_star); Q, E, R (M, M); D (M).
-    y : ndarray, shape (state_size(M, M_star),)
-        The same state, flat (`linvae.observables.pack_state`).
-    closed_form : OrderParameters
-        The tau -> 0 closed form (the root solve's start when ``sgd_noise`` is True).
-    eps_g : float
-        Generalization error at the point (`linvae.generalization_error`).
-    eigenvalues : ndarray of complex, shape (n_independent,)
-        Eigenvalues of the Jacobian in the independent coordinates, decreasing real part.
-    stability : Stability
-        Label from the eigenvalues' real parts, with ``eigenvalue_tol``.
-    eigenvalue_tol : float
-        Real parts with absolute value at most this count as zero.
-    residual : float
-        max |dy/dt| at ``y`` (0 for the exact closed forms up to round-off).
-    success : bool
-        Whether the root solve converged (True for closed forms).
-    message : str
-        The root solver's message, or "closed form".
-    nfev : int
-        Right-hand-side evaluations of the root solve (0 for the certified enumeration).
-    branches : tuple of (Branch or None), length M
-        For each learned or noise latent, which of its direction's nonzero points it sits on:
-        UPPER (the learned point itself) or LOWER (the saddle between it and collapse, lam > 0);
-        None for collapsed latents.
-    """
-
-    model: Model
-    beta: float
-    roles: tuple[LatentRole, ...]
-    factors: tuple[int | None, ...]
-    sgd_noise: bool
-    state: OrderParameters
-    y: np.ndarray = field(repr=False)
-    closed_form: OrderParameters = field(repr=False)
-    eps_g: float
-    eigenvalues: np.ndarray = field(repr=False)
-    stability: Stability
-    eigenvalue_tol: float
-    residual: float
-    success: bool
-    message: str
-    nfev: int
-    branches: tuple[Branch | None, ...] = ()
-
-    @property
-    def name(self) -> str:
-        """The roles joined by "+", e.g. "learned", "collapsed", "learned+noise"; a latent on the
-        lower branch (the saddle between its learned point and collapse) reads "learned(lower)".
-        """
-        branches = self.branches or (None,) * len(self.roles)
-        return "+".join(
-            role.value + ("(lower)" if branch is Branch.LOWER else "")
-            for role, branch in zip(self.roles, branches, strict=True)
-        )
-
-    @property
-    def top_eigenvalue(self) -> float:
-        """The largest real part of the eigenvalues (J_max at the learned point)."""
-        return float(self.eigenvalues[0].real)
-
-    def images(self) -> np.ndarray:
-        """The point's flat state under every latent permutation and sign flip (W, V -> -W, -V
-        column-wise), shape (2^M M!, n): the same physical solution, other order parameters."""
-        M = self.model.M
-        op = self.state
-        out = []
-        for perm in itertools.permutations(range(M)):
-            Pm = np.eye(M)[list(perm)]
-            for signs in itertools.product((1.0, -1.0), repeat=M):
-                S = np.diag(signs) @ Pm
-                image = OrderParameters(
-                    m=S @ op.m,
-                    d=S @ op.d,
-                    Q=S @ op.Q @ S.T,
-                    E=S @ op.E @ S.T,
-                    R=S @ op.R @ S.T,
-                    D=Pm @ op.D,
-                )
-                out.append(pack_state(image))
-        return np.unique(np.round(np.stack(out), 15), axis=0) if M > 1 else np.stack(out)
-
-    def distance(self, y: np.ndarray) -> np.ndarray:
-        """Euclidean distance of flat state(s) ``y`` (..., n) to the nearest of `images`.
-
-        Examples
-        --------
-        >>> from linvae import Model
-        >>> (point, _) = fixed_points(Model(beta=1.0), sgd_noise=False)
-        >>> float(point.distance(-point.y * np.array([1, 1, -1, -1, -1, -1])))
-        0.0
-        """
-        y = np.asarray(y, dtype=np.float64)
-        diff = y[..., None, :] - self.images()
-        return np.min(np.linalg.norm(diff, axis=-1), axis=-1)
-
-    def as_dict(self) -> dict:
-        """JSON-able summary: name, roles, state, eps_g, eigenvalues, label, residual."""
-        return {
-            "name": self.name,
-            "roles": [r.value for r in self.roles],
-            "branches": [None if b is None else b.value for b in self.branches],
-            "factors": list(self.factors),
-            "beta": self.beta,
-            "sgd_noise": self.sgd_noise,
-            "state": {k: np.asarray(v).tolist() for k, v in self.state.as_dict().items()},
-            "eps_g": self.eps_g,
-            "eigenvalues_real": [float(v.real) for v in self.eigenvalues],
-            "eigenvalues_imag": [float(v.imag) for v in self.eigenvalues],
-            "top_eigenvalue": self.top_eigenvalue,
-            "stability": self.stability.value,
-            "residual": self.residual,
-            "success": self.success,
-        }
-
-
-# --------------------------------------------------------------------------- closed forms
-def latent_block(nu, beta, lam=0.0, *, branch: Branch | str = "upper"):
-    """Closed-form tau -> 0 fixed point of one latent along a direction of variance ``nu``.
-
-    Vectorized over broadcastable arrays. Along the direction, W and V have overlaps
-    ``w = sqrt(q)`` and ``v = nu w / (nu (q + beta) + lam)``, with ``D = beta / (q + beta)``,
-    where ``u = q + beta`` is a root of the cubic
-
-        u (nu^2 lam + nu^3 beta) = (beta + lam u) (nu u + lam)^2
-
-    with ``q > 0`` (``q = nu - beta`` when lam = 0). For lam > 0 there can be two such roots:
-    the larger (``branch="upper"``) is the learned point, the smaller (``"lower"``) the saddle
-    between it and collapse (`linvae.analysis.threshold.transition_betas`).
-
-    Parameters
-    ----------
-    nu : float or array
-        Variance of the data along the direction (rho_k + eta for a factor, eta for the bulk).
-    beta : float or array
-        KL weight, > 0.
-    lam : float or array
-        L2 penalty, >= 0.
-    branch : {"upper", "lower"}
-        Which nonzero root.
-
-    Returns
-    -------
-    w, v, D : ndarrays (broadcast shape)
-        Decoder overlap sqrt(q), encoder overlap, encoder variance; NaN where that root does
-        not exist.
-
-    Examples
-    --------
-    >>> w, v, D = latent_block(2.0, 1.0)
-    >>> float(w**2), float(v), float(D)
-    (1.0, 0.5, 0.5)
-    >>> upper, lower = (latent_block(2.0, 0.01, 1.8, branch=b)[0] for b in ("upper", "lower"))
-    >>> round(float(upper**2), 5), round(float(lower**2), 5)
-    (0.05534, 0.02612)
-    """
-    branch = Branch(branch)
-    nu, beta, lam = np.broadcast_arrays(*(np.asarray(a, dtype=np.float64) for a in (nu, beta, lam)))
-    q = np.full(nu.shape, np.nan)
-    flat = lam == 0
-    if branch is Branch.UPPER:
-        q = np.where(flat & (beta < nu), nu - beta, q)
-    live = ~flat
-    if np.any(live):
-        n, b, la = nu[live], beta[live], lam[live]
-        c3 = la * n**2
-        c2 = b * n**2 + 2 * n * la**2
-        c1 = 2 * b * n * la + la**3 - n**2 * la - n**3 * b
-        c0 = b * la**2
-        C = np.zeros((n.size, 3, 3))
-        C[:, 1, 0] = C[:, 2, 1] = 1.0
-        C[:, :, 2] = -np.stack([c0, c1, c2], axis=-1) / c3[:, None]
-        r = np.linalg.eigvals(C)
-        u = r.real
-        for _ in range(2):  # Newton steps on the cubic polish the eigenvalue roots
-            f = ((c3[:, None] * u + c2[:, None]) * u + c1[:, None]) * u + c0[:, None]
-            df = (3 * c3[:, None] * u + 2 * c2[:, None]) * u + c1[:, None]
-            u = np.where(df != 0, u - f / np.where(df != 0, df, 1.0), u)
-        ok = (np.abs(r.imag) <= 1e-9 * np.maximum(1.0, np.abs(r.real))) & (u > b[:, None])
-        u = np.sort(np.where(ok, u, -np.inf), axis=-1)[:, ::-1]
-        pick = u[:, 0] if branch is Branch.UPPER else u[:, 1]
-        q_live = np.where(np.isfinite(pick), pick - b, np.nan)
-        if branch is Branch.LOWER:
-            # The lower root exists only beside an upper one (q > 0 for both).
-            q_live = np.where(np.isfinite(u[:, 0]), q_live, np.nan)
-        q[live] = q_live
-    w = np.sqrt(q)
-    v = nu * w / (nu * (q + beta) + lam)
-    D = beta / (q + beta)
-    return w, v, D
-
-
-def closed_form_state(
-    model: Model,
-    roles: tuple[LatentRole, ...],
-    factors: tuple[int | None, ...] | None = None,
-    *,
-    beta: float | None = None,
-    branches: tuple[Branch | str | None, ...] | None = None,
-) -> OrderParameters:
-    """The tau -> 0 fixed point with the given latent roles (T = I), in closed form.
-
-    Parameters
-    ----------
-    model : Model
-        rho_k, eta, lam (and beta, unless given).
-    roles : tuple of LatentRole, length M
-    factors : tuple of (int or None), optional
-        The factor of each learned latent; by default the learned latents carry factors
-        0, 1, ... in order.
-    beta : float, optional
-        KL weight; default ``model.schedule.final``.
-    branches : tuple of (Branch or None), optional
-        Per latent, which nonzero root (`latent_block`); the upper (learned) one by default.
-
-    Returns
-    -------
-    OrderParameters
-        m, d (M, M_star); Q, E, R (M, M); D (M).
-
-    Raises
-    ------
-    ValueError
-        If a role cannot exist at this beta.
-
-    Examples
-    --------
-    >>> from linvae import Model
-    >>> op = closed_form_state(Model(rho=1.0, eta=1.0, beta=0.5), (LatentRole.LEARNED,))
-    >>> float(op.Q[0, 0]), float(op.D[0])
-    (1.5, 0.25)
-    """
-    M, M_star = model.M, model.M_star
-    roles = tuple(LatentRole(r) for r in roles)
-    if len(roles) != M:
-        raise ValueError(
-            f"The `roles` parameter of closed_form_state must have one role per latent "
-            f"(M = {M}). Got {len(roles)}."
-        )
-    factors = _default_factors(roles) if factors is None else tuple(factors)
-    if branches is None:
-        branches = (Branch.UPPER,) * M
-    beta = float(model.schedule.final if beta is None else beta)
-    rho, eta, lam = model.rho_vector, model.eta, model.lam
-    m, d = np.zeros((M, M_star)), np.zeros((M, M_star))
-    Q, E, R = np.zeros((M, M)), np.zeros((M, M)), np.zeros((M, M))
-    D = np.ones(M)
-    for i, (role, k, br) in enumerate(zip(roles, factors, branches, strict=True)):
-        if role is LatentRole.COLLAPSED:
-            continue
-        nu = rho[k] + eta if role is LatentRole.LEARNED else eta
-        br = Branch.UPPER if br is None else Branch(br)
-        w, v, D_i = (float(x) for x in latent_block(nu, beta, lam, branch=br))
-        if np.isnan(w):
-            what = f"factor {k}" if role is LatentRole.LEARNED else "a noise direction"
-            raise ValueError(
-                f"No fixed point where latent {i} has role {role.value!r} ({br.value} branch): "
-                f"{what} (variance {nu:g}) has no such point at beta = {beta:g} "
-                f"(lam = {lam:g}; `linvae.analysis.threshold.transition_betas` gives where the "
-                "learned branch ends)."
-            )
-        if role is LatentRole.LEARNED:
-            m[i, k], d[i, k] = w, v
-        Q[i, i], E[i, i], R[i, i], D[i] = w * w, v * v, w * v, D_i
-    return OrderParameters(m=m, d=d, Q=Q, E=E, R=R, D=D)
-
-
-def _default_factors(roles):
-    factors, k = [], 0
-    for role in roles:
-        if role is LatentRole.LEARNED:
-            factors.append(k)
-            k += 1
-        else:
-            factors.append(None)
-    return tuple(factors)
-
-
-# --------------------------------------------------------------------------- coordinates
-def independent_coordinates(M: int, M_star: int) -> tuple[np.ndarray, np.ndarray]:
-    """The independent flat coordinates (Q, E upper triangles) and the map back to the flat state.
-
-    Parameters
-    ----------
-    M, M_star : int
-
-    Returns
-    -------
-    keep : ndarray of int, shape (n_z,)
-        Positions of the independent coordinates in the flat state: ``z = y[keep]``.
-    P : ndarray, shape (n, n_z)
-        ``y = P z`` duplicates the off-diagonal entries of Q and E.
-
-    Examples
-    --------
-    >>> keep, P = independent_coordinates(2, 1)
-    >>> keep.size, P.shape
-    (16, (18, 16))
-    """
-    n1, n2 = M * M_star, M * M
-    keep, columns = [], []
-    n = 2 * n1 + 3 * n2 + M
-    for k in range(n):
-        in_sym = 2 * n1 <= k < 2 * n1 + 2 * n2
-        if in_sym:
-            i, j = divmod((k - 2 * n1) % n2, M)
-            if i > j:
-                continue
-            block = 2 * n1 + ((k - 2 * n1) // n2) * n2
-            col = np.zeros(n)
-            col[k] = 1.0
-            col[block + j * M + i] = 1.0
-        else:
-            col = np.zeros(n)
-            col[k] = 1.0
-        keep.append(k)
-        columns.append(col)
-    return np.array(keep), np.stack(columns, axis=1)
-
-
-def reduced_jacobian(J: np.ndarray, M: int, M_star: int) -> np.ndarray:
-    """The Jacobian in the independent coordinates (Q, E upper triangles), batched.
-
-    ``J_z = J[keep] @ P``, where ``y = P z`` duplicates the off-diagonal entries of Q and E.
-
-    Parameters
-    ----------
-    J : ndarray, shape (..., n, n)
-        Jacobian(s) of the flat drift, ``n = state_size(M, M_star)``.
-    M, M_star : int
-
-    Returns
-    -------
-    ndarray, shape (..., n_z, n_z)
-        ``n_z = 2 M M_star + M (M + 1) + M^2 + M``.
-    """
-    keep, P = independent_coordinates(M, M_star)
-    return J[..., keep, :] @ P
-
-
-def classify_stability(eigenvalues: np.ndarray, *, tol: float) -> Stability:
-    """Stability label from eigenvalues: real parts within ``tol`` of 0 count as zero.
-
-    Examples
-    --------
-    >>> classify_stability(np.array([-1.0, 1e-14]), tol=1e-10)
-    <Stability.MARGINAL: 'marginal'>
-    """
-    re = np.real(eigenvalues)
-    n_pos, n_neg = int(np.sum(re > tol)), int(np.sum(re < -tol))
-    if n_pos and n_neg:
-        return Stability.SADDLE
-    if n_pos:
-        return Stability.UNSTABLE
-    if n_neg == re.size:
-        return Stability.STABLE
-    return Stability.MARGINAL
-
-
-def sorted_eigenvalues(Jz: np.ndarray) -> np.ndarray:
-    """Eigenvalues of (a batch of) square matrices, by decreasing real part, shape (..., n).
-
-    Examples
-    --------
-    >>> sorted_eigenvalues(np.diag([-2.0, 1.0, -0.5])).real.tolist()
-    [1.0, -0.5, -2.0]
-    """
-    ev = np.linalg.eigvals(Jz)
-    order = np.argsort(-ev.real, axis=-1, kind="stable")
-    return np.take_along_axis(ev, order, axis=-1)
-
-
-def eigenvalue_tolerance(eigenvalues: np.ndarray, tau: float) -> float:
-    """Real parts at most this far from 0 count as zero: ``1e-9 max(max |ev|, tau)``.
-
-    Eigenvalues are O(tau); round-off in eigvals is ~1e-15 of the largest.
-    """
-    return 1e-9 * max(float(np.max(np.abs(eigenvalues), initial=0.0)), tau)
 
 
 # --------------------------------------------------------------------------- fixed points
@@ -562,7 +146,7 @@ def _composites(model: Model, values, learned, spare, roles):
             out.append(chosen + [(lat, None) for lat in rest])
     if roles is not None:
         wanted = tuple(LatentRole(r) for r in roles)
-        factors = _default_factors(wanted)
+        factors = default_factors(wanted)
         matched = []
         for comp in out:
             by_role = {role: [x for x in comp if x[0].role is role] for role in LatentRole}
@@ -841,63 +425,3 @@ def _assemble(comp, M: int, M_star: int) -> OrderParameters:
         if k is not None:
             m[i, k], d[i, k] = mm, dd
     return OrderParameters(m=m, d=d, Q=Q, E=E, R=R, D=D)
-
-
-# --------------------------------------------------------------------------- sympy
-def symbolic_fixed_point(roles: tuple[LatentRole, ...], M_star: int = 1) -> dict:
-    """The tau -> 0, lam = 0 closed form as sympy expressions, keyed by the derived state symbols.
-
-    For substitution into `linvae.theory.derive.derive_ode` ``(M, M_star).first_order``
-    (T = I): every component must simplify to 0. Learned latents carry factors 0, 1, ... in order.
-
-    Parameters
-    ----------
-    roles : tuple of LatentRole, length M
-    M_star : int
-
-    Returns
-    -------
-    dict
-        sympy Symbol -> expression, for every independent state symbol and for ``T`` (-> I) and
-        ``lam`` (-> 0).
-
-    Examples
-    --------
-    >>> import sympy as sp
-    >>> from linvae.theory.derive import derive_ode
-    >>> ode = derive_ode(1, 1)
-    >>> subs = symbolic_fixed_point((LatentRole.LEARNED,))
-    >>> [sp.simplify(f.subs(subs)) for f in ode.first_order]
-    [0, 0, 0, 0, 0, 0]
-    """
-    # sympy: loaded on first use, not by importing this module.
-    import sympy as sp
-
-    # sympy: the derivation imports it at module level.
-    from linvae.theory.derive import derive_ode
-
-    roles = tuple(LatentRole(r) for r in roles)
-    M = len(roles)
-    ode = derive_ode(M, M_star)
-    sym = {s.name: s for s in (*ode.state_symbols, *ode.parameter_symbols)}
-    eta, beta = sym["eta"], sym["beta"]
-    subs: dict = {sym["lam"]: sp.Integer(0)}
-    for i in range(M_star):
-        for j in range(i, M_star):
-            subs[sym[f"T_{i}_{j}"]] = sp.Integer(int(i == j))
-    zero = {f"{n}_{i}_{k}": 0 for n in ("m", "d") for i in range(M) for k in range(M_star)}
-    zero.update({f"{n}_{i}_{j}": 0 for n in ("Q", "E", "R") for i in range(M) for j in range(M)})
-    values: dict = dict(zero)
-    for i, (role, k) in enumerate(zip(roles, _default_factors(roles), strict=True)):
-        values[f"D_{i}"] = sp.Integer(1)
-        if role is LatentRole.COLLAPSED:
-            continue
-        nu = sym[f"rho_{k}"] + eta if role is LatentRole.LEARNED else eta
-        w = sp.sqrt(nu - beta)
-        v = w / nu
-        if role is LatentRole.LEARNED:
-            values[f"m_{i}_{k}"], values[f"d_{i}_{k}"] = w, v
-        values[f"Q_{i}_{i}"], values[f"E_{i}_{i}"], values[f"R_{i}_{i}"] = w**2, v**2, w * v
-        values[f"D_{i}"] = beta / nu
-    subs.update({sym[name]: value for name, value in values.items() if name in sym})
-    return subs
