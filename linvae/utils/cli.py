@@ -213,7 +213,20 @@ class ListOption(argparse.Action):
         pieces = [piece for piece in pieces if piece]
         if not pieces and self.nargs == "+":
             raise argparse.ArgumentError(self, "expected at least one value (e.g. 2,4,8 or 2 4 8)")
-        values = [self._one(piece) for piece in pieces]
+        try:
+            values = [self._one(piece) for piece in pieces]
+        except argparse.ArgumentError as err:
+            # A word after the list that is no value of it: most likely a positional
+            # argument written after the option, which takes every word up to the next option.
+            last = texts[-1].strip() if texts else ""
+            if len(texts) > 1 and "," not in last and f"{last!r}" in str(err):
+                flag = self.option_strings[0] if self.option_strings else self.dest
+                raise argparse.ArgumentError(
+                    self,
+                    f"{err.message} (if {last!r} is a positional argument, write it before "
+                    f"{flag}, or after --)",
+                ) from None
+            raise
         if not self.scalar:
             return values
         return values[0] if len(values) == 1 else tuple(values)

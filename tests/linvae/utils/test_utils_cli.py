@@ -54,6 +54,19 @@ def test_a_bad_value_is_a_usage_error_naming_the_option(argv, message):
     assert message in str(err.value)
 
 
+def test_a_positional_argument_after_the_list_is_pointed_at():
+    parser = argparse.ArgumentParser(prog="prog", exit_on_error=False)
+    parser.add_argument("kind")
+    parser.add_argument("--K", action=ListOption, item=float)
+    assert parser.parse_args(["beta-rho", "--K", "1", "2"]).K == [1.0, 2.0]
+    with pytest.raises(argparse.ArgumentError) as err:
+        parser.parse_args(["--K", "1", "2", "beta-rho"])
+    message = str(err.value)
+    assert "invalid float value: 'beta-rho' (if 'beta-rho' is a positional" in message
+    assert "write it before --K, or after --)" in message
+    assert parser.parse_args(["--K", "1", "2", "--", "beta-rho"]).kind == "beta-rho"
+
+
 def test_an_item_type_error_message_is_kept():
     def positive(text: str) -> float:
         if float(text) <= 0:
