@@ -49,6 +49,8 @@ from linvae.observables import pack_state, unpack_state
 from linvae.params import Model
 from linvae.schedules import Constant, LinearRamp, Schedule, StepSchedule, Tabulated, TanhAnneal
 from linvae.theory.initial import initial_ensemble
+from linvae.theory.rhs import parameter_layout, parameter_vector
+from linvae.theory.solve import solve_ode
 from linvae.utils.progress import make_progress
 from linvae.utils.validation import check_choice, check_int, check_real
 
@@ -351,13 +353,13 @@ def _casadi_drift(model: Model, *, sgd_noise: bool):
     initial states). A symbol shared by two entries of the flat state (Q_ij = Q_ji) reads
     their mean, as the compiled drift does.
     """
-    # casadi, sympy: loaded on first use (heavy).
+    # casadi, sympy (derive), numba (integrate): heavy, loaded on first use.
     import casadi as ca
     import sympy as sp
 
+    # sympy and numba: the derivation and the integrator's module load them.
     from linvae.theory.derive import derive_ode
     from linvae.theory.integrate import measure_code
-    from linvae.theory.rhs import parameter_layout, parameter_vector
 
     derived = derive_ode(model.M, model.M_star)
     layout = derived.state_layout
@@ -398,9 +400,6 @@ def _measure_factory(base: Model, states: np.ndarray, *, objective: str, tol: fl
             )
 
         return measure
-
-    # solve_ode: imported with the engine, only for this objective.
-    from linvae.theory.solve import solve_ode
 
     def measure(schedules):
         out = np.empty((len(schedules), states.shape[0]))
