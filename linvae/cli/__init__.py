@@ -27,6 +27,7 @@ _SUBCOMMAND_MODULES = (
     "linvae.cli.analysis",
     "linvae.cli.sweep",
     "linvae.cli.offline",
+    "linvae.cli.protocol",
 )
 
 
