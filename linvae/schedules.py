@@ -207,6 +207,12 @@ class Schedule:
         return cls(**params)
 
     @classmethod
+    def example(cls) -> Schedule:
+        """A typical instance (beta_f = 1.8, changing over t ~ 100 to 1000), for the docs and
+        the tests that every schedule class passes."""
+        raise NotImplementedError
+
+    @classmethod
     def from_final(cls, beta_final: float, **params) -> Schedule:
         """The schedule with final value ``beta_final`` and the other fields ``params``."""
         return cls(beta_final=beta_final, **params)
@@ -294,6 +300,10 @@ class Constant(Schedule):
     def from_final(cls, beta_final: float, **params) -> Schedule:
         return cls(beta=beta_final, **params)
 
+    @classmethod
+    def example(cls) -> Schedule:
+        return cls(beta=1.8)
+
 
 @dataclass(frozen=True, kw_only=True)
 class TanhAnneal(Schedule):
@@ -336,6 +346,10 @@ class TanhAnneal(Schedule):
     def _compiled_parameters(self):
         return (self.beta_final, self.gamma)
 
+    @classmethod
+    def example(cls) -> Schedule:
+        return cls(beta_final=1.8, gamma=0.004)
+
 
 @dataclass(frozen=True, kw_only=True)
 class LinearRamp(Schedule):
@@ -377,6 +391,10 @@ class LinearRamp(Schedule):
     def _compiled_parameters(self):
         return (self.beta_final, self.t_ramp, self.beta_initial)
 
+    @classmethod
+    def example(cls) -> Schedule:
+        return cls(beta_final=1.8, t_ramp=700.0, beta_initial=0.2)
+
 
 @dataclass(frozen=True, kw_only=True)
 class StepSchedule(Schedule):
@@ -416,6 +434,10 @@ class StepSchedule(Schedule):
 
     def _compiled_parameters(self):
         return (self.beta_final, self.t_switch, self.beta_initial)
+
+    @classmethod
+    def example(cls) -> Schedule:
+        return cls(beta_final=1.8, t_switch=400.0, beta_initial=0.3)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -519,6 +541,10 @@ class Tabulated(Schedule):
     def describe(self) -> dict:
         return {"kind": self.kind, "times": list(self.times), "values": list(self.values)}
 
+    @classmethod
+    def example(cls) -> Schedule:
+        return cls(times=[0.0, 150.0, 400.0, 900.0], values=[0.2, 0.3, 1.5, 1.8])
+
 
 @dataclass(frozen=True, kw_only=True)
 class Shifted(Schedule):
@@ -589,6 +615,10 @@ class Shifted(Schedule):
                 f"schedule it shifts. Got {inner!r}."
             )
         return cls(schedule=schedule_from_description(inner), t0=params.get("t0"))
+
+    @classmethod
+    def example(cls) -> Schedule:
+        return cls(schedule=LinearRamp.example(), t0=250.0)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -663,6 +693,14 @@ class CallableSchedule(Schedule):
             stacklevel=3,
         )
         return Constant(beta=params["final"])
+
+    @classmethod
+    def example(cls) -> Schedule:
+        return cls(func=_example_function, final_value=1.8, name="1.8 (1 - exp(-t / 300))")
+
+
+def _example_function(t):
+    return 1.8 * (1.0 - np.exp(-np.asarray(t) / 300.0))
 
 
 # --------------------------------------------------------------------------- constructors

@@ -203,3 +203,101 @@ def test_schedules_from_command_line_options():
         ValueError, match=r"--gamma is the rate of --anneal tanh.*Add --anneal tanh"
     ):
         schedule_from_options("step", 1.0, gamma=0.1, t_ramp=3.0)
+
+
+# ------------------------------------------------------------------ every schedule class
+# Each class gives an example of itself; a new class is held to all of the following (and
+# to the compiled-form test of tests/linvae/theory/test_theory_integrate.py) without an edit.
+CLASSES = list(SCHEDULES.values())
+IDS = list(SCHEDULES)
+
+
+@pytest.mark.parametrize("cls", CLASSES, ids=IDS)
+def test_every_class_is_a_frozen_schedule_with_a_value_and_a_final_value(cls):
+    s = cls.example()
+    assert isinstance(s, cls) and isinstance(s, Schedule) and SCHEDULES[cls.kind] is cls
+    with pytest.raises(AttributeError):
+        s.kind_of_field = 1.0  # frozen
+    t = np.linspace(0.0, 3000.0, 301)
+    beta = s(t)
+    assert beta.shape == t.shape and beta.dtype == np.float64
+    assert np.all(np.isfinite(beta)) and np.all(beta >= 0.0)
+    assert s(12.5) == s(np.array([12.5]))[0]
+    assert s.final == pytest.approx(s(1e7), rel=1e-6)
+
+
+@pytest.mark.parametrize("cls", CLASSES, ids=IDS)
+def test_every_class_holds_its_final_value_after_its_horizon_and_decays_at_its_rate(cls):
+    """After the horizon beta is beta_f to 1e-8 relative; a finite final_decay_rate r is that of
+    the tail: |beta - beta_f| shrinks by exp(-r dt) over dt, half way to the horizon (to 1e-4:
+    the approach is exponential up to relative corrections of the size of the remaining
+    deviation, e.g. exp(-10) = 5e-5 for tanh there; |beta - beta_f| ~ 1e-4 is far above
+    round-off)."""
+    s = cls.example()
+    if not s.has_compiled_form:  # a Python callable: its horizon is unknown, and it says so
+        with pytest.raises(ValueError, match="Tabulate it"):
+            s.horizon
+        return
+    after = s.horizon + np.array([0.0, 10.0, 1e3, 1e6])
+    np.testing.assert_allclose(s(after), s.final, rtol=1e-8, atol=0)
+    assert all(b <= s.horizon for b in s.breakpoints)
+    r = s.final_decay_rate
+    if math.isfinite(r):
+        t1 = 0.5 * s.horizon
+        t2 = t1 + 1.0 / r
+        ratio = (s.final - s(t2)) / (s.final - s(t1))
+        assert ratio == pytest.approx(math.exp(-1.0), rel=1e-4)
+
+
+@pytest.mark.parametrize("cls", CLASSES, ids=IDS)
+def test_every_class_round_trips_and_shifts(cls):
+    s = cls.example()
+    t = np.linspace(-5.0, 2000.0, 203)
+    if cls is not CallableSchedule:
+        again = schedule_from_description(json.loads(json.dumps(s.describe())))
+        assert again == s
+        np.testing.assert_array_equal(again(t), s(t))
+    shifted = s.shifted(125.0)
+    np.testing.assert_array_equal(shifted(t), s(t + 125.0))
+    assert shifted.final == s.final and shifted.has_compiled_form == s.has_compiled_form
+
+
+@pytest.mark.parametrize("cls", CLASSES, ids=IDS)
+def test_every_class_writes_its_label_in_mathtext(cls):
+    from matplotlib.mathtext import MathTextParser
+
+    parser = MathTextParser("agg")
+    label = cls.example().label
+    assert label.count("$") % 2 == 0 and label.count("$") >= 2
+    for k, part in enumerate(label.split("$")):
+        if k % 2:
+            parser.parse(f"${part}$")
+        else:
+            assert "beta" not in part and "gamma" not in part
+
+
+@pytest.mark.parametrize("cls", [c for c in CLASSES if c in COMPILED_KINDS], ids=str)
+def test_every_compiled_class_encodes_itself(cls):
+    """The compiled form's beta, evaluated by the class's compiled_beta in plain Python, is the
+    schedule's value to 2 ulp (numpy's and libm's exp and tanh differ by up to 2 ulp; a
+    schedule of arithmetic only is exact: tests/linvae/theory checks the compiled code)."""
+    s = cls.example()
+    code = s.compiled()
+    assert COMPILED_KINDS[code.kind] is cls and code.values[0] == 0.0
+    np.testing.assert_array_equal(code.breakpoints, s.breakpoints)
+    t = np.linspace(-10.0, 2500.0, 500)
+    params = tuple(code.values[1:])
+    got = np.array([cls.compiled_beta(params, float(x)) for x in t])
+    np.testing.assert_array_max_ulp(got, s(t), maxulp=2)
+    assert all(b in code.breakpoints for b in s.breakpoints)
+
+
+@pytest.mark.parametrize("cls", [c for c in CLASSES if c.cli_kind], ids=str)
+def test_every_command_line_class_builds_from_its_options(cls):
+    s = cls.example()
+    desc = s.describe()
+    options = {name: desc[field] for name, (field, _) in cls.cli_options.items()}
+    built = schedule_from_options(cls.cli_kind, s.final, **options)
+    assert type(built) is cls and built.final == s.final
+    for field, _ in cls.cli_options.values():
+        assert getattr(built, field) == desc[field]
