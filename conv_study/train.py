@@ -216,7 +216,8 @@ def train(
     resume : bool
         If False, refuse to touch a directory that already holds a run.
     progress : bool or text stream
-        Show progress on ``sys.stderr`` (True) or the given stream; always logged at INFO.
+        Show a tqdm bar per epoch on ``sys.stderr`` (True) or the given stream, left with the
+        epoch's losses and speed; without, each epoch is one INFO log line.
     study_data : StudyData, optional
         Already loaded data for ``data`` (saves reloading in sweeps and tests).
     monitor : callable(model, x_eval) -> GeometryMonitor, optional
