@@ -46,7 +46,7 @@ from linvae.observables import (
     unpack_state,
 )
 from linvae.params import Model
-from linvae.schedules import Constant, LinearRamp, Schedule, StepSchedule, TanhAnneal
+from linvae.schedules import Constant, Schedule
 from linvae.theory.drift import Drift
 from linvae.theory.initial import initial_ensemble
 from linvae.trajectory import Trajectory
@@ -192,7 +192,7 @@ class Attractor:
 
 
 def schedule_horizon(schedule: Schedule) -> float:
-    """The time after which a closed-form schedule holds its final value (to 1e-8 for tanh).
+    """The time after which a schedule holds its final value (its ``horizon``; to 1e-8 for tanh).
 
     Examples
     --------
@@ -200,19 +200,12 @@ def schedule_horizon(schedule: Schedule) -> float:
     >>> schedule_horizon(LinearRamp(beta_final=1.0, t_ramp=500.0))
     500.0
     """
-    if isinstance(schedule, Constant):
-        return 0.0
-    if isinstance(schedule, LinearRamp):
-        return float(schedule.t_ramp)
-    if isinstance(schedule, StepSchedule):
-        return float(schedule.t_switch)
-    if isinstance(schedule, TanhAnneal):
-        # 1 - tanh(x) ~ 2 exp(-2 x) < 1e-8 beyond x = 10
-        return 10.0 / float(schedule.gamma)
-    raise ValueError(
-        "The `model` parameter of attractor must have a schedule with a closed form (Constant, "
-        f"TanhAnneal, LinearRamp, StepSchedule). Got {type(schedule).__name__}."
-    )
+    if not schedule.has_compiled_form:
+        raise ValueError(
+            "The `model` parameter of attractor must have a schedule with a compiled form (any "
+            f"library schedule; tabulate a callable with Tabulated). Got {schedule!r}."
+        )
+    return float(schedule.horizon)
 
 
 def _unlisted_point(template: FixedPoint, frozen, y: np.ndarray, model: Model):
