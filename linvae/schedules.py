@@ -807,11 +807,12 @@ def schedule_from_options(kind: str, beta: float, **options: Any) -> Schedule:
             users = [(k, c.cli_options[option][1]) for k, c in CLI_KINDS.items()
                      if option in c.cli_options]  # fmt: skip
             flag = "--" + option.replace("_", "-")
-            if len(users) == 1:
-                meaning = f"is {users[0][1]} of --anneal {users[0][0]}"
+            kinds = " or ".join(k for k, _ in users)
+            whats = list(dict.fromkeys(w for _, w in users))
+            if len(whats) == 1:
+                meaning = f"is {whats[0]} of --anneal {kinds}"
             else:
-                kinds = " or ".join(k for k, _ in users)
-                meaning = f"belongs to --anneal {kinds} ({' or '.join(w for _, w in users)})"
+                meaning = f"belongs to --anneal {kinds} ({' or '.join(whats)})"
             raise ValueError(
                 f"{flag} {meaning}; it has no meaning with --anneal {kind}. Add --anneal "
                 f"{users[0][0]} or drop {flag}."
