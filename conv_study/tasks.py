@@ -6,8 +6,8 @@ before any work, and each `RunTask` knows whether its run is already trained (co
 at least the epochs asked for), so that a rerun skips it. Torch-free, like the run format
 (`conv_study.runs`) it reads.
 
-Example
--------
+Examples
+--------
 >>> from conv_study.config import TrainConfig
 >>> from conv_study.data import DataConfig
 >>> from conv_study.tasks import plan_runs
