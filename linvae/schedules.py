@@ -48,6 +48,7 @@ __all__ = [
     "CallableSchedule",
     "CompiledSchedule",
     "Constant",
+    "ExponentialAnneal",
     "LinearRamp",
     "Schedule",
     "Shifted",
@@ -544,6 +545,70 @@ class Tabulated(Schedule):
     @classmethod
     def example(cls) -> Schedule:
         return cls(times=[0.0, 150.0, 400.0, 900.0], values=[0.2, 0.3, 1.5, 1.8])
+
+
+def _exponential_beta(p, t):
+    return p[0] - (p[0] - p[2]) * math.exp(-p[1] * t)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExponentialAnneal(Schedule):
+    """beta(t) = beta_final - (beta_final - beta_initial) * exp(-gamma * t).
+
+    An exponential warm-up from beta_initial (0 by default) to beta_final: the same final
+    approach as ``TanhAnneal`` at half its rate, with the steepest slope at t = 0.
+
+    Examples
+    --------
+    >>> s = ExponentialAnneal(beta_final=2.0, gamma=0.01)
+    >>> round(s(100.0), 6), s.final_decay_rate
+    (1.264241, 0.01)
+    """
+
+    kind: ClassVar[str] = "exponential"
+    cli_kind: ClassVar[str | None] = "exponential"
+    cli_options: ClassVar[dict[str, tuple[str, str]]] = {"gamma": ("gamma", "the rate")}
+    cli_help: ClassVar[str] = "exponential: beta (1 - exp(-gamma t))"
+    compiled_beta: ClassVar = staticmethod(_exponential_beta)
+    beta_final: float
+    gamma: float
+    beta_initial: float = 0.0
+
+    def __post_init__(self):
+        self._check("beta_final", low=0.0, low_open=False)
+        self._check("beta_initial", low=0.0, low_open=False)
+        self._check("gamma", low=0.0)
+
+    def _evaluate(self, t):
+        return self.beta_final - (self.beta_final - self.beta_initial) * np.exp(-self.gamma * t)
+
+    @property
+    def final(self) -> float:
+        return self.beta_final
+
+    @property
+    def final_decay_rate(self) -> float:
+        return self.gamma
+
+    @property
+    def horizon(self) -> float:
+        # exp(-gamma t) < 1e-8 beyond gamma t = ln 1e8
+        return math.log(1e8) / self.gamma
+
+    @property
+    def label(self) -> str:
+        drop = self.beta_final - self.beta_initial
+        if self.beta_initial == 0:
+            factor = "" if self.beta_final == 1 else rf"{self.beta_final:g}\,"
+            return rf"$\beta(t) = {factor}(1 - e^{{-{self.gamma:g}\,t}})$"
+        return rf"$\beta(t) = {self.beta_final:g} - {drop:g}\,e^{{-{self.gamma:g}\,t}}$"
+
+    def _compiled_parameters(self):
+        return (self.beta_final, self.gamma, self.beta_initial)
+
+    @classmethod
+    def example(cls) -> Schedule:
+        return cls(beta_final=1.8, gamma=0.004)
 
 
 @dataclass(frozen=True, kw_only=True)
