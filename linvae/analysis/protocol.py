@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Literal
@@ -67,6 +68,11 @@ OBJECTIVES = ("convergence-time", "final-error")
 # (the surrogate's optimum and its re-measured value agree to 0.1 % at beta_f = 1.8).
 _STEP_LENGTH = 20.0
 _TAIL_STEP_LENGTH = 30.0
+# C compilation of the integrator's graph: -O1 evaluates fastest here (-O0 2.7 times slower,
+# -O2 no faster, both measured at 64 states); below _JIT_WORK state-steps per evaluation
+# the compile time (seconds) is not worth it.
+_JIT_FLAGS = ["-O1"]
+_JIT_WORK = 5000
 _SMOOTHING = 20.0  # sharpness of the smooth min(1, x) (softplus)
 _ABS_FLOOR = 1e-3  # |e| ~ sqrt(e^2 + (floor tol)^2): a tail contribution below 1e-3 per t
 
@@ -241,7 +247,7 @@ class _Surrogate:
 
     def __init__(self, base: Model, states: np.ndarray, *, objective: str, n_intervals: int,
                  horizon: float, control_time_max: float, target: float, rate: float,
-                 tol: float, sgd_noise: bool, jit: bool):  # fmt: skip
+                 tol: float, sgd_noise: bool, jit: bool | None):  # fmt: skip
         # casadi: loaded on first use (heavy); only this computation needs it.
         import casadi as ca
 
@@ -264,14 +270,21 @@ class _Surrogate:
             n_sub = max(1, math.ceil(control_time_max / n_intervals / step))
         else:
             n_sub = max(1, math.ceil(horizon / n_intervals / step))
+        n_init = states.shape[0]
+        tail_step = _TAIL_STEP_LENGTH * 0.01 / tau
+        n_tail = 0
+        if objective == "convergence-time":
+            n_tail = max(1, math.ceil((horizon - 0.05 * control_time_max) / tail_step / n_sub))
+        if jit is None:  # compiling (seconds) pays off only for a large ensemble or horizon
+            jit = n_init * (n_intervals + n_tail) * n_sub >= _JIT_WORK
+        self.jit = bool(jit)
         options = {}
         if jit:
             options = {"jit": True, "compiler": "shell",
-                       "jit_options": {"flags": ["-O1"], "verbose": False}}  # fmt: skip
+                       "jit_options": {"flags": _JIT_FLAGS, "verbose": False}}  # fmt: skip
         interval = ca.Function(
             "interval", [z, b0, b1, dt], [_rk4(F, z, n, b0, b1, dt, n_sub)], options
         )
-        n_init = states.shape[0]
         mapped = interval.map(n_init)
         # One interval of the whole ensemble with scalar beta and dt, so that `fold` takes one
         # column per interval (a fold of `mapped` itself would take one per state).
@@ -289,8 +302,6 @@ class _Surrogate:
             Z = ensemble.fold(n_intervals)(
                 Z0, knots[:-1].T, knots[1:].T, ca.repmat(Tc / n_intervals, 1, n_intervals)
             )
-            tail_step = _TAIL_STEP_LENGTH * 0.01 / tau
-            n_tail = max(1, math.ceil((horizon - 0.05 * control_time_max) / tail_step / n_sub))
             Z = ensemble.fold(n_tail)(
                 Z,
                 ca.DM.ones(1, n_tail) * self.beta_final,
@@ -507,7 +518,7 @@ def optimal_protocol(
     n_intervals: int = 60,
     sgd_noise: bool = True,
     max_iter: int = 100,
-    jit: bool = True,
+    jit: bool | None = None,
     progress: bool | Callable[[float, float], None] = False,
 ) -> OptimalProtocol:
     """The annealing protocol beta(t) in [beta_min, beta_max] that minimizes an objective.
@@ -549,8 +560,10 @@ def optimal_protocol(
         Keep the O(tau^2) SGD-noise terms of the drift.
     max_iter : int
         Iterations of L-BFGS-B.
-    jit : bool
-        Compile the integrator's graph to C (needs a C compiler; much faster).
+    jit : bool, optional
+        Compile the integrator's graph to C (needs a C compiler; several times faster per
+        evaluation, seconds to compile). Default: for large problems (64 states at tau = 0.01),
+        falling back to no compilation, with a warning, where compiling fails.
     progress : bool or callable
         A progress bar of the optimizer's iterations (`linvae.utils.progress`).
 
@@ -634,11 +647,23 @@ def optimal_protocol(
         Tc0 = min(2.0 * step.t_switch, control_max)
     else:
         control_max = Tc0 = horizon
-    surrogate = _Surrogate(
-        base, states, objective=objective, n_intervals=n_intervals, horizon=horizon,
+    setup = dict(
+        objective=objective, n_intervals=n_intervals, horizon=horizon,
         control_time_max=control_max, target=target.eps_g, rate=rate, tol=tol,
-        sgd_noise=sgd_noise, jit=jit,
+        sgd_noise=sgd_noise,
     )  # fmt: skip
+    try:
+        surrogate = _Surrogate(base, states, jit=jit, **setup)
+    except RuntimeError as err:
+        if jit is False:
+            raise
+        warnings.warn(
+            f"optimal_protocol could not compile its integrator to C ({str(err)[:200]}); "
+            "evaluating it uncompiled, several times slower. Install a C compiler (gcc) or "
+            "pass jit=False to skip the attempt.",
+            stacklevel=2,
+        )
+        surrogate = _Surrogate(base, states, jit=False, **setup)
     x0 = _start(step, n_intervals, Tc0)
     bounds = [(beta_min, beta_max)] * n_intervals
     if objective == "convergence-time":
