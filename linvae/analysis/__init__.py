@@ -23,6 +23,7 @@ __getattr__, __dir__, __all__ = _lazy.attach(
         "finite_size",
         "hysteresis",
         "phase",
+        "protocol",
         "stability",
         "superfluous",
         "threshold",
@@ -46,6 +47,7 @@ __getattr__, __dir__, __all__ = _lazy.attach(
             "penalty_diagram",
             "stability_diagram",
         ],
+        "protocol": ["OptimalProtocol", "optimal_protocol"],
         "stability": ["Branch", "FixedPoint", "LatentRole", "Stability", "fixed_points"],
         "superfluous": [
             "ConvergenceVsM",
