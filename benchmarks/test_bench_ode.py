@@ -20,6 +20,10 @@ accuracy it keeps:
   gamma-beta_f`` with its default ensemble (8 initial states; 80,800 runs; target < 30 s);
 * ``test_solve``, ``test_speedup``: solve_ivp with the derived compiled drift against the
   plain-numpy matrix forms (docs/theory.md, section "The result"), same settings;
+* ``test_default_method_vs_lsoda``: ``solve_ode``'s default (``method="auto"``, which runs the
+  compiled DOP853) against ``method="LSODA"`` (derived drift and Jacobian), one M = 1
+  trajectory as above, for a constant beta, a tanh schedule and a 101-knot ``Tabulated`` one
+  (both solvers restart at its kinks): best-of-5 wall times, ratios, largest eps_g difference;
 * ``test_first_use``: in a fresh process with an empty code cache, the time to derive and
   generate the code (sympy + CSE), to compile the right-hand side (numba), and to compile the
   Jacobian, per shape. The integrator's own compilation is reported by
@@ -248,6 +252,34 @@ def test_compiled_vs_scalar_reference(benchmark):
     )
     # Same answer: both keep the local error below rtol = 1e-8; the global difference over
     # ~100-500 steps stays below 1e-6 on eps_g ~ 1.
+    assert gap < 1e-6
+
+
+@pytest.mark.parametrize("schedule", ["constant", "tanh", "tabulated"])
+def test_default_method_vs_lsoda(benchmark, schedule):
+    from linvae.schedules import Tabulated
+
+    knots = np.linspace(0.0, 2000.0, 101)
+    beta = {
+        "constant": 1.0,
+        "tanh": TanhAnneal(beta_final=1.8, gamma=0.004),
+        "tabulated": Tabulated(times=knots, values=0.2 + 1.6 * (knots / 2000.0) ** 1.5),
+    }[schedule]
+    model = Model(rho=1.0, eta=1.0, beta=beta, tau=0.01)
+    kw = dict(t_max=T_MAX, t_eval=np.arange(3001.0), init=initial_state(1, 1), rtol=RTOL,
+              atol=ATOL)  # fmt: skip
+    solve_ode(model, **kw)  # compile (or load from the disk cache)
+    solve_ode(model, method="LSODA", **kw)
+    fast, sol = _best_of(5, lambda: solve_ode(model, **kw))
+    slow, ref = _best_of(5, lambda: solve_ode(model, method="LSODA", **kw))
+    gap = float(np.abs(sol.eps_g - ref.eps_g).max())
+    benchmark.pedantic(lambda: solve_ode(model, **kw), rounds=3, iterations=1)
+    benchmark.extra_info.update(
+        method=sol.meta["method"], auto_s=fast, lsoda_s=slow, ratio=slow / fast,
+        max_abs_eps_g_difference=gap,
+    )  # fmt: skip
+    assert sol.meta["method"] == "DOP853-numba"
+    # Same answer: both keep the local error below rtol = 1e-8 (1e-6 on eps_g ~ 1, as above).
     assert gap < 1e-6
 
 
