@@ -516,6 +516,7 @@ LIGHT_CASES = {
     "import linvae.plot": "import linvae.plot",
     "import linvae.sgd": "import linvae.sgd",
     "import linvae.offline": "import linvae.offline",
+    "import linvae.reproduce": "import linvae.reproduce",
     "linvae parser": "from linvae.cli import build_parser; build_parser()",
     "conv-study parser": "from conv_study.cli import build_parser; build_parser()",
     "linvae --help": (
