@@ -181,7 +181,14 @@ class ListOption(argparse.Action):
     Notes
     -----
     Since the option takes every value up to the next option, a positional argument goes
-    before it (``linvae compare run.npz --rho 1 2``), or after ``--``.
+    before it (``linvae compare run.npz --observables eps_g m``), or after ``--``.
+
+    Examples
+    --------
+    >>> parser = argparse.ArgumentParser()
+    >>> _ = parser.add_argument("--K", action=ListOption, item=int)
+    >>> parser.parse_args(["--K", "2,4", "8"]).K
+    [2, 4, 8]
     """
 
     def __init__(
@@ -304,6 +311,11 @@ def print_json(obj, *, indent: int | None = None, reasons: dict | None = None) -
     """Print ``obj`` as strict JSON on stdout (`linvae.utils.io.dumps_json`).
 
     On one line unless ``indent`` is given or the running command was given ``--indent N``.
+
+    Examples
+    --------
+    >>> print_json({"a": [1, 2], "b": float("inf")})
+    {"a": [1, 2], "b": null, "null_reasons": {"b": "infinite (inf)"}}
     """
     indent = _INDENT.get() if indent is None else indent
     print(dumps_json(obj, indent=indent, reasons=reasons))
