@@ -404,6 +404,14 @@ PATHS: dict[tuple[str, str], Paths | None] = {
         suffix=".png",
         clash=(("beta-rho", "--out", "X", "--data", "X"), ("--out", "--data")),
     ),
+    ("linvae", "protocol"): Paths(
+        base=("--beta-min", "0.1", "--beta-max", "2"),
+        suffix=".json",
+        clash=(
+            ("--beta-min", "0.1", "--beta-max", "2", "--out", "X", "--plot", "X"),
+            ("--out", "--plot"),
+        ),
+    ),
     ("linvae", "reproduce"): Paths(folder=True),
     ("linvae", "hysteresis"): Paths(suffix=".png"),
     ("linvae", "sweep"): Paths(
@@ -458,6 +466,7 @@ WORK = (
     "linvae.analysis.phase.stability_diagram",
     "linvae.reproduce.reproduce",
     "linvae.analysis.hysteresis.beta_sweep",
+    "linvae.analysis.protocol.optimal_protocol",
     "linvae.sweep.run.run_sweep",
     "conv_study.linear.study.linear_geometry",
     "conv_study.figures.find_analyses",
