@@ -14,7 +14,7 @@ from dataclasses import replace
 
 from linvae.cli.options import add_model_options, add_sgd_noise_option, model_from_options
 from linvae.schedules import Constant
-from linvae.utils.cli import print_json
+from linvae.utils.cli import KindName, print_json
 from linvae.utils.io import atomic_write_json
 from linvae.utils.paths import Output, check_outputs
 
@@ -44,6 +44,7 @@ def add_subcommands(subparsers) -> None:
     g.add_argument("--beta-max", type=float, required=True, help="upper bound of beta(t)")
     g.add_argument(
         "--objective",
+        type=KindName(_OBJECTIVES),
         choices=_OBJECTIVES,
         default="convergence-time",
         help="what to minimize (default: convergence-time)",
