@@ -643,7 +643,9 @@ def optimal_protocol(
     if objective == "convergence-time":
         if horizon is None:
             horizon = baselines["step"].value + 3.0 / rate
-        control_max = min(0.6 * horizon, 6.0 * max(step.t_switch, 0.05 * horizon))
+        # T_c may grow to 3 times the step's switch, or to 0.9 T_h where the best step
+        # switches late (or never before it converges, as with a collapsed target).
+        control_max = min(0.9 * horizon, 6.0 * max(step.t_switch, 0.05 * horizon))
         Tc0 = min(2.0 * step.t_switch, control_max)
     else:
         control_max = Tc0 = horizon
@@ -689,8 +691,15 @@ def optimal_protocol(
     finally:
         report.close()
     schedule = surrogate.schedule(res.x, horizon)
-    values = measure([schedule])[0]
+    start = surrogate.schedule(x0, horizon)
+    values, start_values = measure([schedule, start])
     value = float(np.mean(values))
+    status = str(res.message)
+    if float(np.mean(start_values)) < value:
+        # The surrogate's smoothing or discretisation misled the optimizer (rare; seen only
+        # where it stopped at its start): keep the tabulated start, and say so.
+        schedule, values, value = start, start_values, float(np.mean(start_values))
+        status += "; the start (the best step, tabulated) measured better and is returned"
     return OptimalProtocol(
         model=replace(base, beta=schedule),
         objective=objective,
@@ -711,7 +720,7 @@ def optimal_protocol(
         surrogate_start=scale,
         surrogate_value=float(res.fun) * scale,
         success=bool(res.success),
-        solver_status=str(res.message),
+        solver_status=status,
         iterations=int(res.nit),
         evaluations=counter["evaluations"],
         target=target,
