@@ -57,6 +57,7 @@ class ReproduceSettings:
 
     @classmethod
     def default(cls) -> ReproduceSettings:
+        """The sizes of the published figures (about ten minutes on 2 cores)."""
         return cls(
             tau=0.01,
             N=500,
@@ -73,6 +74,7 @@ class ReproduceSettings:
 
     @classmethod
     def quick(cls) -> ReproduceSettings:
+        """Small sizes, what CI runs (about a minute)."""
         return cls(
             tau=0.05,
             N=100,
@@ -116,11 +118,13 @@ class OfflineSettings:
 
     @classmethod
     def default(cls) -> OfflineSettings:
+        """The authors' protocol."""
         alphas = tuple(round(0.4 * k, 10) for k in range(1, 14))
         return cls(N=250, n_seeds=5, alphas=alphas, epochs=15_000, sgd_epochs=100, phase_n=240)
 
     @classmethod
     def quick(cls) -> OfflineSettings:
+        """Small sizes, what CI runs."""
         return cls(
             N=60, n_seeds=2, alphas=(0.4, 1.6, 3.2, 5.2), epochs=3000, sgd_epochs=20, phase_n=60
         )
@@ -165,10 +169,12 @@ class Context:
 
     @cached_property
     def settings(self) -> ReproduceSettings:
+        """The sizes of the online figures."""
         return ReproduceSettings.quick() if self.quick else ReproduceSettings.default()
 
     @cached_property
     def offline(self) -> OfflineSettings:
+        """The sizes of the finite-data figures."""
         return OfflineSettings.quick() if self.quick else OfflineSettings.default()
 
     @property
