@@ -18,7 +18,9 @@ Intrinsic Dimension and Information Imbalance" (arXiv 2411.01978).
   `conv_study.probe_figures` - the same geometry for any torch network (its layers
   captured with hooks), live during training, and its figures; `conv_study.taps` - the
   study's eleven taps as a layer list of the probe, and its training monitor;
-* `conv_study.analysis`, `conv_study.figures` - the layer study and its figures;
+* `conv_study.profiles`, `conv_study.analysis`, `conv_study.figures` - the layer study:
+  one checkpoint's profiles and their reading, every checkpoint of a run (cached), and
+  the figures;
 * `conv_study.study` - the whole study (train, analyse, draw) from a preset, resumable;
 * `conv_study.linear` - the same lens on the linear VAE of `linvae`, measured and
   predicted from the order parameters;
@@ -51,6 +53,7 @@ __getattr__, __dir__, __all__ = _lazy.attach(
         "monitor",
         "probe",
         "probe_figures",
+        "profiles",
         "runs",
         "study",
         "taps",

@@ -9,7 +9,9 @@ imbalance of those representations during SGD, with the estimators of
 the ODE). The page "Geometry of the linear VAE" (docs/linear-geometry.md) has the derivation.
 
 * `law` - the representations and their Gaussian law;
-* `study` - SGD with weight snapshots, measurement and prediction;
+* `geometry` - their IDs and imbalances, measured on points or predicted from the law;
+* `snapshots` - one SGD run with its weights kept at chosen times;
+* `study` - both along an SGD run, time by time (`linear_geometry`, resumable);
 * `figures` - the figures (matplotlib; used by the command line).
 
 numba and matplotlib load on first use, not with ``import conv_study.linear``.
@@ -19,7 +21,7 @@ import lazy_loader as _lazy
 
 __getattr__, __dir__, __all__ = _lazy.attach(
     __name__,
-    submodules=["figures", "law", "study"],
+    submodules=["figures", "geometry", "law", "snapshots", "study"],
     submod_attrs={
         "law": [
             "LAW_REPRESENTATIONS",
@@ -29,15 +31,8 @@ __getattr__, __dir__, __all__ = _lazy.attach(
             "held_out_sample",
             "representation_law",
         ],
-        "study": [
-            "Geometry",
-            "GeometryInterrupted",
-            "LinearGeometry",
-            "WeightSnapshots",
-            "linear_geometry",
-            "measure_geometry",
-            "predict_geometry",
-            "simulate_snapshots",
-        ],
+        "geometry": ["Geometry", "measure_geometry", "predict_geometry"],
+        "snapshots": ["WeightSnapshots", "simulate_snapshots"],
+        "study": ["GeometryInterrupted", "LinearGeometry", "linear_geometry"],
     },
 )

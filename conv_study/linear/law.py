@@ -42,6 +42,7 @@ __all__ = [
     "encode_decode",
     "held_out_sample",
     "representation_law",
+    "seed_sequence",
 ]
 
 #: The measured representations, in the order of the layer profile (c is the ground truth).
@@ -267,3 +268,34 @@ def encode_decode(
     mu = x @ V / np.sqrt(N)
     z = mu + np.sqrt(D) * gen.standard_normal(mu.shape)
     return {"mu": mu, "z": z, "reconstruction": z @ W.T / np.sqrt(N)}
+
+
+def seed_sequence(rng) -> np.random.SeedSequence:
+    """The `numpy.random.SeedSequence` that a ``rng`` argument of this package stands for.
+
+    An int or None is its entropy; a SeedSequence gives a child of its state (4 words); a
+    Generator gives two draws of its stream (so the Generator advances). Spawning from the
+    result gives the independent streams of a computation.
+
+    Parameters
+    ----------
+    rng : int, SeedSequence, Generator or None
+        The seed (None: fresh entropy from the operating system).
+
+    Returns
+    -------
+    numpy.random.SeedSequence
+
+    Examples
+    --------
+    >>> seed_sequence(3).entropy
+    3
+    >>> a, b = seed_sequence(0).spawn(2)
+    >>> bool(np.random.default_rng(a).random() != np.random.default_rng(b).random())
+    True
+    """
+    if isinstance(rng, np.random.SeedSequence):
+        return np.random.SeedSequence(rng.generate_state(4))
+    if isinstance(rng, np.random.Generator):
+        return np.random.SeedSequence(rng.integers(0, 2**63, size=2))
+    return np.random.SeedSequence(rng)
