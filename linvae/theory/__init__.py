@@ -4,7 +4,8 @@
 * `initial_order_parameters`, `initial_ensemble` - initial conditions imitating a
   random start at size N (one, or an ensemble of them).
 * `linvae.theory.integrate` - a compiled DOP853 integrator for single trajectories and
-  batches (``solve_ode(method="DOP853-numba")``, the annealing ensembles and maps).
+  batches (``solve_ode``'s default wherever it applies, ``method="DOP853-numba"`` by name;
+  the annealing ensembles and maps).
 * `Drift` - the right-hand side bound to one model (`linvae.theory.drift`).
 * `linvae.theory.derive.derive_ode` - the sympy derivation (the theory page,
   docs/theory.md, section "The derivation").

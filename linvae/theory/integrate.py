@@ -43,7 +43,7 @@ the knots of a table), as `linvae.theory.solve_ode` does. A schedule without a c
 (a Python callable) is integrated by `scipy.integrate.solve_ivp`.
 
 This module is a kernel module: no validation, no Python objects in the compiled functions.
-`linvae.theory.solve_ode` (``method="DOP853-numba"``) and
+`linvae.theory.solve_ode` (``method="auto"``, its default, or ``"DOP853-numba"``) and
 `linvae.analysis.annealing` (ensembles of initial conditions, maps) call it.
 """
 
