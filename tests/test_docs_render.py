@@ -9,7 +9,8 @@ reader sees. Statically, over every page of the site: no TeX outside the formula
 Markdown failed to turn into one), every script, stylesheet, font, image or frame is shipped
 with the site rather than loaded from another host, and every internal link names a file
 that exists (the site is opened from disk, where a link to a folder shows a directory
-listing). Search works opened from disk too, its excerpts typeset.
+listing). Search works opened from disk too, its excerpts typeset. The examples gallery ran
+into the build: every script of ``examples/`` has its page, with its figures at 150 dpi or more.
 
 Chromium is Debian's ``chromium`` package (``.ci/run`` installs it); without it the browser
 test is skipped and says why.
@@ -310,3 +311,46 @@ def test_internal_links_name_files_that_exist(site):
             if not (page.parent / unquote(parts.path)).resolve().is_file():
                 broken.append(f"{page.relative_to(site)}: {href}")
     assert not broken, "links that do not open a file from disk:\n" + "\n".join(broken[:20])
+
+
+# A figure's <img> on an example's page, as the gallery writes it (images/mkd_glr_<name>_NNN).
+GALLERY_FIGURE = re.compile(r'<img[^>]*\ssrc="(images/mkd_glr_[^"]+\.png)"')
+
+# The gallery's figure resolution (docs/gallery.py), the least of every figure of the project.
+GALLERY_MIN_DPI = 150
+
+
+def _png_dpi(path: Path) -> float:
+    """Horizontal resolution of a PNG from its pHYs chunk (pixels per metre), 0 without one."""
+    data = path.read_bytes()
+    at = 8  # after the signature
+    while at + 8 <= len(data):
+        length = int.from_bytes(data[at : at + 4], "big")
+        kind = data[at + 4 : at + 8]
+        if kind == b"pHYs":
+            per_metre = int.from_bytes(data[at + 8 : at + 12], "big")
+            return per_metre * 0.0254 if data[at + 16] == 1 else 0.0
+        if kind == b"IDAT":  # pHYs, when present, comes before the image data
+            return 0.0
+        at += 12 + length
+    return 0.0
+
+
+def test_every_example_runs_into_a_page_with_its_figures(site):
+    # The gallery runs every script of examples/ when the site is built (a failing script
+    # fails the build above): each has its page, drawing at least one figure of its own that
+    # the site ships, at the gallery's resolution or more, and the index links to it.
+    scripts = sorted((REPO / "examples").glob("*.py"))
+    assert len(scripts) >= 8, f"the gallery has {len(scripts)} examples, not the 8 documented"
+    index = (site / "examples" / "index.html").read_text(encoding="utf-8")
+    for script in scripts:
+        page = site / "examples" / f"{script.stem}.html"
+        assert page.is_file(), f"{script.name} has no page in the built site"
+        assert f'href="{script.stem}.html"' in index, f"the gallery index misses {script.name}"
+        figures = GALLERY_FIGURE.findall(page.read_text(encoding="utf-8"))
+        assert figures, f"{page.name} shows no figure"
+        for src in figures:
+            png = page.parent / src
+            assert png.is_file(), f"{page.name}: {src} is not in the site"
+            dpi = _png_dpi(png)
+            assert dpi >= GALLERY_MIN_DPI - 0.5, f"{src} is saved at {dpi:.0f} dpi"
