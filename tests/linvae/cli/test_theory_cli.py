@@ -15,14 +15,6 @@ from linvae.cli.theory import parse_init_values
 matplotlib.use("Agg")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _private_cache(tmp_path_factory):
-    mp = pytest.MonkeyPatch()
-    mp.setenv("LINVAE_CACHE_DIR", str(tmp_path_factory.mktemp("linvae_cache")))
-    yield
-    mp.undo()
-
-
 def test_parse_scalar_and_matrix_forms():
     op = parse_init_values("m=0.01,d=0.12,Q=1.1,E=0.86,R=-0.1,D=1", 1, 1)
     assert op.m.shape == (1, 1) and op.R[0, 0] == -0.1 and op.D.shape == (1,)
