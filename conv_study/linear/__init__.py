@@ -30,6 +30,7 @@ __getattr__, __dir__, __all__ = _lazy.attach(
             "encode_decode",
             "held_out_sample",
             "representation_law",
+            "seed_sequence",
         ],
         "geometry": ["Geometry", "measure_geometry", "predict_geometry"],
         "snapshots": ["WeightSnapshots", "simulate_snapshots"],

@@ -1,4 +1,5 @@
-"""Fixtures shared by the conv_study tests: tiny image data, a tiny trained run, one thread."""
+"""Fixtures shared by the conv_study tests: tiny image data, a tiny trained run, one thread,
+fake layer representations."""
 
 from __future__ import annotations
 
@@ -71,3 +72,22 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(previous)
+
+
+@pytest.fixture
+def fake_layers():
+    """A function ``(n=200, latent=3, seed=0) -> {"l0".."l10", "mu": array (n, width)}``.
+
+    A 'network' of random linear maps (and tanh) of a 4-dim latent cloud, with widths like a
+    tiny VAE's and a bottleneck l5 of width ``latent``; ``mu`` is l5 plus 1% noise.
+    """
+
+    def make(n: int = 200, latent: int = 3, seed: int = 0) -> dict[str, np.ndarray]:
+        rng = np.random.default_rng(seed)
+        z = rng.standard_normal((n, 4))
+        widths = (20, 40, 30, 16, 8, latent, 8, 16, 30, 40, 20)
+        reps = {f"l{i}": np.tanh(z @ rng.standard_normal((4, w))) for i, w in enumerate(widths)}
+        reps["mu"] = reps["l5"] + 0.01 * rng.standard_normal((n, latent))
+        return reps
+
+    return make

@@ -1,4 +1,4 @@
-"""The layer-study pipeline: core without torch, runs with torch, figures and CLI."""
+"""The layer study of a run (conv_study.analysis): cache, seeds, runs with torch, figures, CLI."""
 
 from __future__ import annotations
 
@@ -9,75 +9,10 @@ import numpy as np
 import pytest
 
 from conv_study import cli
-from conv_study.analysis import (
-    CheckpointGeometry,
-    RunAnalysis,
-    analyze_representations,
-    checkpoint_seed,
-    load_analysis,
-    read_profile,
-)
-from conv_study.estimators import information_imbalance, twonn_id
+from conv_study.analysis import RunAnalysis, checkpoint_seed, load_analysis
+from conv_study.estimators import twonn_id
+from conv_study.profiles import analyze_representations
 from conv_study.runs import ANALYSIS_FILE
-
-
-def fake_representations(n=200, latent=3, seed=0):
-    """A 'network' of random linear maps of a 4-dim latent cloud (widths like a tiny VAE)."""
-    rng = np.random.default_rng(seed)
-    z = rng.standard_normal((n, 4))
-    widths = (20, 40, 30, 16, 8, latent, 8, 16, 30, 40, 20)
-    reps = {f"l{i}": np.tanh(z @ rng.standard_normal((4, w))) for i, w in enumerate(widths)}
-    reps["mu"] = reps["l5"] + 0.01 * rng.standard_normal((n, latent))
-    return reps
-
-
-def test_analyze_representations_matches_estimators():
-    reps = fake_representations()
-    geo = analyze_representations(reps, epoch=3, seed=7)
-    assert geo.layers == tuple(f"l{i}" for i in range(11))
-    assert len(geo.id) == 11 and len(geo.delta_forward) == 10
-    assert geo.epoch == 3 and geo.seed == 7 and geo.n_points == 200
-    assert geo.id[4] == pytest.approx(twonn_id(reps["l4"]).id, rel=1e-12)
-    assert geo.id_mu == pytest.approx(twonn_id(reps["mu"]).id, rel=1e-12)
-    pair = information_imbalance(reps["l2"], reps["l3"])
-    assert geo.delta_forward[2] == pair.a_to_b and geo.delta_backward[2] == pair.b_to_a
-    assert geo.delta_to_first[10] == information_imbalance(reps["l10"], reps["l0"]).a_to_b
-    assert geo.delta_to_last[5] == information_imbalance(reps["l5"], reps["l10"]).a_to_b
-    assert np.isnan(geo.delta_to_first[0]) and np.isnan(geo.delta_to_last[10])
-    f, b = geo.delta_forward[0], geo.delta_backward[0]
-    assert geo.relative_difference[0] == pytest.approx((f - b) / ((f + b) / 2))
-
-
-def test_analyze_representations_needs_every_layer():
-    reps = fake_representations()
-    del reps["l7"]
-    with pytest.raises(ValueError, match=r"Missing \['l7'\]"):
-        analyze_representations(reps)
-
-
-def test_json_round_trip_keeps_nan():
-    geo = analyze_representations(fake_representations(n=80), epoch=0, seed=1)
-    back = CheckpointGeometry.from_json(json.loads(json.dumps(geo.to_json())))
-    assert back.id == geo.id and back.layers == geo.layers
-    assert np.isnan(back.delta_to_first[0])
-    np.testing.assert_array_equal(back.delta_to_last, geo.delta_to_last)
-
-
-@pytest.mark.parametrize(
-    ("ids", "k", "shape", "predicted"),
-    [
-        ([12, 60, 80, 50, 30, 8, 8.2, 8.1, 8.3, 8.2, 8], 8, "single", "single"),
-        ([12, 60, 80, 50, 30, 32, 40, 60, 70, 40, 12], 32, "double", "double"),
-        ([5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5], None, "none", None),
-    ],
-)
-def test_read_profile(ids, k, shape, predicted):
-    reading = read_profile(ids, latent_dim=k)
-    assert reading.shape == shape
-    assert reading.predicted_shape == predicted
-    assert reading.data_id == ids[0]
-    if shape != "none":
-        assert reading.encoder_peaks == (2,)
 
 
 def test_checkpoint_seed_depends_on_seed_and_epoch_only():
@@ -88,10 +23,30 @@ def test_checkpoint_seed_depends_on_seed_and_epoch_only():
     assert len({checkpoint_seed(s, e) for s in (0, 1) for e in (0, 1, 2)}) == 6
 
 
-def write_fake_analysis(run_dir: Path, latent_dim: int, label: str = "blobs") -> None:
+def test_analysis_offers_the_profile_names_and_documents_its_own():
+    """The names that moved to conv_study.profiles are still offered by conv_study.analysis
+    (the same objects), and the API page renders each once: the analysis block lists exactly
+    the names that conv_study.analysis defines itself."""
+    import re
+
+    from conv_study import analysis, profiles
+
+    for name in profiles.__all__:
+        assert getattr(analysis, name) is getattr(profiles, name) and name in analysis.__all__
+    own = {
+        name
+        for name in analysis.__all__
+        if getattr(getattr(analysis, name), "__module__", None) == analysis.__name__
+    }
+    page = (Path(__file__).resolve().parents[2] / "docs" / "api" / "conv_study.md").read_text()
+    listed = re.search(r"::: conv_study\.analysis\n +options:\n +members: \[(.*)\]", page)
+    assert listed is not None and set(listed.group(1).split(", ")) == own
+
+
+def write_fake_analysis(run_dir: Path, latent_dim: int, make_layers, label="blobs") -> None:
     run_dir.mkdir(parents=True)
     checkpoints = tuple(
-        analyze_representations(fake_representations(n=60, latent=latent_dim, seed=e), epoch=e)
+        analyze_representations(make_layers(n=60, latent=latent_dim, seed=e), epoch=e)
         for e in (0, 1, 5)
     )
     res = RunAnalysis(
@@ -105,9 +60,9 @@ def write_fake_analysis(run_dir: Path, latent_dim: int, label: str = "blobs") ->
     (run_dir / ANALYSIS_FILE).write_text(json.dumps(res.to_json()))
 
 
-def test_figures_cli_writes_the_study_figures(tmp_path):
+def test_figures_cli_writes_the_study_figures(tmp_path, fake_layers):
     for k in (2, 5):
-        write_fake_analysis(tmp_path / "runs" / f"blobs-K{k}", k)
+        write_fake_analysis(tmp_path / "runs" / f"blobs-K{k}", k, fake_layers)
     assert load_analysis(tmp_path / "runs" / "blobs-K2").epochs == (0, 1, 5)
     assert cli.main(["figures", str(tmp_path / "runs"), "--out", str(tmp_path / "figs")]) == 0
     names = sorted(p.name for p in (tmp_path / "figs").iterdir())

@@ -1,4 +1,4 @@
-"""Tests of conv_study.linear: the Gaussian law of the representations, measured vs predicted."""
+"""Tests of conv_study.linear.study: measured vs predicted along SGD; its command line, figures."""
 
 from __future__ import annotations
 
@@ -8,71 +8,11 @@ import numpy as np
 import pytest
 
 from conv_study.cli import main
-from conv_study.linear import (
-    LAW_REPRESENTATIONS,
-    REPRESENTATIONS,
-    encode_decode,
-    held_out_sample,
-    linear_geometry,
-    predict_geometry,
-    representation_law,
-    simulate_snapshots,
-)
-from linvae import Model, order_parameters
+from conv_study.linear import LAW_REPRESENTATIONS, REPRESENTATIONS, linear_geometry
+from linvae import Model
 
 # Points per estimate and draws per prediction in the measured-vs-predicted tests.
 N_POINTS, REPEATS = 600, 16
-
-
-def _weights(N, M, M_star, seed):
-    """Weights with an O(1) signal overlap and a random part, and a teacher (T = I)."""
-    gen = np.random.default_rng(seed)
-    W_star = np.linalg.qr(gen.standard_normal((N, M_star)))[0] * np.sqrt(N)
-    W = 0.8 * W_star @ gen.standard_normal((M_star, M)) + 0.5 * gen.standard_normal((N, M))
-    V = 0.6 * W_star @ gen.standard_normal((M_star, M)) + 0.4 * gen.standard_normal((N, M))
-    D = gen.uniform(0.2, 1.0, M)
-    return W, V, D, W_star
-
-
-def _check_covariance(samples, cov, n):
-    """Sample covariance against ``cov`` entry by entry.
-
-    An entry of the sample covariance of n Gaussian points has standard deviation
-    sqrt((S_aa S_bb + S_ab^2) / n); 6 of them bound a deviation for any seed (probability
-    below 1e-8 per entry, a few dozen entries).
-    """
-    emp = np.cov(samples, rowvar=False)
-    sd = np.sqrt((np.outer(np.diag(cov), np.diag(cov)) + cov**2) / n)
-    assert np.all(np.abs(emp - cov) <= 6 * sd + 1e-12), np.max(np.abs(emp - cov) / (sd + 1e-300))
-
-
-@pytest.mark.parametrize(("M", "M_star"), [(1, 1), (3, 2)])
-def test_law_covariance_is_that_of_the_representations(M, M_star):
-    """c, mu, z computed from weights have the covariance the order parameters predict."""
-    N, n = 300, 20_000
-    W, V, D, W_star = _weights(N, M, M_star, seed=M)
-    model = Model(M=M, M_star=M_star, rho=tuple(np.linspace(1.0, 2.0, M_star)), eta=0.7)
-    c, x = held_out_sample(model, W_star, n, rng=1)
-    reps = encode_decode(W, V, D, x, rng=2)
-    law = representation_law(order_parameters(W, V, D, W_star), model)
-    cov = law.covariance()
-    k = M_star + 2 * M
-    _check_covariance(np.hstack([c, reps["mu"], reps["z"]]), cov[:k, :k], n)
-    # The reconstruction's distances are those of z under the metric Q (exact, round-off).
-    i, j = np.arange(50), np.arange(50, 100)
-    dz = reps["z"][i] - reps["z"][j]
-    lhs = ((reps["reconstruction"][i] - reps["reconstruction"][j]) ** 2).sum(1)
-    np.testing.assert_allclose(lhs, np.einsum("pa,ab,pb->p", dz, law.Q, dz), rtol=1e-10)
-
-
-def test_law_samples_have_its_covariance():
-    W, V, D, W_star = _weights(200, 2, 1, seed=5)
-    model = Model(M=2, rho=1.5, eta=1.0)
-    law = representation_law(order_parameters(W, V, D, W_star), model)
-    n = 20_000
-    s = law.sample(n, rng=3)
-    assert tuple(s) == LAW_REPRESENTATIONS
-    _check_covariance(np.hstack([s[k] for k in LAW_REPRESENTATIONS]), law.covariance(), n)
 
 
 # Three regimes (rho = eta = 1, so beta* = 2 and spare latents fit noise below beta = eta):
@@ -168,41 +108,23 @@ def test_spare_latent_fitting_noise_adds_a_dimension(geometries):
     assert p2.delta("c", "mu") > p1.delta("c", "mu") + 3 * spread
 
 
-def test_snapshots_follow_one_run():
-    """The weights at the snapshot times give the trajectory's order parameters there, the
-    schedule runs on across the restarts (every step sees beta at its own time, once), and
-    the same seed gives the same snapshots."""
-    seen = []
+def test_study_offers_the_moved_names_and_documents_its_own():
+    """conv_study.linear.study still offers the names of geometry.py and snapshots.py (the same
+    objects), and its block on the API page lists exactly the names it defines itself."""
+    import re
+    from pathlib import Path
 
-    def beta(t):
-        seen.append(np.array(t, dtype=float, ndmin=1))
-        return 0.5 * np.tanh(0.05 * np.asarray(t))
+    from conv_study.linear import geometry, snapshots, study
 
-    model = Model(beta=beta, tau=0.1)
-    N = 100
-    snaps = simulate_snapshots(model, N=N, times=[5, 12, 20], dt=1.0, rng=3)
-    steps = np.sort(np.concatenate(seen)[np.concatenate(seen) < 1e6])
-    np.testing.assert_allclose(steps, np.arange(20 * N) / N, atol=1e-12)
-    assert np.all(np.diff(snaps.trajectory.t) > 0)
-    assert snaps.trajectory.t[0] == 0 and snaps.trajectory.t[-1] == 20
-    for i, t in enumerate(snaps.t):
-        k = int(np.flatnonzero(np.isclose(snaps.trajectory.t, t))[0])
-        op = order_parameters(snaps.W[i], snaps.V[i], snaps.D[i], snaps.W_star)
-        np.testing.assert_allclose(op.Q, snaps.trajectory.Q[0, k], rtol=1e-12)
-        np.testing.assert_allclose(op.D, snaps.trajectory.D[0, k], rtol=1e-12)
-    again = simulate_snapshots(model, N=N, times=[5, 12, 20], dt=1.0, rng=3)
-    np.testing.assert_array_equal(again.W, snaps.W)
-
-
-def test_predict_geometry_rejects_bad_input():
-    law = representation_law(
-        order_parameters(*_weights(50, 1, 1, seed=0)[:3], _weights(50, 1, 1, seed=0)[3]),
-        Model(),
+    for module in (geometry, snapshots):
+        for name in module.__all__:
+            assert getattr(study, name) is getattr(module, name) and name in study.__all__
+    own = {name for name in study.__all__ if getattr(study, name).__module__ == study.__name__}
+    page = Path(__file__).resolve().parents[3] / "docs" / "api" / "conv_study.md"
+    listed = re.search(
+        r"::: conv_study\.linear\.study\n +options:\n +members: \[(.*)\]", page.read_text()
     )
-    with pytest.raises(ValueError, match="`repeats` parameter of predict_geometry"):
-        predict_geometry(law, 100, repeats=0)
-    with pytest.raises(ValueError, match=r"`op\.d` parameter of representation_law"):
-        representation_law(order_parameters(*_weights(50, 2, 1, seed=0)), Model())
+    assert listed is not None and set(listed.group(1).split(", ")) == own
 
 
 def _strict(text):
