@@ -54,7 +54,7 @@ __all__ = [
     "stability_diagram",
 ]
 
-DiagramKind = Literal["beta-rho", "beta-eta", "beta-lam", "gamma-beta_f", "M-beta", "alpha-beta"]
+DiagramKind = Literal["beta-rho", "beta-eta", "beta-lam", "gamma-beta-f", "M-beta", "alpha-beta"]
 
 
 class Phase(enum.Enum):
@@ -72,7 +72,7 @@ class PhaseDiagram:
 
     Attributes
     ----------
-    kind : {"beta-rho", "beta-eta", "beta-lam", "gamma-beta_f", "M-beta", "alpha-beta"}
+    kind : {"beta-rho", "beta-eta", "beta-lam", "gamma-beta-f", "M-beta", "alpha-beta"}
         ("alpha-beta": the finite-data diagram, `linvae.offline.offline_phase_diagram`)
     x_name, y_name : str
         Names of the axes (paper symbols).
@@ -405,7 +405,7 @@ def annealing_diagram(
             progress(done, total)
     best = np.argmin(t_conv, axis=1)
     return PhaseDiagram(
-        kind="gamma-beta_f",
+        kind="gamma-beta-f",
         x_name="gamma",
         y_name="beta_f",
         x=gammas,

@@ -22,8 +22,8 @@ from linvae.utils.cli import KindName, ListOption, print_json
 from linvae.utils.io import atomic_write_json
 from linvae.utils.paths import Output, check_outputs
 
-# The diagrams of phase-diagram KIND, written with hyphens (gamma_beta_f is read as
-# gamma-beta-f); the library's name of the annealing diagram keeps its "beta_f".
+# The diagrams of phase-diagram KIND, as the library names them (linvae.analysis.phase), written
+# with hyphens; gamma_beta_f and gamma-beta_f are read as gamma-beta-f.
 _KINDS = ("beta-rho", "beta-eta", "beta-lam", "gamma-beta-f", "M-beta", "alpha-beta")
 
 

@@ -124,7 +124,7 @@ _KIND_TITLES = {
     "beta-rho": r"Posterior collapse over KL weight $\beta$ and signal $\rho$",
     "beta-eta": r"Posterior collapse over KL weight $\beta$ and noise $\eta$",
     "beta-lam": r"Posterior collapse over KL weight $\beta$ and L2 penalty $\lambda$",
-    "gamma-beta_f": r"KL annealing $\beta_f \tanh(\gamma t)$: speed-up",
+    "gamma-beta-f": r"KL annealing $\beta_f \tanh(\gamma t)$: speed-up",
     "M-beta": r"Spare latents ($M > M^*$): extra error at the attractor",
 }
 _VALUE_WORDS = {
