@@ -336,6 +336,7 @@ def _png_dpi(path: Path) -> float:
     return 0.0
 
 
+@pytest.mark.slow
 def test_every_example_runs_into_a_page_with_its_figures(site):
     # The gallery runs every script of examples/ when the site is built (a failing script
     # fails the build above): each has its page, drawing at least one figure of its own that
