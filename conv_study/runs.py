@@ -401,6 +401,16 @@ class RunFolder:
     ({'loss': None}, 'non-finite (NaN or inf): training diverged at this epoch')
     """
 
+    #: What training writes in a run directory, for an output check before a run starts.
+    FILES: tuple[str, ...] = (
+        RUN_FILE,
+        METRICS_FILE,
+        EVAL_IMAGES_FILE,
+        EVAL_LABELS_FILE,
+        CHECKPOINT_DIR,
+        DONE_FILE,
+    )
+
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
         self._created = False

@@ -60,7 +60,9 @@ def _add_data_arguments(parser: argparse.ArgumentParser, *, many: bool) -> None:
             "--dataset", type=KindName(DATASET_NAMES), required=True, choices=DATASET_NAMES
         )
         group.add_argument(
-            "--data-dir", help="directory with the MNIST IDX / CIFAR-10 python files"
+            "--data-dir",
+            help="directory with the MNIST IDX files, or the CIFAR-10 python batches "
+            "(cifar-10-batches-py/, or cifar-10-python.tar.gz as downloaded)",
         )
     group.add_argument("--data", help="the .npz file for --dataset npz")
     group.add_argument(
@@ -238,17 +240,10 @@ def _train_config(args: argparse.Namespace, latent_dim: int) -> TrainConfig:
 
 
 def _run_files() -> tuple[str, ...]:
-    """What training writes in a run directory (the run format of `conv_study.runs`)."""
-    from conv_study import runs  # torch-free, but kept off the --help path
+    """What training writes in a run directory (`conv_study.runs.RunFolder.FILES`)."""
+    from conv_study.runs import RunFolder  # torch-free, but kept off the --help path
 
-    return (
-        runs.RUN_FILE,
-        runs.METRICS_FILE,
-        runs.EVAL_IMAGES_FILE,
-        runs.EVAL_LABELS_FILE,
-        runs.CHECKPOINT_DIR,
-        runs.DONE_FILE,
-    )
+    return RunFolder.FILES
 
 
 def _run_train(args: argparse.Namespace) -> int:
