@@ -23,8 +23,8 @@ Two objectives, both ensemble means over ``n_init`` fresh initial states:
 Method: direct single shooting. beta(t) is piecewise linear on K + 1 knots (its last value
 beta_f); the ensemble is integrated by fixed-step RK4 in CasADi's symbolic graph (the drift of
 `linvae.theory.derive.derive_ode`, compiled to C when a compiler is present), which gives the
-exact gradient of the discretised objective by reverse-mode automatic differentiation; the
-bounded problem is solved by L-BFGS-B. The non-smooth ``min(1, |e| / tol)`` is smoothed for the
+exact gradient of the discretised objective by reverse-mode automatic differentiation
+(`linvae.analysis.shooting.ShootingObjective`); the bounded problem is solved by L-BFGS-B. The non-smooth ``min(1, |e| / tol)`` is smoothed for the
 optimizer only: every number reported is re-measured with the package's own measure on its
 compiled integrator (`linvae.analysis.convergence.convergence_times`, `linvae.theory.solve_ode`),
 so that it is comparable with the best tanh of `linvae.analysis.annealing`.
@@ -45,12 +45,12 @@ from scipy.optimize import minimize
 from linvae.analysis.annealing import optimal_annealing_rate
 from linvae.analysis.attractors import attractor
 from linvae.analysis.convergence import convergence_times, critical_rate
+from linvae.analysis.shooting import ShootingObjective
 from linvae.analysis.stability import FixedPoint
 from linvae.observables import pack_state, unpack_state
 from linvae.params import Model
 from linvae.schedules import Constant, LinearRamp, Schedule, StepSchedule, Tabulated, TanhAnneal
 from linvae.theory.initial import initial_ensemble
-from linvae.theory.rhs import parameter_layout, parameter_vector
 from linvae.theory.solve import solve_ode
 from linvae.utils.progress import make_progress
 from linvae.utils.validation import check_choice, check_int, check_real
@@ -60,21 +60,6 @@ __all__ = ["OBJECTIVES", "OptimalProtocol", "ProtocolBaseline", "optimal_protoco
 Objective = Literal["convergence-time", "final-error"]
 #: The objectives of `optimal_protocol`.
 OBJECTIVES = ("convergence-time", "final-error")
-
-# Fixed-step RK4 of the surrogate, in units of t at tau = 0.01 (the drift scales with tau).
-# The fastest relaxation rate of the drift there is about 0.11 (beta in [0.2, 3.6]) and at
-# most 0.08 once beta = beta_f: h |lambda| <= 2.4 stays inside RK4's stability interval
-# (2.78), and the slow modes that set the convergence time are integrated to well under 1 %
-# (the surrogate's optimum and its re-measured value agree to 0.1 % at beta_f = 1.8).
-_STEP_LENGTH = 20.0
-_TAIL_STEP_LENGTH = 30.0
-# C compilation of the integrator's graph: -O1 evaluates fastest here (-O0 2.7 times slower,
-# -O2 no faster, both measured at 64 states); below _JIT_WORK state-steps per evaluation
-# the compile time (seconds) is not worth it.
-_JIT_FLAGS = ["-O1"]
-_JIT_WORK = 5000
-_SMOOTHING = 20.0  # sharpness of the smooth min(1, x) (softplus)
-_ABS_FLOOR = 1e-3  # |e| ~ sqrt(e^2 + (floor tol)^2): a tail contribution below 1e-3 per t
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -235,167 +220,6 @@ def _spread(x: np.ndarray) -> float:
         return math.inf
     q16, q84 = np.percentile(x, [16.0, 84.0])
     return float(q84 - q16) / 2.0
-
-
-# --------------------------------------------------------------------------- the surrogate
-class _Surrogate:
-    """The discretised objective and its gradient as CasADi functions of the knot values.
-
-    Variables ``x``: the K free knot values (the last knot is beta_f), then, for the
-    convergence time, ``T_c / time_scale``.
-    """
-
-    def __init__(self, base: Model, states: np.ndarray, *, objective: str, n_intervals: int,
-                 horizon: float, control_time_max: float, target: float, rate: float,
-                 tol: float, sgd_noise: bool, jit: bool | None):  # fmt: skip
-        # casadi: loaded on first use (heavy); only this computation needs it.
-        import casadi as ca
-
-        self.ca = ca
-        self.objective = objective
-        self.K = n_intervals
-        self.beta_final = float(base.schedule.final)
-        tau = base.tau
-        step = _STEP_LENGTH * 0.01 / tau
-        drift, eps_g, n = _casadi_drift(base, sgd_noise=sgd_noise)
-        y = ca.SX.sym("y", n)
-        beta = ca.SX.sym("beta")
-        e = eps_g(y) - target
-        x = ca.sqrt(e**2 + (_ABS_FLOOR * tol) ** 2) / tol
-        smooth_min = 1.0 - ca.log1p(ca.exp(_SMOOTHING * (1.0 - x))) / _SMOOTHING
-        F = ca.Function("F", [y, beta], [ca.vertcat(drift(y, beta), smooth_min)])
-        z = ca.SX.sym("z", n + 1)  # the state and the running integral of smooth_min
-        b0, b1, dt = ca.SX.sym("b0"), ca.SX.sym("b1"), ca.SX.sym("dt")
-        if objective == "convergence-time":
-            n_sub = max(1, math.ceil(control_time_max / n_intervals / step))
-        else:
-            n_sub = max(1, math.ceil(horizon / n_intervals / step))
-        n_init = states.shape[0]
-        tail_step = _TAIL_STEP_LENGTH * 0.01 / tau
-        n_tail = 0
-        if objective == "convergence-time":
-            n_tail = max(1, math.ceil((horizon - 0.05 * control_time_max) / tail_step / n_sub))
-        if jit is None:  # compiling (seconds) pays off only for a large ensemble or horizon
-            jit = n_init * (n_intervals + n_tail) * n_sub >= _JIT_WORK
-        self.jit = bool(jit)
-        options = {}
-        if jit:
-            options = {"jit": True, "compiler": "shell",
-                       "jit_options": {"flags": _JIT_FLAGS, "verbose": False}}  # fmt: skip
-        interval = ca.Function(
-            "interval", [z, b0, b1, dt], [_rk4(F, z, n, b0, b1, dt, n_sub)], options
-        )
-        mapped = interval.map(n_init)
-        # One interval of the whole ensemble with scalar beta and dt, so that `fold` takes one
-        # column per interval (a fold of `mapped` itself would take one per state).
-        Zs = ca.MX.sym("Z", n + 1, n_init)
-        b0s, b1s, dts = ca.MX.sym("b0"), ca.MX.sym("b1"), ca.MX.sym("dt")
-        ensemble = ca.Function("ensemble", [Zs, b0s, b1s, dts], [mapped(Zs, b0s, b1s, dts)])
-        Z0 = ca.DM(np.vstack([states.T, np.zeros((1, n_init))]))
-        u = ca.MX.sym("u", n_intervals)
-        knots = ca.vertcat(u, self.beta_final)
-        if objective == "convergence-time":
-            self.time_scale = control_time_max / 2.0
-            s = ca.MX.sym("s")
-            Tc = s * self.time_scale
-            X = ca.vertcat(u, s)
-            Z = ensemble.fold(n_intervals)(
-                Z0, knots[:-1].T, knots[1:].T, ca.repmat(Tc / n_intervals, 1, n_intervals)
-            )
-            Z = ensemble.fold(n_tail)(
-                Z,
-                ca.DM.ones(1, n_tail) * self.beta_final,
-                ca.DM.ones(1, n_tail) * self.beta_final,
-                ca.repmat((horizon - Tc) / n_tail, 1, n_tail),
-            )
-            e_end = ca.fabs(_eps_g_rows(eps_g, Z[:n, :]) - target)
-            J = ca.sum2(Z[n, :] + e_end / (tol * rate) - 1.0 / rate) / n_init
-        else:
-            self.time_scale = None
-            X = u
-            h = horizon / n_intervals
-            Z = ensemble.fold(n_intervals)(
-                Z0, knots[:-1].T, knots[1:].T, ca.repmat(h, 1, n_intervals)
-            )
-            J = ca.sum2(_eps_g_rows(eps_g, Z[:n, :])) / n_init
-        self.n_variables = X.shape[0]
-        self.value = ca.Function("value", [X], [J])
-        self.value_and_gradient = ca.Function("value_and_gradient", [X], [J, ca.gradient(J, X)])
-
-    def __call__(self, x: np.ndarray) -> tuple[float, np.ndarray]:
-        f, g = self.value_and_gradient(x)
-        return float(f), np.asarray(g, dtype=np.float64).ravel()
-
-    def schedule(self, x: np.ndarray, horizon: float) -> Tabulated:
-        """The Tabulated schedule of the variables ``x``."""
-        K = self.K
-        Tc = x[K] * self.time_scale if self.objective == "convergence-time" else horizon
-        times = np.linspace(0.0, Tc, K + 1)
-        values = np.append(x[:K], self.beta_final)
-        return Tabulated(times=times, values=values)
-
-
-def _rk4(F, z, n, b0, b1, dt, n_sub):
-    """``n_sub`` RK4 steps over one interval of length ``dt``, beta linear from b0 to b1."""
-    h = dt / n_sub
-    for j in range(n_sub):
-        bA = b0 + (b1 - b0) * (j / n_sub)
-        bM = b0 + (b1 - b0) * ((j + 0.5) / n_sub)
-        bB = b0 + (b1 - b0) * ((j + 1) / n_sub)
-        k1 = F(z[:n], bA)
-        k2 = F(z[:n] + h / 2 * k1[:n], bM)
-        k3 = F(z[:n] + h / 2 * k2[:n], bM)
-        k4 = F(z[:n] + h * k3[:n], bB)
-        z = z + h / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
-    return z
-
-
-def _eps_g_rows(eps_g, Y):
-    """eps_g of every column of Y (a CasADi matrix, one state per column), as a row."""
-    return eps_g.map(Y.shape[1])(Y)
-
-
-def _casadi_drift(model: Model, *, sgd_noise: bool):
-    """The derived drift and eps_g as CasADi functions: ``(drift(y, beta), eps_g(y), n)``.
-
-    The sympy expressions of `linvae.theory.derive.derive_ode` are evaluated on CasADi
-    symbols (they are polynomials in the state and 1/D); the parameters other than beta are
-    the model's numbers (`linvae.theory.rhs.parameter_vector`, T = identity as for fresh
-    initial states). A symbol shared by two entries of the flat state (Q_ij = Q_ji) reads
-    their mean, as the compiled drift does.
-    """
-    # casadi, sympy (derive), numba (integrate): heavy, loaded on first use.
-    import casadi as ca
-    import sympy as sp
-
-    # sympy and numba: the derivation and the integrator's module load them.
-    from linvae.theory.derive import derive_ode
-    from linvae.theory.integrate import measure_code
-
-    derived = derive_ode(model.M, model.M_star)
-    layout = derived.state_layout
-    n = len(layout)
-    y = ca.SX.sym("y", n)
-    beta = ca.SX.sym("beta")
-    positions: dict = {}
-    for i, symbol in enumerate(layout):
-        positions.setdefault(symbol, []).append(i)
-    state_values = [sum(y[i] for i in idx) / len(idx) for idx in positions.values()]
-    p = parameter_vector(model, sgd_noise=sgd_noise)
-    params = [float(v) for v in p]
-    params[parameter_layout(model.M_star).beta] = beta
-    f = sp.lambdify(list(positions) + list(derived.parameter_symbols), list(derived.drift), "math")
-    drift = ca.Function("drift", [y, beta], [ca.vertcat(*f(*state_values, *params))])
-    code = measure_code(model)
-    matchings = [
-        sum(float(code.sqrt_rho[k]) * ca.fabs(y[int(i)]) for i, k in pairs) for pairs in code.pairs
-    ]
-    best = matchings[0]
-    for other in matchings[1:]:
-        best = ca.fmax(best, other)
-    trace = sum(y[int(i)] for i in code.q_diagonal)
-    eps_g = ca.Function("eps_g", [y], [code.base - 2.0 * best + trace])
-    return drift, eps_g, n
 
 
 # --------------------------------------------------------------------------- measuring
@@ -655,7 +479,7 @@ def optimal_protocol(
         sgd_noise=sgd_noise,
     )  # fmt: skip
     try:
-        surrogate = _Surrogate(base, states, jit=jit, **setup)
+        surrogate = ShootingObjective(base, states, jit=jit, **setup)
     except RuntimeError as err:
         if jit is False:
             raise
@@ -665,7 +489,7 @@ def optimal_protocol(
             "pass jit=False to skip the attempt.",
             stacklevel=2,
         )
-        surrogate = _Surrogate(base, states, jit=False, **setup)
+        surrogate = ShootingObjective(base, states, jit=False, **setup)
     x0 = _start(step, n_intervals, Tc0)
     bounds = [(beta_min, beta_max)] * n_intervals
     if objective == "convergence-time":
