@@ -70,7 +70,9 @@ layers = {
     "deconv 1": "decoder.4",
     "output": "output",
 }
-print({name: dict(net.named_modules()).get(spec, spec) for name, spec in layers.items()})
+modules = dict(net.named_modules())
+for name, spec in layers.items():
+    print(f"{name:>10}: {spec}", f"({type(modules[spec]).__name__})" if spec in modules else "")
 
 # %%
 # Train briefly
@@ -121,8 +123,8 @@ with torch.no_grad():
     reconstructed = net(probe_images[:8])
 fig, axes = plt.subplots(2, 8, figsize=(8.0, 2.3), constrained_layout=True)
 for column in range(8):
-    axes[0, column].imshow(probe_images[column, 0], cmap="gray_r")
-    axes[1, column].imshow(reconstructed[column, 0], cmap="gray_r")
+    axes[0, column].imshow(probe_images[column, 0].numpy(), cmap="gray_r")
+    axes[1, column].imshow(reconstructed[column, 0].numpy(), cmap="gray_r")
 for ax in axes.flat:
     ax.set_axis_off()
 fig.suptitle("held-out digits (top) and their reconstructions (bottom)")
