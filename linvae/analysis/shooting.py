@@ -19,6 +19,7 @@ objective and its exact gradient with respect to the knot values and T_c.
 from __future__ import annotations
 
 import math
+import tempfile
 
 import numpy as np
 
@@ -116,8 +117,13 @@ class ShootingObjective:
         self.jit = bool(jit)
         options = {}
         if jit:
+            # CasADi writes the generated C, object and library beside the working directory
+            # unless told otherwise: a private folder, removed with this object, keeps them
+            # out of the user's directory (and works where that directory is read-only).
+            self._jit_dir = tempfile.TemporaryDirectory(prefix="linvae-casadi-")
             options = {"jit": True, "compiler": "shell",
-                       "jit_options": {"flags": _JIT_FLAGS, "verbose": False}}  # fmt: skip
+                       "jit_options": {"flags": _JIT_FLAGS, "verbose": False,
+                                       "directory": self._jit_dir.name}}  # fmt: skip
         interval = ca.Function(
             "interval", [z, b0, b1, dt], [_rk4(F, z, n, b0, b1, dt, n_sub)], options
         )

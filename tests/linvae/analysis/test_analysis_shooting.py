@@ -18,7 +18,7 @@ from linvae.theory.initial import initial_ensemble
 SMALL = Model(beta=1.0, tau=0.05)
 
 
-def _surrogate(objective="convergence-time"):
+def _surrogate(objective="convergence-time", jit=False):
     ensemble = initial_ensemble(SMALL, 2, N=200, rng=0)
     states = pack_state(ensemble).reshape(2, -1)
     target = attractor(SMALL, start=states).point
@@ -26,7 +26,7 @@ def _surrogate(objective="convergence-time"):
     return ShootingObjective(
         SMALL, states, objective=objective, n_intervals=6, horizon=400.0,
         control_time_max=200.0, target=target.eps_g, rate=rate, tol=1e-3, sgd_noise=True,
-        jit=False,
+        jit=jit,
     )  # fmt: skip
 
 
@@ -61,3 +61,22 @@ def test_surrogate_at_a_step_start_agrees_with_the_exact_measure():
     ensemble = initial_ensemble(SMALL, 2, N=200, rng=0)
     exact = convergence_times(SMALL, [s.schedule(x, 400.0)], init=ensemble).mean()
     assert float(s.value(x)) == pytest.approx(exact, rel=0.02)
+
+
+def test_compiled_objective_equals_the_interpreted_one_and_leaves_no_files(tmp_path, monkeypatch):
+    """The C-compiled graph (jit) computes the same arithmetic as CasADi's virtual machine:
+    equal to 1e-12 relative (the C compiler may reorder nothing at -O1 but fuse multiply-adds;
+    round-off over ~1e3 RK4 steps stays far below that). CasADi writes its generated files
+    in a private folder, not in the working directory."""
+    monkeypatch.chdir(tmp_path)
+    try:
+        compiled = _surrogate(jit=True)
+    except RuntimeError as exc:  # no C compiler on this machine
+        pytest.skip(f"CasADi could not compile: {exc}")
+    x = np.random.default_rng(1).uniform(0.3, 1.5, compiled.n_variables)
+    x[-1] = 0.8
+    value, grad = compiled(x)
+    ref_value, ref_grad = _surrogate(jit=False)(x)
+    np.testing.assert_allclose(value, ref_value, rtol=1e-12)
+    np.testing.assert_allclose(grad, ref_grad, rtol=1e-12, atol=1e-12 * np.max(np.abs(ref_grad)))
+    assert list(tmp_path.iterdir()) == []
