@@ -38,6 +38,7 @@ MATH_PAGES = [
     "results.html",
     "offline.html",
     "linear-geometry.html",
+    "protocols.html",
     "api/conv_study.html",
 ]
 

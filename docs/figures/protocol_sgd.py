@@ -35,13 +35,7 @@ from linvae.sgd.simulator import simulate
 from linvae.theory.solve import initial_conditions_from, solve_ode
 
 HERE = Path(__file__).parent
-N = int(sys.argv[1]) if len(sys.argv) > 1 else 10_000
-# The tolerance of the protocol and of the comparison: above the SGD noise floor (the
-# stationary std of eps_g - eps_g* measured 0.003 at N = 2000, tau = 0.1, and scales like
-# N^-1/2), where a tolerance of 1e-3 would measure the noise, not the schedule.
-TOL = float(sys.argv[2]) if len(sys.argv) > 2 else 0.015
 SEEDS = (1, 2, 3)
-DELTAS = (TOL, 2 * TOL)
 MODEL = Model(rho=1.0, eta=1.0, beta=1.8, tau=0.1)
 
 
@@ -51,7 +45,17 @@ def _settling(t, eps_g, target, delta):
     return value if np.isfinite(value) else None
 
 
-def main() -> int:
+def main(argv: list[str]) -> int:
+    n = int(argv[0]) if argv else 10_000
+    # The tolerance of the protocol and of the comparison: above the SGD noise floor (the
+    # stationary std of eps_g - eps_g* measured 0.003 at N = 2000, tau = 0.1, and scales like
+    # N^-1/2), where a tolerance of 1e-3 would measure the noise, not the schedule.
+    tol = float(argv[1]) if len(argv) > 1 else 0.015
+    return run(n, tol)
+
+
+def run(N: int, TOL: float) -> int:
+    DELTAS = (TOL, 2 * TOL)
     res = optimal_protocol(MODEL, beta_min=0.2, beta_max=3.6, N=N, tol=TOL, progress=True)
     print(json.dumps({k: v for k, v in res.as_dict().items() if k != "schedule"}, indent=1))
     eps_star = res.target.eps_g
@@ -98,7 +102,7 @@ def main() -> int:
     axes[0].set_ylabel(r"$\epsilon_g - \epsilon_g^*$")
     fig.suptitle(rf"One-pass SGD at N = {N}, $\tau$ = {MODEL.tau:g}, $\beta_f$ = 1.8: protocol "
                  f"optimized for tol = {TOL:g}", fontsize=10)  # fmt: skip
-    fig.savefig(HERE / "protocol-sgd.png", dpi=130)
+    fig.savefig(HERE / "protocol-sgd.png", dpi=150)
     out["deltas"] = list(DELTAS)
     (HERE / "protocol-sgd.json").write_text(json.dumps(out, indent=1, allow_nan=False) + "\n")
     np.savez_compressed(Path("/tmp") / "protocol-sgd-trajectories.npz", **arrays)
@@ -106,4 +110,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))
