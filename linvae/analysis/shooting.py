@@ -120,9 +120,11 @@ class ShootingObjective:
             # CasADi writes the generated C, object and library beside the working directory
             # unless told otherwise: a private folder, removed with this object, keeps them
             # out of the user's directory (and works where that directory is read-only).
+            # The folder removes the files, not CasADi, which would warn about files already
+            # gone when its functions are freed after the folder.
             self._jit_dir = tempfile.TemporaryDirectory(prefix="linvae-casadi-")
-            options = {"jit": True, "compiler": "shell",
-                       "jit_options": {"flags": _JIT_FLAGS, "verbose": False,
+            options = {"jit": True, "compiler": "shell", "jit_cleanup": False,
+                       "jit_options": {"flags": _JIT_FLAGS, "verbose": False, "cleanup": False,
                                        "directory": self._jit_dir.name}}  # fmt: skip
         interval = ca.Function(
             "interval", [z, b0, b1, dt], [_rk4(F, z, n, b0, b1, dt, n_sub)], options
