@@ -1,8 +1,7 @@
 """SGD confirmation of the optimal annealing protocol (docs/protocols.md, "Confirmed by SGD").
 
-Run: ``python docs/figures/protocol_sgd.py [N [TOL]]`` (N = 10^4 by default: about an hour of
-CPU, SGD costing N^2 per unit t; the page's figure was made with N = 2000 on a shared 2-core
-machine, a few minutes). It
+Run: ``python docs/figures/protocol_sgd.py [N [TOL]]`` (N = 10^4 by default, as for the page's
+figure: 35 minutes on one core of a 2-core AMD EPYC, SGD costing N^2 per unit t). It
 
 1. computes the optimal protocol at beta_f = 1.8, rho = eta = 1, tau = 0.1, beta in
    [0.2, 3.6], for an ensemble of 64 initial states at N and the tolerance TOL (0.015 by
@@ -13,7 +12,7 @@ machine, a few minutes). It
    ``protocol-sgd.json`` (the median and largest SGD-ODE difference in units of N^-1/2, and
    the settling times into eps_g* +- delta, delta above the SGD noise floor, of SGD and ODE).
 
-tau = 0.1 rather than the 0.01 of the Done-when problem: every time scale shrinks tenfold, so
+tau = 0.1 rather than the 0.01 of the page's main problem: every time scale shrinks tenfold, so
 that SGD (N steps per unit t, each of cost N) fits in minutes; the ODE keeps its O(tau^2)
 SGD-noise terms, which make it exact at this tau as N -> infinity.
 """
