@@ -2,9 +2,9 @@
 
 Each figure is a `FigureSpec`: a name (its files' stem), a stage, and the pair of functions
 of its module that compute its numbers and draw it. The registry orders the figures, groups
-them into stages (the progress lines), resolves the figures a selection needs, and names the
-files; `reproduce` computes, draws and saves them one by one and keeps ``manifest.json`` (the
-files and the numbers) up to date with what is finished.
+them into stages (what the progress bar shows), resolves the figures a selection needs, and
+names the files; `reproduce` computes, draws and saves them one by one and keeps
+``manifest.json`` (the files and the numbers) up to date with what is finished.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from linvae.reproduce.registry import FigureSet, FigureSpec, Stage
 from linvae.utils.io import atomic_write_json, to_jsonable
 from linvae.utils.paths import check_writable
 from linvae.utils.process import check_interrupt, deferred_interrupts, folder_lock
+from linvae.utils.progress import make_progress
 from linvae.utils.version import __version__
 
 __all__ = ["FIGURES", "reproduce"]
@@ -135,7 +136,8 @@ def reproduce(
     quick : bool
         `ReproduceSettings.quick` (about a minute) instead of the default (about ten).
     progress : bool
-        One line per stage on stderr.
+        A tqdm bar on stderr over the figures, labelled with the current stage
+        (``[2/5] phase diagrams``), and a closing line.
     figures : sequence of str or None
         Figure names (``FIGURES.names``: ``"learning_curves"``, ``"phase_beta_rho"``, ...)
         or stage names (``"phase"``, ``"offline"``, ...) to draw; None: all. The figures a
@@ -222,24 +224,25 @@ def _run(
     plan = FIGURES.plan(selected)
     drawn = {figure.name for figure in selected}
     stages = list(dict.fromkeys(figure.stage for figure in plan))
-    start = time.perf_counter()
-    for k, stage in enumerate(stages, 1):
-        check_interrupt()  # a safe point: every earlier stage is saved
-        if progress:
-            elapsed = time.perf_counter() - start
-            sys.stderr.write(
-                f"[{k}/{len(stages)}] {stage.description} ({elapsed:5.1f} s elapsed)\n"
-            )
-            sys.stderr.flush()
-        section = numbers.setdefault(stage.section, {}) if stage.section else numbers
-        if stage.header is not None:
-            section.update(stage.header(ctx))
-        for figure in (f for f in plan if f.stage == stage):
-            computed = ctx.results[figure.name] = figure.compute(ctx)
-            section.update(computed.numbers)
-            if figure.name in drawn:
-                fig = figure.draw(computed, ctx)
-                for file in figure.files:
-                    path = save_figure(fig, out / file, dpi=150)
-                    written.append(str(path.relative_to(out)))
-                check_interrupt()  # a safe point: this figure is on disk
+    bar = make_progress(progress, len(plan), "reproduce", unit="figures")
+    done = 0
+    try:
+        for k, stage in enumerate(stages, 1):
+            check_interrupt()  # a safe point: every earlier stage is saved
+            bar.set_label(f"[{k}/{len(stages)}] {stage.description}")
+            section = numbers.setdefault(stage.section, {}) if stage.section else numbers
+            if stage.header is not None:
+                section.update(stage.header(ctx))
+            for figure in (f for f in plan if f.stage == stage):
+                computed = ctx.results[figure.name] = figure.compute(ctx)
+                section.update(computed.numbers)
+                if figure.name in drawn:
+                    fig = figure.draw(computed, ctx)
+                    for file in figure.files:
+                        path = save_figure(fig, out / file, dpi=150)
+                        written.append(str(path.relative_to(out)))
+                    check_interrupt()  # a safe point: this figure is on disk
+                done += 1
+                bar(done)
+    finally:
+        bar.close()

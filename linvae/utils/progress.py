@@ -76,6 +76,10 @@ class ProgressBar:
         bar.n = bar.last_print_n = bar.initial = done
         bar.refresh()
 
+    def set_label(self, label: str) -> None:
+        """Show ``label`` in front of the bar from now on (a long job's current stage)."""
+        self._bar.set_description_str(label)
+
     def _shown_total(self) -> float:
         # A count shows as one ("1/6 times"), not as a float ("1.00/6.00 times").
         return int(self.total) if self.total.is_integer() else self.total
@@ -95,6 +99,9 @@ class CallbackProgress:
     def __call__(self, done: float) -> None:
         self.callback(done, self.total)
 
+    def set_label(self, label: str) -> None:
+        pass
+
     def close(self) -> None:
         pass
 
@@ -103,6 +110,9 @@ class NullProgress:
     """The reporter of ``progress=False``: calling it and `close` do nothing."""
 
     def __call__(self, done: float) -> None:
+        pass
+
+    def set_label(self, label: str) -> None:
         pass
 
     def close(self) -> None:
@@ -121,7 +131,8 @@ def make_progress(
 
     False: a `NullProgress` (reports nothing); True: a tqdm `ProgressBar` on
     stderr; a callable: a `CallbackProgress` that calls ``progress(done, total)``. Every
-    reporter is called as ``report(done)`` and has ``close()``. ``warmup`` (e.g.
+    reporter is called as ``report(done)`` and has ``set_label(label)`` (the bar's text, for a
+    job in stages) and ``close()``. ``warmup`` (e.g.
     ``"compiling"``) is what the bar shows until the first report, without an estimate.
     """
     if progress is True:
