@@ -36,7 +36,10 @@ ACCURACY = {
         "tests/linvae/theory/test_theory_derive.py",
         "tests/linvae/theory/test_theory_integrate.py",
     ],
-    "phase": ["tests/linvae/analysis/test_analysis_phase.py", "tests/linvae/analysis/test_analysis_fixed_points.py"],
+    "phase": [
+        "tests/linvae/analysis/test_analysis_phase.py",
+        "tests/linvae/analysis/test_analysis_fixed_points.py",
+    ],
     "estimators": ["tests/conv_study/estimators/test_estimators.py"],
 }
 

@@ -10,9 +10,9 @@ Run: ``pytest benchmarks/test_bench_offline.py --benchmark-only``. Reported figu
 * a 200 x 200 (alpha, beta) phase diagram from the theory.
 
 Accuracy paired with them: every Adam run ends at the global minimum of its own data set's
-loss (the finite-N theory), eps_g within 2e-3 (``extra_info['max_abs_eps_g_vs_theory']``, also
-asserted in ``tests/linvae/offline/test_offline_train.py``, slow); the diagram's beta_c(alpha) equals
-the local-stability formula where the onset is continuous.
+loss (the finite-N theory), eps_g within 2e-3 (``extra_info['max_abs_eps_g_vs_theory']``,
+also asserted in ``tests/linvae/offline/test_offline_train.py``, slow); the diagram's
+beta_c(alpha) equals the local-stability formula where the onset is continuous.
 """
 
 from __future__ import annotations

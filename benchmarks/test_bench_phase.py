@@ -9,8 +9,9 @@ Run: ``pytest benchmarks/test_bench_phase.py --benchmark-only``. Reported figure
 
 Accuracy paired with these figures: the diagram's learned/collapsed labels, read from the
 eigenvalues, equal the analytic boundary beta < beta* at every grid point away from it
-(``extra_info['label_mismatches']``, also asserted in ``tests/linvae/analysis/test_analysis_phase.py``),
-and the paper's example J_max = -tau (3 - sqrt 5)/2 holds to 1e-12.
+(``extra_info['label_mismatches']``, also asserted in
+``tests/linvae/analysis/test_analysis_phase.py``), and the paper's example
+J_max = -tau (3 - sqrt 5)/2 holds to 1e-12.
 """
 
 from __future__ import annotations

@@ -24,10 +24,11 @@ Method: direct single shooting. beta(t) is piecewise linear on K + 1 knots (its 
 beta_f); the ensemble is integrated by fixed-step RK4 in CasADi's symbolic graph (the drift of
 `linvae.theory.derive.derive_ode`, compiled to C when a compiler is present), which gives the
 exact gradient of the discretised objective by reverse-mode automatic differentiation
-(`linvae.analysis.shooting.ShootingObjective`); the bounded problem is solved by L-BFGS-B. The non-smooth ``min(1, |e| / tol)`` is smoothed for the
-optimizer only: every number reported is re-measured with the package's own measure on its
-compiled integrator (`linvae.analysis.convergence.convergence_times`, `linvae.theory.solve_ode`),
-so that it is comparable with the best tanh of `linvae.analysis.annealing`.
+(`linvae.analysis.shooting.ShootingObjective`); the bounded problem is solved by L-BFGS-B.
+The non-smooth ``min(1, |e| / tol)`` is smoothed for the optimizer only: every number
+reported is re-measured with the package's own measure on its compiled integrator
+(`linvae.analysis.convergence.convergence_times`, `linvae.theory.solve_ode`), so that it is
+comparable with the best tanh of `linvae.analysis.annealing`.
 """
 
 from __future__ import annotations
