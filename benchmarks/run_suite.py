@@ -289,7 +289,7 @@ def make_figure(rows: list[dict], verdicts: dict, path: Path) -> None:
             f"{info['blas_floor_s']:.1f} s (ratio {r['min_s'] / info['blas_floor_s']:.2f})"
         )
     a_note.text(0, 1, "\n".join(lines), va="top", fontsize="small", wrap=True)
-    fig.savefig(path, dpi=130)
+    fig.savefig(path, dpi=150)
 
 
 def machine() -> dict:
