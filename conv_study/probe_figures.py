@@ -186,7 +186,7 @@ def plot_monitor(
         for r in records:
             found = [d["delta"] for d in r["imbalances"] if (d["from"], d["to"]) == (a, b)]
             values.append(found[0] if found and found[0] is not None else np.nan)
-        axes[1].plot(steps, values, ".-", color=color, label=f"{a} -> {b}")
+        axes[1].plot(steps, values, ".-", color=color, label=rf"{a} $\to$ {b}")
     for ax in axes:
         ax.set_xlabel("training step")
         ax.grid(alpha=0.3)
