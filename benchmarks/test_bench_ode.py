@@ -298,21 +298,24 @@ def _batch_inputs(n_traj=2000, M=1):
 
 def _run_batch(model, y0, gammas, betas, t_max=1e4):
     from linvae.theory.drift import Drift
-    from linvae.theory.integrate import excess_error_integrals, measure_code
+    from linvae.theory.integrate import excess_error_integrals, measure_code, schedule_arrays
 
     drift = Drift(model)
     n = y0.shape[0]
-    values = np.zeros((n, 3))
-    values[:, 0], values[:, 1] = betas, gammas
+    # Each schedule in its compiled form (kind code, time shift, parameters), as the
+    # annealing analysis passes them.
+    kinds, values, breakpoints = schedule_arrays(
+        [TanhAnneal(beta_final=b, gamma=g).compiled() for b, g in zip(betas, gammas, strict=True)]
+    )
     return excess_error_integrals(
         drift.compiled,
         y0,
         np.tile(drift.at_beta(0.0).parameters, (n, 1)),
         beta_index=drift.compiled.layout.beta,
         n_D=model.M,
-        kinds=np.ones(n, dtype=np.int64),
+        kinds=kinds,
         values=values,
-        breakpoints=np.full(n, np.inf),
+        breakpoints=breakpoints,
         t_max=np.full(n, t_max),
         targets=np.zeros(n),
         tols=np.array([1e-3]),
