@@ -36,7 +36,7 @@ LABELS: dict[str, str] = {
     "penalty": r"$\varepsilon_g^*(M) - \varepsilon_g^*(M^*)$",
     "speedup": r"$T_{conv}(\beta_f) / T_{conv}(\gamma)$",
     "t_conv": r"$T_{conv}$",
-    "top_eigenvalue": r"$J_{max}$",
+    "top_eigenvalue": r"$J_{\max}$",
 }
 
 

@@ -105,7 +105,7 @@ def draw_annealing(computed: Computed, ctx: Context) -> Figure:
         ax.fill_between(x, low, high, color=line.get_color(), alpha=0.2, lw=0)
         ax.axhline(o.t_conv_constant, color=line.get_color(), ls=":", lw=1)
         ax.plot(o.gamma_opt / o.gamma_c, o.t_conv_opt, "*", color=line.get_color(), ms=10)
-    ax.axvline(1.0, color="r", ls="--", label=r"$\gamma_c = -J_{max}/2$")
+    ax.axvline(1.0, color="r", ls="--", label=r"$\gamma_c = -J_{\max}/2$")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel(r"$\gamma / \gamma_c$")

@@ -115,7 +115,7 @@ def draw_eps_g_vs_alpha(computed: Computed, ctx: Context) -> Figure:
             points=points,
             rho=RHO,
             ax=ax,
-            points_label=f"Adam, N = {o.N}, {o.n_seeds} seeds",
+            points_label=rf"Adam, $N = {o.N}$, {o.n_seeds} seeds",
         )
         ax.axvline(bbp_threshold(RHO, ETA), color="k", ls=":", lw=1)
         ax.set_xscale("log")
