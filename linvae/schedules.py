@@ -816,7 +816,8 @@ def read_schedule(path: str | Path) -> Schedule:
 
     The file holds one description (`Schedule.describe`), for example
     ``{"kind": "tabulated", "times": [0, 500, 2000], "values": [0.2, 0.2, 1.8]}`` or
-    ``{"kind": "tanh", "beta_final": 1.8, "gamma": 0.002}``.
+    ``{"kind": "tanh", "beta_final": 1.8, "gamma": 0.002}``, or a result that holds one under
+    ``"schedule"`` (the ``--out`` file of ``linvae protocol``), whose schedule is read.
 
     Raises
     ------
@@ -839,6 +840,8 @@ def read_schedule(path: str | Path) -> Schedule:
             f"The schedule file {str(path)!r} is not valid JSON: {err}. Write one description, "
             'e.g. {"kind": "tabulated", "times": [0, 1000], "values": [0.2, 1.8]}.'
         ) from None
+    if isinstance(desc, dict) and "kind" not in desc and isinstance(desc.get("schedule"), dict):
+        desc = desc["schedule"]  # a result file: its schedule
     try:
         return schedule_from_description(desc)
     except (TypeError, ValueError) as err:

@@ -98,6 +98,14 @@ def test_read_schedule_reads_any_description(tmp_path):
     assert read_schedule(str(path)) == TanhAnneal(beta_final=1.8, gamma=0.002)
 
 
+def test_read_schedule_reads_the_schedule_of_a_result_file(tmp_path):
+    """A ``linvae protocol --out`` file holds the schedule under "schedule" beside numbers."""
+    path = tmp_path / "protocol.json"
+    table = {"kind": "tabulated", "times": [0, 800], "values": [0.2, 1.8]}
+    path.write_text(json.dumps({"speedup": 3.9, "schedule": table}))
+    assert read_schedule(path) == Tabulated(times=[0, 800], values=[0.2, 1.8])
+
+
 @pytest.mark.parametrize(
     "text, match",
     [
