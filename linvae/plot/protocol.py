@@ -85,11 +85,11 @@ def plot_protocol(
     bottom.text(0.01 * t_max, result.tol * 1.3, f"tol = {result.tol:g}", fontsize=8)
     bottom.set_yscale("log")
     bottom.set_ylim(result.tol * 1e-2, None)
-    bottom.set_xlabel("t = step / N")
+    bottom.set_xlabel(r"$t$ = step / $N$")
     bottom.set_ylabel(r"median $|\epsilon_g - \epsilon_g^*|$" + f" ({n_states} starts)")
     top.set_title(
         rf"$\beta_f$ = {result.beta_final:g}, $\tau$ = {base.tau:g}, $\rho$ = "
-        rf"{base.rho_vector[0]:g}, $\eta$ = {base.eta:g}, N = {result.N}: "
+        rf"{base.rho_vector[0]:g}, $\eta$ = {base.eta:g}, $N$ = {result.N}: "
         f"{result.objective}",
         fontsize=9,
     )
